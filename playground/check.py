@@ -1,0 +1,51 @@
+"""python -m playground.check SPEC...: print each spec's per-layer table, or its
+error. Exit status 0 when every spec is valid, 2 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from playground.errors import SpecError
+from playground.registry import PluginError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m playground.check",
+        description="Validate specs and show every layer's output shape, parameters and MACs, "
+                    "without building the model.")
+    parser.add_argument("specs", nargs="+", metavar="SPEC", help="spec file(s), e.g. specs/mnist_cnn.yaml")
+    parser.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    args = parser.parse_args(argv)
+
+    from playground.analysis import analyze
+    from playground.loader import load_spec
+    from playground.report import table
+
+    status, results = 0, []
+    for i, path in enumerate(args.specs):
+        try:
+            spec = load_spec(path if path != "-" else sys.stdin.read())
+        except (SpecError, PluginError) as err:
+            print(err, file=sys.stderr)
+            status = 2
+            continue
+        summary = analyze(spec)
+        if args.json:
+            results.append({"spec": path, "name": summary.name, "input_shape": summary.input_shape,
+                            "total_params": summary.total_params, "total_macs": summary.total_macs,
+                            "layers": [{"index": r.index, "name": r.name, "type": r.type,
+                                        "output_shape": r.output_shape, "params": r.params,
+                                        "macs": r.macs} for r in summary.rows]})
+        else:
+            print(("\n" if i else "") + table(summary, spec.data.batch_size))
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

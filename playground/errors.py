@@ -1,0 +1,109 @@
+"""SpecError: the one exception for every problem with a spec.
+
+A SpecError holds one or more Problems. Each names its place (a path such as
+``layers[3].out_channels`` and, when the spec came from YAML, a line), says
+what was expected and what was received, and proposes a fix. ``str(error)``
+is the message users see, at most one screen long.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+Path = tuple[str | int, ...]
+
+MAX_SHOWN = 8  # problems printed in one message; the rest are counted
+
+
+def path_str(path: Path) -> str:
+    """('layers', 3, 'out_channels') -> 'layers[3].out_channels'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """" Did you mean 'conv2d'?" or ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem. ``label`` describes the layer, e.g. "linear 'fc'"."""
+
+    path: Path
+    message: str
+    fix: str | None = None
+    line: int | None = None
+    label: str | None = None
+
+    @property
+    def layer_index(self) -> int | None:
+        """Index of the layer at fault, or None for a problem outside ``layers``."""
+        if len(self.path) >= 2 and self.path[0] == "layers" and isinstance(self.path[1], int):
+            return self.path[1]
+        return None
+
+    def place(self) -> str:
+        """'layers[7] (linear 'fc')' or 'layers[3].out_channels' or 'train.lr'."""
+        if self.label is not None and self.layer_index is not None and len(self.path) == 2:
+            return f"{path_str(self.path)} ({self.label})"
+        if self.label is not None and self.layer_index is not None:
+            return f"{path_str(self.path[:2])} ({self.label}).{path_str(self.path[2:])}"
+        return path_str(self.path)
+
+    def render(self, filename: str | None = None) -> str:
+        if filename:
+            prefix = f"{filename}:{self.line}: " if self.line is not None else f"{filename}: "
+        else:
+            prefix = f"line {self.line}: " if self.line is not None else ""
+        place = f"{self.place()}: " if self.path else ""
+        text = f"{prefix}{place}{self.message}"
+        if self.fix:
+            text += f"\n  {self.fix}"
+        return text
+
+
+class SpecError(ValueError):
+    """Every problem with a spec: unreadable YAML, invalid fields, shapes that do
+    not fit, a model over budget. ``problems`` holds the located details."""
+
+    def __init__(self, problems: Sequence[Problem], filename: str | None = None):
+        self.problems = tuple(problems)
+        self.filename = filename
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        shown = [p.render(self.filename) for p in self.problems[:MAX_SHOWN]]
+        hidden = len(self.problems) - len(shown)
+        if hidden > 0:
+            shown.append(f"... and {hidden} more problem{'s' if hidden > 1 else ''}.")
+        return "\n".join(shown)
+
+    def located(self, lines: dict[Path, int] | None, filename: str | None) -> SpecError:
+        """A copy whose problems carry YAML line numbers, found by the longest
+        known prefix of each path."""
+        problems = []
+        for p in self.problems:
+            line = p.line
+            if line is None and lines:
+                for n in range(len(p.path), -1, -1):
+                    if p.path[:n] in lines:
+                        line = lines[p.path[:n]]
+                        break
+            problems.append(replace(p, line=line))
+        return SpecError(problems, filename or self.filename)
+
+    @property
+    def layer_indices(self) -> set[int]:
+        return {p.layer_index for p in self.problems if p.layer_index is not None}
+
+
+def fail(path: Path, message: str, fix: str | None = None, *, label: str | None = None,
+         line: int | None = None) -> SpecError:
+    """A SpecError with one problem (raise the result)."""
+    return SpecError([Problem(tuple(path), message, fix, line=line, label=label)])

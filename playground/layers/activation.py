@@ -1,0 +1,67 @@
+"""Element-wise activations: relu, leaky_relu, gelu, tanh, sigmoid. Any input rank."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from playground.layers.base import Elementwise
+from playground.shapes import Shape
+
+
+class ReLU(Elementwise):
+    """Rectified linear unit, max(0, x) (torch.nn.ReLU)."""
+
+    type: Literal["relu"] = "relu"
+    example = {"type": "relu"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.ReLU()
+
+
+class LeakyReLU(Elementwise):
+    """ReLU with a small slope for negative inputs (torch.nn.LeakyReLU)."""
+
+    type: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: float = Field(0.01, ge=0.0, le=1.0, description="Slope for x < 0.")
+    example = {"type": "leaky_relu", "negative_slope": 0.1}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.LeakyReLU(self.negative_slope)
+
+
+class GELU(Elementwise):
+    """Gaussian error linear unit (torch.nn.GELU)."""
+
+    type: Literal["gelu"] = "gelu"
+    approximate: Literal["none", "tanh"] = Field("none", description="'tanh' uses the faster tanh approximation.")
+    example = {"type": "gelu"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.GELU(approximate=self.approximate)
+
+
+class Tanh(Elementwise):
+    """Hyperbolic tangent (torch.nn.Tanh)."""
+
+    type: Literal["tanh"] = "tanh"
+    example = {"type": "tanh"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Tanh()
+
+
+class Sigmoid(Elementwise):
+    """Logistic sigmoid, 1 / (1 + exp(-x)) (torch.nn.Sigmoid)."""
+
+    type: Literal["sigmoid"] = "sigmoid"
+    example = {"type": "sigmoid"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Sigmoid()

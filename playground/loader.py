@@ -1,0 +1,189 @@
+"""load_spec: YAML text or file -> validated, shape-checked spec, or SpecError.
+
+pydantic's validation errors are rewritten here into located Problems: the
+path (``layers[3].out_channels``), the YAML line, the value received, and for
+an unknown type or key a "did you mean" and the valid names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path as FilePath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from playground.analysis import analyze
+from playground.errors import Path, Problem, SpecError, did_you_mean, fail
+from playground.registry import Registry, get_registry
+from playground.spec import Budget, Data, InputShape, SpecBase, Train
+from playground.yamlsource import parse
+
+_SECTIONS: dict[str, type[BaseModel]] = {"input": InputShape, "data": Data, "train": Train, "budget": Budget}
+_SPEC_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def load_spec(source: str | os.PathLike | Mapping, *, registry: Registry | None = None) -> SpecBase:
+    """Load and check a spec from a file path, YAML text, or already-parsed data.
+
+    A ``pathlib.Path``, or a one-line string naming an existing file or ending in
+    .yaml/.yml, is read as a file; any other string is YAML text.
+    Raises SpecError, whose message names every problem's place and fix.
+    """
+    registry = registry or get_registry()
+    filename = None
+    lines: dict[Path, int] = {}
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+    else:
+        text, filename = _read(source)
+        try:
+            doc = parse(text)
+        except SpecError as err:
+            raise err.located(None, filename) from None
+        data, lines = doc.data, doc.lines
+    spec = validate(data, registry=registry, lines=lines, filename=filename)
+    analyze(spec)
+    return spec
+
+
+def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, int] | None = None,
+             filename: str | None = None) -> SpecBase:
+    """pydantic validation only (no shape check), with located, rewritten errors."""
+    registry = registry or get_registry()
+    if not isinstance(data, Mapping):
+        raise fail((), f"the spec must be a mapping with keys such as name and layers. "
+                       f"Received: {_show(data)}.",
+                   "Start the file with `name: my_model` and a `layers:` list.").located(lines, filename)
+    try:
+        spec = registry.spec_model().model_validate(data)
+    except ValidationError as exc:
+        problems = _rewrite(exc, data, registry)
+        raise SpecError(problems).located(lines, filename) from None
+    spec._origin = (filename, lines or {})
+    return spec
+
+
+def _read(source: str | os.PathLike) -> tuple[str, str | None]:
+    if isinstance(source, str) and (
+            "\n" in source or not (source.endswith(_SPEC_FILE_SUFFIXES) or os.path.isfile(source))):
+        return source, None
+    path = FilePath(source)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise fail((), "no such file.", "Check the path; specs live under specs/.").located(None, str(path)) from None
+    except IsADirectoryError:
+        raise fail((), "this is a folder, not a spec file.").located(None, str(path)) from None
+    except OSError as exc:
+        raise fail((), f"cannot read the file: {exc.strerror}.").located(None, str(path)) from None
+    try:
+        return raw.decode("utf-8"), str(path)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise fail((), "the file is not UTF-8 text.", "Save it as UTF-8.",
+                   line=line).located(None, str(path)) from None
+
+
+# -- rewriting pydantic errors ----------------------------------------------
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# Names pydantic puts in an error's location for union members, e.g. 'tuple[int, int]'.
+_UNION_MARKER = re.compile(r"[\[\](-]|^(int|float|str|bool|none|literal)$")
+
+
+def _rank(error_type: str) -> int:
+    """Which of several errors on one value (from union members) to show first."""
+    if error_type.endswith("_type") or error_type == "is_instance_of":
+        return 3
+    if error_type.endswith("_parsing"):
+        return 2
+    return 1 if error_type == "literal_error" else 0
+
+
+def _layer_raw(data: Mapping, index: int) -> Any:
+    layers = data.get("layers")
+    return layers[index] if isinstance(layers, list) and index < len(layers) else None
+
+
+def _clean_path(loc: tuple, data: Mapping, registry: Registry) -> Path:
+    parts = list(loc)
+    if len(parts) >= 3 and parts[0] == "layers" and isinstance(parts[1], int):
+        raw = _layer_raw(data, parts[1])
+        if isinstance(raw, dict) and parts[2] == raw.get("type") and parts[2] in registry:
+            del parts[2]
+    return tuple(p for p in parts if isinstance(p, int) or not _UNION_MARKER.search(str(p)))
+
+
+def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseModel] | None, str | None]:
+    """The pydantic model holding the field at ``path``, and a layer label if in a layer."""
+    if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+        raw = _layer_raw(data, path[1])
+        if isinstance(raw, dict):
+            kind = raw.get("type")
+            label = f"{kind} '{raw['name']}'" if isinstance(raw.get("name"), str) else str(kind)
+            cls = registry[kind] if isinstance(kind, str) and kind in registry else None
+            return cls, (label if cls else None)
+        return None, None
+    if len(path) >= 2 and path[0] in _SECTIONS:
+        return _SECTIONS[path[0]], None
+    return SpecBase, None
+
+
+def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Problem]:
+    # One problem per field: union members each report on the same value.
+    by_field: dict[Path, tuple[Path, dict]] = {}
+    for err in exc.errors(include_url=False):
+        path = _clean_path(err["loc"], data, registry)
+        field = path[:3] if path[:1] == ("layers",) else path[:2]
+        kept = by_field.get(field)
+        if kept is None or _rank(err["type"]) < _rank(kept[1]["type"]):
+            by_field[field] = (path, err)
+    return [_problem(path, err, data, registry) for path, err in by_field.values()]
+
+
+def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Problem:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    model, label = _model_at(path, data, registry)
+    key = path[-1] if path and isinstance(path[-1], str) else None
+    # the field inside its layer or section, or the top-level key
+    names = [p for p in (path if model is SpecBase else path[1:]) if isinstance(p, str)]
+    field = model.model_fields.get(names[0]) if model is not None and names else None
+    in_layer = len(path) >= 2 and path[0] == "layers"
+    types = ", ".join(registry.names())
+
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        return Problem((*path, "type"), f"unknown layer type '{tag}'.{did_you_mean(tag, registry)}",
+                       f"Valid types: {types}.", label=None)
+    if kind == "union_tag_not_found":
+        return Problem(path, "this layer has no 'type'.", f"Add `type:` with one of: {types}.")
+    if in_layer and len(path) == 2 and kind in ("model_type", "model_attributes_type", "dict_type"):
+        fix = (f"Write it as `- {{type: {value}}}`." if isinstance(value, str) and value in registry
+               else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
+        return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
+    if kind == "extra_forbidden" and key is not None:
+        owner = label.split(" ")[0] if label else (path[0] if len(path) > 1 else "the spec")
+        valid = [k for k in (model.model_fields if model else ()) if k != "type"]
+        return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
+                       f"Valid keys: {', '.join(valid)}." if valid else None, label=label)
+    if kind == "missing" and key is not None:
+        what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
+        example = model.example.get(key) if model is not None and hasattr(model, "example") else None
+        fix = f"Add `{key}: {example}`." if example is not None else f"Add `{key}:` with a value."
+        return Problem(path, f"missing required key '{key}'{what}.", fix, label=label)
+
+    message = err["msg"].removeprefix("Value error, ").rstrip(".") + "."
+    received = f"{key}={_show(value)}" if key else _show(value)
+    if not isinstance(value, (dict, list)) or kind.endswith("_type"):
+        message += f" Received: {received}."
+    if kind == "literal_error" and isinstance(value, str):
+        message += did_you_mean(value, re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+    fix = f"{names[0]}: {field.description}" if field is not None and field.description else None
+    return Problem(path, message, fix, label=label)

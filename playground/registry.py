@@ -1,0 +1,142 @@
+"""The layer registry: type name -> plugin class, filled from entry points.
+
+Built-in layers and third-party ones load the same way, through the
+``playground.layers`` entry point group. An entry point names a Layer
+subclass or a sequence of them::
+
+    [project.entry-points."playground.layers"]
+    swish = "playground_swish:Swish"
+
+``register`` is also a decorator that returns the class unchanged, for code
+that defines layers at run time (notebooks, tests). Two plugins claiming one
+type name is an error naming both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Annotated, Union
+
+from pydantic import Field, create_model
+
+from playground.layers.base import Layer
+
+ENTRY_POINT_GROUP = "playground.layers"
+
+
+class PluginError(RuntimeError):
+    """A plugin that cannot be registered: not a Layer, or a clashing type name."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    cls: type[Layer]
+    source: str  # where it came from, for messages: 'playground (entry point conv2d = ...)'
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._plugins: dict[str, Plugin] = {}
+        self._spec_model = None
+
+    # -- registration ---------------------------------------------------
+    def register(self, cls: type[Layer] | None = None, *, source: str | None = None):
+        """Register a Layer subclass; usable as ``@registry.register``. Returns it unchanged."""
+        if cls is None:
+            return lambda c: self.register(c, source=source)
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise PluginError(f"{source or cls!r}: a layer plugin must be a subclass of "
+                              f"playground.layers.Layer. Received: {cls!r}")
+        try:
+            name = cls.type_name()
+        except TypeError as exc:
+            raise PluginError(f"{source or cls.__qualname__}: {exc}") from None
+        source = source or f"{cls.__module__}.{cls.__qualname__}"
+        existing = self._plugins.get(name)
+        if existing is not None and existing.cls is not cls:
+            raise PluginError(f"layer type '{name}' is claimed by two plugins: "
+                              f"{existing.source} and {source}. Uninstall one of them.")
+        self._plugins[name] = Plugin(cls, source)
+        self._spec_model = None
+        return cls
+
+    def unregister(self, name: str) -> None:
+        del self._plugins[name]
+        self._spec_model = None
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> Registry:
+        """Register every layer that installed packages declare under ``group``."""
+        for ep in sorted(entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown package"
+            source = f"{dist} (entry point {ep.name} = {ep.value})"
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken third-party package must say who it is
+                raise PluginError(f"{source} failed to load: {type(exc).__name__}: {exc}") from exc
+            for cls in (obj if isinstance(obj, (list, tuple)) else (obj,)):
+                self.register(cls, source=source)
+        return self
+
+    # -- lookup ---------------------------------------------------------
+    def __getitem__(self, name: str) -> type[Layer]:
+        return self._plugins[name].cls
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._plugins
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._plugins)
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def names(self) -> list[str]:
+        return list(self._plugins)
+
+    def plugin(self, name: str) -> Plugin:
+        return self._plugins[name]
+
+    # -- the schema follows the registry ---------------------------------
+    def spec_model(self):
+        """The pydantic Spec model whose ``layers`` accept every registered type."""
+        if self._spec_model is None:
+            from playground.spec import SpecBase
+            if not self._plugins:
+                raise PluginError("no layer plugins are registered. Is playground installed "
+                                  "(pip install -e .)? Built-in layers load through its entry points.")
+            classes = tuple(p.cls for p in self._plugins.values())
+            item = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="type")]
+            layers_field = SpecBase.model_fields["layers"]
+            self._spec_model = create_model(
+                "Spec", __base__=SpecBase, __module__="playground.spec",
+                layers=(list[item], Field(min_length=1, description=layers_field.description)))
+        return self._spec_model
+
+
+_default: Registry | None = None
+_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded from entry points on first use."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = Registry().load_entry_points()
+    return _default
+
+
+def set_registry(registry: Registry | None) -> Registry | None:
+    """Replace the process-wide registry (tests use this); returns the old one."""
+    global _default
+    old, _default = _default, registry
+    return old
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Decorator: register a layer class in the process-wide registry."""
+    return get_registry().register(cls)

@@ -1,0 +1,140 @@
+"""The spec format: pydantic models for everything but the layer list.
+
+``SpecBase`` holds the fixed sections (name, input, data, train, budget). The
+full ``Spec`` model, whose ``layers`` field is a discriminated union over the
+registered layer plugins, is made by ``Registry.spec_model()``; every spec a
+user holds is an instance of a subclass of ``SpecBase``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+
+from playground.datasets import DATASETS
+from playground.layers.base import Layer
+from playground.shapes import Shape
+
+DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class InputShape(Section):
+    """Shape of one input image."""
+
+    channels: int = Field(ge=1, le=4096, description="Image channels (1 for grayscale).")
+    height: int = Field(ge=1, le=8192, description="Image height in pixels.")
+    width: int = Field(ge=1, le=8192, description="Image width in pixels.")
+
+    def shape(self) -> Shape:
+        return Shape((self.channels, self.height, self.width))
+
+
+class Data(Section):
+    """Dataset, batching and normalization. Defaults follow the MNIST tutorial."""
+
+    dataset: DatasetName = Field("mnist", description="torchvision dataset to train and test on.")
+    batch_size: int = Field(64, ge=1, le=65536, description="Training batch size.")
+    test_batch_size: int = Field(1000, ge=1, le=65536, description="Batch size for evaluation.")
+    mean: float | None = Field(
+        None, ge=-10, le=10, description="Normalization mean; defaults to the dataset's (MNIST: 0.1307).")
+    std: float | None = Field(
+        None, gt=0, le=10, description="Normalization std; defaults to the dataset's (MNIST: 0.3081).")
+
+    @model_validator(mode="after")
+    def _dataset_statistics(self):
+        info = DATASETS[self.dataset]
+        if self.mean is None:
+            self.mean = info.mean
+        if self.std is None:
+            self.std = info.std
+        return self
+
+
+class Train(Section):
+    """Optimizer and schedule. Defaults follow the MNIST tutorial."""
+
+    epochs: int = Field(10, ge=1, le=10000, description="Passes over the training set.")
+    optimizer: Literal["sgd", "adam", "adamw"] = Field("sgd", description="Optimizer.")
+    lr: float = Field(0.01, gt=0, le=10, description="Learning rate.")
+    momentum: float | None = Field(None, ge=0, lt=1, description="SGD momentum (sgd only; default 0.5).")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty.")
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="Random seed for weights, shuffling and dropout.")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.")
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum_is_sgd_only(cls, momentum, info: ValidationInfo):
+        optimizer = info.data.get("optimizer", "sgd")
+        if momentum is not None and optimizer != "sgd":
+            raise ValueError(f"momentum applies to sgd only, not to {optimizer}; "
+                             "remove it or set optimizer: sgd")
+        return momentum
+
+    @model_validator(mode="after")
+    def _sgd_momentum_default(self):
+        if self.optimizer == "sgd" and self.momentum is None:
+            self.momentum = 0.5
+        return self
+
+
+class Budget(Section):
+    """Size limits checked before any weight is allocated."""
+
+    max_params: int = Field(100_000_000, ge=1, description="Largest parameter count accepted.")
+    max_activation_mb: float = Field(
+        4096, gt=0, description="Largest float32 activation memory per training batch, in MiB.")
+
+
+class SpecBase(Section):
+    """A model spec: an input shape, a list of layers, and how to train it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+                      description="Spec name; run folders are named after it.")
+    input: InputShape | None = Field(
+        None, description="Input image shape; defaults to the dataset's (1x28x28 for MNIST).")
+    layers: list[Layer] = Field(min_length=1, description="The layers, applied in order.")
+    data: Data = Field(default_factory=Data, description=Data.__doc__)
+    train: Train = Field(default_factory=Train, description=Train.__doc__)
+    budget: Budget = Field(default_factory=Budget, description=Budget.__doc__)
+
+    # Where the spec came from, for locating later problems: (filename, lines).
+    _origin: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _default_input(self):
+        if self.input is None:
+            c, h, w = DATASETS[self.data.dataset].shape
+            self.input = InputShape(channels=c, height=h, width=w)
+        return self
+
+    @property
+    def dataset(self):
+        return DATASETS[self.data.dataset]
+
+    def to_dict(self) -> dict:
+        """Plain data that validates back to an equal spec: every value written
+        out, except the None of an optional field left out (e.g. a layer name)."""
+        return _dump(self)
+
+
+def _dump(model: BaseModel) -> dict:
+    out = {}
+    for key, field in type(model).model_fields.items():
+        value = getattr(model, key)
+        if value is None and field.default is None:
+            continue
+        if isinstance(value, BaseModel):
+            value = _dump(value)
+        elif isinstance(value, list):
+            value = [_dump(v) if isinstance(v, BaseModel) else v for v in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
