@@ -1,0 +1,47 @@
+"""Shared fixtures. Plugin discovery is switched off for every test: the
+process registry holds exactly the built-in layers, registered directly, so no
+test depends on which plugins happen to be installed. Tests that need more
+register mock plugins on the ``registry`` fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playground.layers import BUILTINS
+from playground.registry import Registry, set_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def builtin_registry() -> Registry:
+    registry = Registry()
+    for cls in BUILTINS:
+        registry.register(cls, source="builtins (test)")
+    return registry
+
+
+_BUILTINS_ONLY = builtin_registry()
+
+
+@pytest.fixture(autouse=True)
+def _discovery_off():
+    old = set_registry(_BUILTINS_ONLY)
+    yield
+    set_registry(old)
+
+
+@pytest.fixture
+def registry():
+    """A fresh built-ins registry installed as the process registry; mutate freely."""
+    fresh = builtin_registry()
+    old = set_registry(fresh)
+    yield fresh
+    set_registry(old)
+
+
+@pytest.fixture
+def mnist_text() -> str:
+    return (SPECS / "mnist_cnn.yaml").read_text()

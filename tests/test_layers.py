@@ -1,0 +1,95 @@
+"""One harness for every registered layer plugin: its contract, and its shape,
+parameter and MAC arithmetic against what PyTorch really does."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from playground.layers import BUILTINS
+from playground.registry import get_registry
+from playground.shapes import Shape
+
+SAMPLE_INPUTS = {1: Shape((16,)), 2: Shape((6, 9)), 3: Shape((6, 13, 11))}
+TYPES = [cls.type_name() for cls in BUILTINS]
+
+
+def test_harness_covers_the_registry():
+    assert sorted(get_registry().names()) == sorted(TYPES)
+
+
+@pytest.fixture(params=TYPES)
+def plugin(request):
+    return get_registry()[request.param]
+
+
+def test_contract(plugin):
+    name = plugin.type_name()
+    assert plugin.model_config.get("extra") == "forbid"
+    for field_name, field in plugin.model_fields.items():
+        if field_name != "type":
+            assert field.description, f"{name}.{field_name} has no description"
+    layer = plugin.model_validate(plugin.example)
+    assert layer.type == name
+    assert plugin.describe()
+    with pytest.raises(Exception, match="extra"):
+        plugin.model_validate({**plugin.example, "no_such_key": 1})
+
+
+def _ranks(plugin):
+    return plugin.input_ranks or (1, 3)
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_arithmetic_matches_pytorch(plugin, train_mode):
+    layer = plugin.model_validate(plugin.example)
+    for rank in _ranks(plugin):
+        x_shape = SAMPLE_INPUTS[rank]
+        y_shape = layer.output_shape(x_shape)
+        module = layer.build(x_shape).train(train_mode)
+        x = torch.randn(3, *x_shape)  # batch of 3
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            y = module(x)
+        assert tuple(y.shape) == (3, *y_shape)
+        assert layer.param_count(x_shape) == sum(p.numel() for p in module.parameters())
+        flops = counter.get_total_flops()
+        macs = layer.macs(x_shape, y_shape)
+        assert isinstance(macs, int) and macs >= 0
+        if flops:  # where PyTorch's counter counts (matmuls, convolutions), it is the oracle
+            assert flops == 2 * macs * 3
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil_mode,size", [
+    (2, None, 0, 1, False, 28), (3, 2, 1, 1, True, 14), (3, 2, 0, 1, True, 8), (2, 2, 1, 1, True, 5),
+    (3, 1, 1, 2, False, 9), (5, 3, 2, 1, True, 17), ((2, 3), (1, 2), (1, 0), 1, True, 7),
+])
+def test_pool_formula_matches_pytorch(kernel, stride, padding, dilation, ceil_mode, size):
+    registry = get_registry()
+    for name in ("maxpool2d", "avgpool2d"):
+        params = dict(type=name, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
+        if name == "maxpool2d":
+            params["dilation"] = dilation
+        layer = registry[name].model_validate(params)
+        x_shape = Shape((2, size, size + 1))
+        y = layer.build(x_shape)(torch.randn(1, *x_shape))
+        assert tuple(y.shape[1:]) == layer.output_shape(x_shape)
+
+
+@pytest.mark.parametrize("kwargs,size", [
+    (dict(kernel_size=3, padding="same"), 10), (dict(kernel_size=(3, 5), stride=(2, 1), padding=(1, 2)), 11),
+    (dict(kernel_size=3, dilation=2, padding="valid"), 9), (dict(kernel_size=4, stride=3, groups=2), 12),
+])
+def test_conv_formula_matches_pytorch(kwargs, size):
+    layer = get_registry()["conv2d"].model_validate(dict(type="conv2d", out_channels=4, **kwargs))
+    x_shape = Shape((2, size, size + 2))
+    y = layer.build(x_shape)(torch.randn(1, *x_shape))
+    assert tuple(y.shape[1:]) == layer.output_shape(x_shape)
+
+
+def test_literal_tags_are_unique_strings():
+    for cls in BUILTINS:
+        (tag,) = typing.get_args(cls.model_fields["type"].annotation)
+        assert tag == cls.type_name()
