@@ -1,0 +1,115 @@
+"""Datasets as tensors: read once through torchvision's own dataset classes,
+then normalized once into one tensor on the training device.
+
+The data root comes from ``--data-dir``, else the ``PLAYGROUND_DATA``
+environment variable, else ``./data``. torchvision's layout applies
+(``<root>/MNIST/raw/train-images-idx3-ubyte``, ...). A missing dataset is
+downloaded unless downloading is switched off; if that fails, the error says
+where the files must go.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from playground.datasets import DATASETS, DatasetInfo
+from playground.shapes import fmt
+
+DATA_ENV = "PLAYGROUND_DATA"
+DEFAULT_ROOT = "data"
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be read, or that does not fit the spec."""
+
+
+def data_root(flag: str | os.PathLike | None = None) -> Path:
+    """--data-dir, else $PLAYGROUND_DATA, else ./data."""
+    return Path(flag or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()
+
+
+@dataclass
+class Split:
+    images: torch.Tensor   # uint8, N x H x W
+    labels: torch.Tensor   # int64, N
+
+
+@dataclass
+class RawData:
+    info: DatasetInfo
+    root: Path
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+
+
+def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: bool):
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, info.torchvision_class)
+    raw = root / info.folder / "raw"
+    try:
+        return cls(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise DataError(_missing(info, raw, "downloading is switched off")) from None
+    try:
+        return cls(str(root), train=train, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise DataError(_missing(info, raw, f"downloading it failed: {type(exc).__name__}: {exc}")) from None
+
+
+def _missing(info: DatasetInfo, raw: Path, why: str) -> str:
+    return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
+            f"  Put {', '.join(RAW_FILES)} (uncompressed) in {raw},\n"
+            f"  or point --data-dir (or {DATA_ENV}) at a folder holding {info.folder}/raw.")
+
+
+def load_raw(dataset: str, root: Path, *, download: bool = True) -> RawData:
+    """Read both splits with torchvision's dataset class, as uint8 tensors."""
+    info = DATASETS[dataset]
+    splits = []
+    for train in (True, False):
+        ds = _torchvision_split(info, root, train, download)
+        try:
+            images, labels = torch.as_tensor(ds.data), torch.as_tensor(ds.targets).long()
+        except Exception as exc:
+            raise DataError(f"cannot read {info.torchvision_class} from {root}: {exc}") from None
+        splits.append(Split(images, labels))
+    return RawData(info, root, splits[0], splits[1], tuple(ds.classes))
+
+
+def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> None:
+    """Refuse a dataset whose image size or class count disagrees with the spec."""
+    for name, split in (("train", raw.train), ("test", raw.test)):
+        images = split.images
+        shape = (1, *images.shape[1:]) if images.dim() == 3 else tuple(images.shape[1:])
+        if tuple(shape) != tuple(input_shape):
+            raise DataError(f"the {name} images in {raw.root} are {fmt(shape)}, but the spec's input is "
+                            f"{fmt(input_shape)}.\n  Use a spec whose input matches the data, or the right data folder.")
+        if len(split.labels) != len(images) or len(images) == 0:
+            raise DataError(f"the {name} split in {raw.root} has {len(images)} images and "
+                            f"{len(split.labels)} labels.\n  The files are damaged or incomplete.")
+        top = int(split.labels.max())
+        if top >= num_outputs or int(split.labels.min()) < 0:
+            raise DataError(f"the {name} labels in {raw.root} go up to {top}, but the model has {num_outputs} "
+                            f"outputs.\n  The last layer needs one output per class.")
+    if len(raw.classes) != num_outputs:
+        raise DataError(f"{raw.info.torchvision_class} has {len(raw.classes)} classes, but the model has "
+                        f"{num_outputs} outputs.\n  Set the last layer's out_features to {len(raw.classes)}.")
+
+
+def to_tensor(images: torch.Tensor, mean: float, std: float, device: torch.device,
+              channels_last: bool = False) -> torch.Tensor:
+    """uint8 N x H x W -> float32 N x 1 x H x W on ``device``, normalized as
+    ToTensor() + Normalize((mean,), (std,)) would do it, once for the whole split."""
+    x = images.to(device)
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    x = (x.float().div_(255.0).sub_(mean)).div_(std)  # N x C x H x W
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()

@@ -1,0 +1,152 @@
+"""python -m playground.train SPEC: check a spec, then train it, with a progress
+bar per epoch and a line per epoch; results go to a run folder.
+
+Exit status: 0 done (or stopped with Ctrl-C, checkpoint saved), 1 training
+failed (loss diverged), 2 a problem with the spec, data, device or run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from playground.errors import SpecError
+from playground.registry import PluginError
+
+EPILOG = """\
+data: --data-dir, else $PLAYGROUND_DATA, else ./data, in torchvision's layout
+(<root>/MNIST/raw/...). Missing datasets are downloaded unless --no-download.
+
+run folder (default runs/<spec name>-<timestamp>/): spec.yaml (resolved spec),
+metrics.jsonl (one line per epoch), checkpoint.pt (after every epoch), run.json.
+
+Ctrl-C stops at the next step and saves a checkpoint; --resume RUN_DIR continues
+it and ends exactly as an uninterrupted run would.
+"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__.split("\n")[0],
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", nargs="?", help="spec file, e.g. specs/mnist_cnn.yaml (not needed with --resume)")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--lr", type=float, help="override train.lr")
+    p.add_argument("--batch-size", type=int, help="override data.batch_size")
+    p.add_argument("--device", help="override train.device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--data-dir", help="dataset root (default: $PLAYGROUND_DATA, else ./data)")
+    p.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    p.add_argument("--out", help="run folder to create (default: runs/<spec name>-<timestamp>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--no-amp", action="store_true", help="on CUDA, train in float32 instead of bfloat16 autocast")
+    args = p.parse_args(argv)
+    if args.resume and (args.spec or args.lr or args.batch_size or args.seed is not None or args.out):
+        p.error("--resume continues a run with its own spec; only --epochs, --device and --data-dir apply")
+    if not args.resume and not args.spec:
+        p.error("give a SPEC to train, or --resume RUN_DIR")
+    return args
+
+
+class Console:
+    """Renders training events: a progress bar per epoch, a line per epoch."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        from playground.training import EpochDone, RunEnded, RunStarted, StepDone
+
+        if isinstance(event, RunStarted):
+            where = "resuming" if event.start_epoch > 1 or event.start_step else "training"
+            print(f"{where} in {event.run_dir}\n"
+                  f"device: {event.device}\n"
+                  f"data: {event.train_size:,} train / {event.test_size:,} test images, "
+                  f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters", file=self.stream)
+        elif isinstance(event, StepDone):
+            if self.bar is None:
+                self.bar = tqdm(total=event.steps, initial=event.step, desc=f"epoch {event.epoch}", unit="step",
+                                file=self.stream, leave=False, dynamic_ncols=True, mininterval=0.2)
+            else:
+                self.bar.update(event.step - self.bar.n)
+            self.bar.set_postfix_str(f"loss {event.loss:.4f}, {event.images_per_s:,.0f} img/s", refresh=False)
+        elif isinstance(event, EpochDone):
+            self.close()
+            print(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}, "
+                  f"test loss {event.test_loss:.4f}, test accuracy {100 * event.test_accuracy:.2f}%, "
+                  f"{event.seconds:.1f}s (+{event.eval_seconds:.1f}s test), {event.images_per_s:,.0f} img/s",
+                  file=self.stream)
+        elif isinstance(event, RunEnded):
+            self.close()
+            if event.status == "stopped":
+                print(f"stopped; checkpoint saved. Continue with: python -m playground.train "
+                      f"--resume {event.run_dir}", file=self.stream)
+            else:
+                print(f"done: {event.run_dir}", file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from playground.loader import load_spec
+
+    try:  # the spec is checked before any data is read or torch is imported
+        spec = None if args.resume else load_spec(args.spec)
+    except (SpecError, PluginError) as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    from playground.data import DataError
+    from playground.devices import DeviceError
+    from playground.runs import RunError
+    from playground.training import Trainer, TrainingError, with_overrides
+
+    console = Console()
+    options = dict(data_dir=args.data_dir, download=not args.no_download, amp=not args.no_amp)
+    try:
+        if args.resume:
+            trainer = Trainer.resume(args.resume, epochs=args.epochs, device=args.device, **options)
+        else:
+            spec = with_overrides(spec, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                  device=args.device, seed=args.seed)
+            trainer = Trainer(spec, out=args.out, **options)
+    except (SpecError, RunError) as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly at the next step; second: now
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        console.close()
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=sys.stderr)
+        trainer.stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for event in trainer.events():
+            console(event)
+    except (DataError, DeviceError, RunError, SpecError) as err:
+        console.close()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except TrainingError as err:
+        console.close()
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        console.close()
+        print("aborted; the last checkpoint is kept.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

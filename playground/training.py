@@ -1,0 +1,273 @@
+"""The training engine: a checked spec in, a run folder and a stream of events out.
+
+``Trainer(spec).events()`` yields RunStarted, StepDone (every few steps: running
+loss and images/s), EpochDone (train loss, test loss and accuracy, seconds)
+and RunEnded. It prints nothing: the command line and the app render the
+events. ``trainer.stop()`` (from a signal handler or another thread) ends the
+run at the next step with a checkpoint that resumes exactly.
+
+The data is read once, normalized once into one tensor on the device, and
+batched by indexing a permutation seeded by (seed, epoch), so an interrupted
+and resumed run ends exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from playground import data as datamod
+from playground import devices, runs
+from playground.analysis import analyze
+from playground.builder import build
+from playground.loader import load_spec
+from playground.spec import SpecBase, Train
+
+OPTIMIZERS = {
+    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay),
+    "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay),
+    "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay),
+}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN or infinite loss)."""
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: Path
+    device: str           # what was used and how, e.g. "cpu, 2 threads, channels-last, float32"
+    epochs: int
+    start_epoch: int      # 1-based epoch the run starts or resumes in
+    start_step: int
+    steps_per_epoch: int
+    train_size: int
+    test_size: int
+    params: int
+
+
+@dataclass(frozen=True)
+class StepDone:
+    epoch: int            # 1-based
+    step: int             # steps done in this epoch
+    steps: int
+    loss: float           # mean training loss so far this epoch
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    epoch: int
+    epochs: int
+    train_loss: float
+    test_loss: float
+    test_accuracy: float  # 0..1
+    seconds: float        # training time of this epoch
+    eval_seconds: float
+    images_per_s: float
+
+    def as_metrics(self) -> dict:
+        return {"epoch": self.epoch, "train_loss": self.train_loss, "test_loss": self.test_loss,
+                "test_accuracy": self.test_accuracy, "seconds": round(self.seconds, 3),
+                "eval_seconds": round(self.eval_seconds, 3), "images_per_s": round(self.images_per_s, 1)}
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    status: str                   # "completed" or "stopped"
+    epoch: int                    # epochs fully done
+    test_accuracy: float | None   # after the last finished epoch
+    run_dir: Path
+
+
+Event = RunStarted | StepDone | EpochDone | RunEnded
+
+
+def with_overrides(spec: SpecBase, **train_or_data) -> SpecBase:
+    """A copy of ``spec`` with command-line overrides applied and re-checked
+    (a bad value raises SpecError naming e.g. train.lr). None means no override."""
+    doc = spec.to_dict()
+    for key, value in train_or_data.items():
+        if value is None:
+            continue
+        section = "data" if key in ("batch_size", "test_batch_size") else "train"
+        doc[section][key] = value
+    return load_spec(doc)
+
+
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+             amp_dtype: torch.dtype | None = None) -> tuple[float, torch.Tensor]:
+    """Mean loss and the predicted class of every sample, in eval mode."""
+    model.eval()
+    total = torch.zeros((), device=x.device)
+    preds = []
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        for i in range(0, len(x), batch_size):
+            out = model(x[i:i + batch_size]).float()
+            total += F.cross_entropy(out, y[i:i + batch_size], reduction="sum")
+            preds.append(out.argmax(1))
+    return total.item() / len(x), torch.cat(preds)
+
+
+class Trainer:
+    """Trains one spec into one run folder; iterate ``events()`` to run it."""
+
+    def __init__(self, spec: SpecBase, *, out: str | Path | None = None, runs_base: str | Path = runs.DEFAULT_RUNS,
+                 data_dir: str | Path | None = None, download: bool = True, amp: bool = True,
+                 progress_every: int = 20, _resume_from: Path | None = None):
+        self.spec = spec
+        self.summary = analyze(spec)
+        self.data_root = datamod.data_root(data_dir)
+        self.download = download
+        self.amp = amp
+        self.progress_every = max(1, progress_every)
+        self._out, self._runs_base, self._resume_from = out, runs_base, _resume_from
+        self._stop_requested = False
+        self.run_dir: Path | None = _resume_from
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, epochs: int | None = None, device: str | None = None,
+               **kwargs) -> Trainer:
+        """Continue the run in ``run_dir`` from its checkpoint (optionally to more epochs)."""
+        run_dir = Path(run_dir)
+        checkpoint = runs.load_checkpoint(run_dir)
+        spec = with_overrides(load_spec(checkpoint["spec"]), epochs=epochs, device=device)
+        return cls(spec, _resume_from=run_dir, **kwargs)
+
+    def stop(self) -> None:
+        """Ask the run to stop at the next step; it saves a checkpoint first."""
+        self._stop_requested = True
+
+    # -- the run ----------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        spec, t = self.spec, self.spec.train
+        setup = devices.resolve(t.device, amp=self.amp)
+        raw = datamod.load_raw(spec.data.dataset, self.data_root, download=self.download)
+        datamod.check_fits(raw, self.summary.input_shape, self.summary.output_shape[0])
+        device = setup.device
+
+        torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
+        model = build(spec).to(device)
+        if setup.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = OPTIMIZERS[t.optimizer](model.parameters(), t)
+        args = (spec.data.mean, spec.data.std, device, setup.channels_last)
+        train_x, train_y = datamod.to_tensor(raw.train.images, *args), raw.train.labels.to(device)
+        test_x, test_y = datamod.to_tensor(raw.test.images, *args), raw.test.labels.to(device)
+
+        n, batch = len(train_x), spec.data.batch_size
+        steps = math.ceil(n / batch)
+        start_epoch, start_step, metrics = 0, 0, []
+        running = torch.zeros((), device=device)
+        if self._resume_from is not None:
+            ckpt = runs.load_checkpoint(self._resume_from, map_location=device)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["rng_cpu"])
+            if device.type == "cuda" and ckpt.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
+            start_epoch, start_step = ckpt["epoch"], ckpt["step"]
+            running = ckpt["running_loss"].to(device)
+            metrics = runs.read_metrics(self.run_dir)[:start_epoch]
+        else:
+            self.run_dir = runs.new_run_dir(spec.name, self._out, self._runs_base)
+        run_dir = self.run_dir
+        runs.write_spec(run_dir, spec.to_dict())
+        info = {"spec": spec.name, "status": "running", "device": setup.describe(),
+                "params": self.summary.total_params, "epochs": t.epochs,
+                "epochs_done": start_epoch, "test_accuracy": metrics[-1]["test_accuracy"] if metrics else None,
+                "data_root": str(self.data_root), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        runs.write_info(run_dir, info)
+
+        def checkpoint(epoch: int, step: int) -> None:
+            runs.save_checkpoint(run_dir, {
+                "epoch": epoch, "step": step, "running_loss": running.detach().cpu(),
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "spec": spec.to_dict()})
+
+        def finish(status: str, **extra) -> None:
+            info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
+            runs.write_info(run_dir, info)
+
+        yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
+                         n, len(test_x), self.summary.total_params)
+        amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
+        try:
+            for epoch in range(start_epoch, t.epochs):
+                generator = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
+                order = torch.randperm(n, generator=generator).to(device)
+                first = start_step if epoch == start_epoch else 0
+                if first == 0:
+                    running.zero_()
+                model.train()
+                began, seen = time.perf_counter(), 0
+                for step in range(first, steps):
+                    if self._stop_requested:
+                        checkpoint(epoch, step)
+                        finish("stopped", epochs_done=epoch)
+                        yield RunEnded("stopped", epoch, metrics[-1]["test_accuracy"] if metrics else None, run_dir)
+                        return
+                    idx = order[step * batch:(step + 1) * batch]
+                    xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
+                    optimizer.zero_grad(set_to_none=True)
+                    with torch.autocast(**amp):
+                        loss = F.cross_entropy(model(xb).float(), yb)
+                    loss.backward()
+                    optimizer.step()
+                    running += loss.detach()
+                    seen += len(idx)
+                    done = step + 1
+                    if done % self.progress_every == 0 or done == steps:
+                        mean = running.item() / done
+                        if not math.isfinite(mean):
+                            raise TrainingError(self._diverged(epoch + 1, done, metrics))
+                        yield StepDone(epoch + 1, done, steps, mean,
+                                       seen / max(time.perf_counter() - began, 1e-9))
+                seconds = time.perf_counter() - began
+                eval_began = time.perf_counter()
+                test_loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
+                accuracy = (preds == test_y).float().mean().item()
+                done = EpochDone(epoch + 1, t.epochs, running.item() / steps, test_loss, accuracy,
+                                 seconds, time.perf_counter() - eval_began, seen / max(seconds, 1e-9))
+                metrics.append(done.as_metrics())
+                runs.write_metrics(run_dir, metrics)
+                checkpoint(epoch + 1, 0)
+                info.update(epochs_done=epoch + 1, test_accuracy=accuracy)
+                runs.write_info(run_dir, info)
+                yield done
+        except TrainingError:
+            finish("failed", error="loss diverged")
+            raise
+        except BaseException:
+            finish("interrupted")
+            raise
+        finish("completed")
+        yield RunEnded("completed", t.epochs, metrics[-1]["test_accuracy"] if metrics else None, run_dir)
+
+    def _diverged(self, epoch: int, step: int, metrics: list[dict]) -> str:
+        kept = f"epoch {len(metrics)}" if metrics else "none yet"
+        return (f"the training loss became NaN or infinite in epoch {epoch}, by step {step} "
+                f"(lr={self.spec.train.lr}, optimizer={self.spec.train.optimizer}).\n"
+                f"  The last good checkpoint ({kept}) is kept in {self.run_dir}.\n"
+                f"  Lower the learning rate (--lr), or check the data normalization.")
+
+
+def train(spec: SpecBase, on_event=None, **kwargs) -> RunEnded:
+    """Run a Trainer to the end, passing each event to ``on_event``; returns RunEnded."""
+    trainer = Trainer(spec, **kwargs)
+    ended = None
+    for event in trainer.events():
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, RunEnded):
+            ended = event
+    return ended
