@@ -96,6 +96,8 @@ def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> dict[str, Any]:
     import torch
 
     path = Path(run_dir) / CHECKPOINT_FILE
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir} is not a folder; give a run folder such as runs/mnist_cnn-20260101-120000.")
     if not path.exists():
         raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: the run stopped before its first checkpoint.")
     try:

@@ -89,7 +89,7 @@ class Budget(Section):
 
     max_params: int = Field(100_000_000, ge=1, description="Largest parameter count accepted.")
     max_activation_mb: float = Field(
-        4096, gt=0, description="Largest float32 activation memory per training batch, in MiB.")
+        4096.0, gt=0, description="Largest float32 activation memory per training batch, in MiB.")
 
 
 class SpecBase(Section):

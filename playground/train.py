@@ -1,8 +1,8 @@
 """python -m playground.train SPEC: check a spec, then train it, with a progress
 bar per epoch and a line per epoch; results go to a run folder.
 
-Exit status: 0 done (or stopped with Ctrl-C, checkpoint saved), 1 training
-failed (loss diverged), 2 a problem with the spec, data, device or run folder.
+Exit status: 0 done, 1 training failed (loss diverged), 2 a problem with the
+spec, data, device or run folder, 130 stopped by Ctrl-C (checkpoint saved).
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def parse_args(argv):
 class Console:
     """Renders training events: a progress bar per epoch, a line per epoch."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
         self.bar = None
 
     def __call__(self, event) -> None:
@@ -128,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         trainer.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    ended = None
     try:
         for event in trainer.events():
             console(event)
+            ended = event
     except (DataError, DeviceError, RunError, SpecError) as err:
         console.close()
         print(f"error: {err}", file=sys.stderr)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-    return 0
+    return 130 if getattr(ended, "status", None) == "stopped" else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""Using a trained run: load its model, predict classes, evaluate on the test set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from playground import data as datamod
+from playground import devices, runs
+from playground.builder import build
+from playground.loader import load_spec
+from playground.spec import SpecBase
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    spec: SpecBase
+    model: torch.nn.Module   # in eval mode, on ``device``
+    epoch: int               # epochs complete when the checkpoint was written
+    device: torch.device
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """Rebuild a run's model from its checkpoint (loaded with weights_only=True)."""
+    run_dir = Path(run_dir)
+    setup = devices.resolve(device)
+    ckpt = runs.load_checkpoint(run_dir, map_location=setup.device)
+    spec = load_spec(ckpt["spec"])
+    model = build(spec).to(setup.device)
+    model.load_state_dict(ckpt["model"])
+    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device)
+
+
+def predict_proba(run: LoadedRun, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities for uint8 images (N x H x W, 0-255, white digit on black)."""
+    x = datamod.to_tensor(images, run.spec.data.mean, run.spec.data.std, run.device)
+    with torch.inference_mode():
+        return torch.softmax(run.model(x).float(), dim=1).cpu()
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    test_loss: float
+    classes: tuple[str, ...]
+    confusion: torch.Tensor        # K x K, rows = true class, columns = predicted
+    predictions: torch.Tensor      # one per test image
+    labels: torch.Tensor
+
+    @property
+    def per_class_accuracy(self) -> list[float]:
+        totals = self.confusion.sum(1).clamp(min=1)
+        return (self.confusion.diag().double() / totals).tolist()
+
+
+def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evaluation:
+    from playground.training import evaluate
+
+    spec = run.spec
+    raw = datamod.load_raw(spec.data.dataset, datamod.data_root(data_dir), download=download)
+    x = datamod.to_tensor(raw.test.images, spec.data.mean, spec.data.std, run.device)
+    y = raw.test.labels.to(run.device)
+    loss, preds = evaluate(run.model, x, y, spec.data.test_batch_size)
+    k = len(raw.classes)
+    confusion = torch.bincount(y.cpu() * k + preds.cpu(), minlength=k * k).reshape(k, k)
+    return Evaluation((preds == y).float().mean().item(), loss, raw.classes, confusion, preds.cpu(), y.cpu())

@@ -1,0 +1,185 @@
+"""Training on tiny IDX datasets written to a temp folder: learning, exact
+reproducibility, exact resume, divergence, data checks, run folders."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+import torch
+
+import playground
+from playground import runs
+from playground.data import DataError
+from playground.layers import Elementwise
+from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train
+from tinydata import write_dataset
+
+TINY = """\
+name: tiny
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 5, stride: 2}
+  - {type: relu}
+  - {type: dropout, p: 0.2}
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+data: {batch_size: 32, test_batch_size: 40}
+train: {epochs: 3, lr: 0.05, momentum: 0.5, seed: 3, device: cpu}
+"""
+
+TIMING = {"seconds", "eval_seconds", "images_per_s"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def spec():
+    return playground.load_spec(TINY)
+
+
+def _run(spec, tmp_path, data_dir, name="run", **kwargs):
+    events = []
+    train(spec, events.append, out=tmp_path / name, data_dir=data_dir, download=False, **kwargs)
+    return events
+
+
+def _metrics(run_dir):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in runs.read_metrics(run_dir)]
+
+
+def _weights(run_dir):
+    return runs.load_checkpoint(run_dir)["model"]
+
+
+def test_loss_goes_down_and_the_model_learns(spec, tmp_path, data_dir):
+    events = _run(spec, tmp_path, data_dir)
+    epochs = [e for e in events if isinstance(e, EpochDone)]
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert steps[-1].loss < steps[0].loss
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert epochs[-1].test_accuracy > 0.5  # the patches are learnable; chance is 0.1
+    assert isinstance(events[-1], RunEnded) and events[-1].status == "completed"
+
+
+def test_run_folder_contents(spec, tmp_path, data_dir):
+    _run(spec, tmp_path, data_dir)
+    run_dir = tmp_path / "run"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "metrics.jsonl", "run.json", "spec.yaml"]
+    assert len(runs.read_metrics(run_dir)) == 3
+    info = runs.read_info(run_dir)
+    assert info["status"] == "completed" and info["epochs_done"] == 3 and info["params"] == 4 * 25 + 4 + 576 * 10 + 10
+    assert "cpu" in info["device"]
+    # the resolved spec reloads to the same spec
+    assert playground.load_spec(run_dir / "spec.yaml").to_dict() == spec.to_dict()
+    # checkpoints load with the safe loader
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert payload["epoch"] == 3 and payload["step"] == 0 and payload["spec"]["name"] == "tiny"
+
+
+def test_same_seed_same_metrics_and_weights(spec, tmp_path, data_dir):
+    _run(spec, tmp_path, data_dir, "a")
+    _run(spec, tmp_path, data_dir, "b")
+    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
+    for key, value in _weights(tmp_path / "a").items():
+        assert torch.equal(value, _weights(tmp_path / "b")[key]), key
+
+
+def test_other_seed_other_weights(spec, tmp_path, data_dir):
+    from playground.training import with_overrides
+    _run(spec, tmp_path, data_dir, "a")
+    _run(with_overrides(spec, seed=4), tmp_path, data_dir, "b")
+    assert _metrics(tmp_path / "a") != _metrics(tmp_path / "b")
+
+
+@pytest.mark.parametrize("stop_at", [(2, 3), (1, 10)], ids=["mid-epoch-2", "end-of-epoch-1"])
+def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at):
+    _run(spec, tmp_path, data_dir, "whole")
+
+    trainer = Trainer(spec, out=tmp_path / "parts", data_dir=data_dir, download=False, progress_every=1)
+    ended = None
+    for event in trainer.events():
+        if isinstance(event, StepDone) and (event.epoch, event.step) == stop_at:
+            trainer.stop()
+        ended = event
+    assert ended.status == "stopped"
+    assert runs.read_info(tmp_path / "parts")["status"] == "stopped"
+
+    events = list(Trainer.resume(tmp_path / "parts", data_dir=data_dir, download=False).events())
+    assert events[0].start_epoch == stop_at[0] + (stop_at[1] == 10)
+    assert events[-1].status == "completed"
+    assert _metrics(tmp_path / "parts") == _metrics(tmp_path / "whole")
+    whole = _weights(tmp_path / "whole")
+    for key, value in _weights(tmp_path / "parts").items():
+        assert torch.equal(value, whole[key]), key
+
+
+def test_resume_can_extend_a_finished_run(spec, tmp_path, data_dir):
+    _run(spec, tmp_path, data_dir)
+    events = list(Trainer.resume(tmp_path / "run", epochs=4, data_dir=data_dir, download=False).events())
+    assert [e.epoch for e in events if isinstance(e, EpochDone)] == [4]
+    assert len(runs.read_metrics(tmp_path / "run")) == 4
+
+
+class NanAfter(Elementwise):
+    """Identity until it has seen `calls` training batches, then NaN (a test plugin)."""
+
+    type: Literal["nan_after"] = "nan_after"
+    calls: int = 12
+
+    def build(self, x):
+        from torch import nn
+        limit = self.calls
+
+        class _Nan(nn.Module):
+            seen = 0
+
+            def forward(self, t):
+                if self.training:
+                    self.seen += 1
+                return t * float("nan") if self.seen > limit else t
+
+        return _Nan()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(registry, tmp_path, data_dir):
+    registry.register(NanAfter)
+    spec = playground.load_spec(TINY.replace("  - {type: relu}\n", "  - {type: nan_after, calls: 15}\n"))
+    with pytest.raises(TrainingError, match="NaN or infinite in epoch 2") as info:
+        _run(spec, tmp_path, data_dir)  # 10 steps per epoch: NaN from step 16, in epoch 2
+    assert "last good checkpoint (epoch 1)" in str(info.value)
+    assert runs.load_checkpoint(tmp_path / "run")["epoch"] == 1
+    assert runs.read_info(tmp_path / "run")["status"] == "failed"
+    assert len(runs.read_metrics(tmp_path / "run")) == 1
+
+
+def test_mismatched_image_size_is_refused_before_training(spec, tmp_path):
+    root = write_dataset(tmp_path / "data32", size=32)
+    with pytest.raises(DataError, match="images in .* are 1x32x32, but the spec's input is 1x28x28"):
+        _run(spec, tmp_path, root)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_dataset_says_where_files_go(spec, tmp_path):
+    with pytest.raises(DataError) as info:
+        _run(spec, tmp_path, tmp_path / "empty")
+    message = str(info.value)
+    assert f"MNIST is not in {tmp_path / 'empty' / 'MNIST' / 'raw'}, and downloading is switched off" in message
+    assert "train-images-idx3-ubyte" in message and "PLAYGROUND_DATA" in message
+
+
+def test_fashion_mnist_uses_its_own_folder(tmp_path):
+    root = write_dataset(tmp_path / "d", folder="FashionMNIST")
+    spec = playground.load_spec(TINY.replace("data: {", "data: {dataset: fashion_mnist, ").replace("epochs: 3", "epochs: 1"))
+    events = _run(spec, tmp_path, root)
+    assert events[-1].status == "completed"
+
+
+def test_overrides_are_checked(spec):
+    from playground.training import with_overrides
+    assert with_overrides(spec, lr=0.2, batch_size=8).train.lr == 0.2
+    with pytest.raises(playground.SpecError, match=r"train.lr: Input should be greater than 0. Received: lr=-1"):
+        with_overrides(spec, lr=-1)
