@@ -73,14 +73,17 @@ def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> Spe
 
 def analyze(spec: SpecBase) -> Summary:
     """Run the static check; return the Summary or raise a located SpecError."""
+    rows: list[LayerRow] = []
     try:
-        return _analyze(spec)
+        return _analyze(spec, rows)
     except SpecError as err:
         origin = spec._origin
-        raise (err.located(origin[1], origin[0]) if origin else err) from None
+        located = err.located(origin[1], origin[0]) if origin else err
+        located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
+        raise located from None
 
 
-def _analyze(spec: SpecBase) -> Summary:
+def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
     layers = spec.layers
     seen: dict[str, int] = {}
     for i, layer in enumerate(layers):
@@ -99,7 +102,6 @@ def _analyze(spec: SpecBase) -> Summary:
         raise fail(("input",), f"input is {fmt(x)}, but {dataset.name} images are {fmt(dataset.shape)}.",
                    f"Set input: {{channels: {c}, height: {h}, width: {w}}}, or leave it out.")
 
-    rows = []
     activations = numel(x)
     for i, layer in enumerate(layers):
         ranks = layer.input_ranks

@@ -75,6 +75,7 @@ class SpecError(ValueError):
     def __init__(self, problems: Sequence[Problem], filename: str | None = None):
         self.problems = tuple(problems)
         self.filename = filename
+        self.rows: tuple = ()  # shape-check rows finished before the problem, if any
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -67,3 +67,28 @@ def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evalua
     k = len(raw.classes)
     confusion = torch.bincount(y.cpu() * k + preds.cpu(), minlength=k * k).reshape(k, k)
     return Evaluation((preds == y).float().mean().item(), loss, raw.classes, confusion, preds.cpu(), y.cpu())
+
+
+def digit_to_input(gray, size: int = 28, box: int = 20) -> torch.Tensor:
+    """A drawn digit (H x W, 0-255, light strokes on dark) -> the size x size uint8
+    image a model trained on MNIST expects: cropped to its strokes, scaled to fit
+    a box x box square keeping its aspect, and centred by its centre of mass,
+    as the MNIST digits were prepared. Blank drawings give a blank image."""
+    img = torch.as_tensor(gray, dtype=torch.float32)
+    out = torch.zeros(size, size)
+    ys, xs = torch.nonzero(img > 20, as_tuple=True)
+    if len(ys) == 0:
+        return out.to(torch.uint8)
+    crop = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    h, w = crop.shape
+    scale = box / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = torch.nn.functional.interpolate(crop[None, None], size=(nh, nw), mode="area")[0, 0]
+    mass = small.sum()
+    cy = (small.sum(1) * torch.arange(nh)).sum() / mass
+    cx = (small.sum(0) * torch.arange(nw)).sum() / mass
+    top = int(round(size / 2 - cy.item() - 0.5))
+    left = int(round(size / 2 - cx.item() - 0.5))
+    top, left = max(0, min(size - nh, top)), max(0, min(size - nw, left))
+    out[top:top + nh, left:left + nw] = small
+    return out.clamp(0, 255).round().to(torch.uint8)

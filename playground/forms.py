@@ -1,0 +1,87 @@
+"""Form descriptions of layer fields, derived from each plugin's pydantic model
+(its JSON Schema): kind, bounds, choices, default and help. Any UI can turn
+these into widgets, so a plugin's layer type gets an editor with no UI change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+KINDS = ("bool", "int", "float", "choice", "text", "yaml")
+
+
+@dataclass(frozen=True)
+class FieldForm:
+    name: str
+    kind: str                      # one of KINDS; "yaml" is free text read as YAML (unions, pairs)
+    required: bool
+    nullable: bool                 # None is allowed (e.g. "inferred")
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+    help: str = ""
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a widget of this kind can show ``value`` as it is."""
+        if value is None:
+            return self.nullable or not self.required
+        checks = {
+            "bool": lambda v: isinstance(v, bool),
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and self._in_range(v),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and self._in_range(v),
+            "choice": lambda v: v in self.choices,
+            "text": lambda v: isinstance(v, str),
+            "yaml": lambda v: True,
+        }
+        return checks[self.kind](value)
+
+    def _in_range(self, v: float) -> bool:
+        return (self.minimum is None or v >= self.minimum) and (self.maximum is None or v <= self.maximum)
+
+
+def _kind(schema: dict) -> tuple[str, dict]:
+    if "enum" in schema or "const" in schema:
+        return "choice", schema
+    kinds = {"boolean": "bool", "integer": "int", "number": "float", "string": "text"}
+    return kinds.get(schema.get("type"), "yaml"), schema
+
+
+def field_forms(model: type[BaseModel]) -> list[FieldForm]:
+    """One FieldForm per field of ``model`` except its ``type`` tag."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    forms = []
+    for name, prop in schema.get("properties", {}).items():
+        if name == "type":
+            continue
+        options = prop.get("anyOf", [prop])
+        non_null = [o for o in options if o.get("type") != "null"]
+        nullable = len(non_null) < len(options)
+        kind, inner = _kind(non_null[0]) if len(non_null) == 1 else ("yaml", {})
+        lo = inner.get("minimum", inner.get("exclusiveMinimum"))
+        hi = inner.get("maximum", inner.get("exclusiveMaximum"))
+        choices = tuple(inner.get("enum", ())) or ((inner["const"],) if "const" in inner else ())
+        field = model.model_fields[name]
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        forms.append(FieldForm(name, kind, name in required, nullable, default, lo, hi, choices,
+                               _help(prop.get("description", ""), kind, lo, hi, default, name in required, nullable)))
+    return forms
+
+
+def _help(description: str, kind: str, lo, hi, default, required: bool, nullable: bool) -> str:
+    parts = [description]
+    if lo is not None or hi is not None:
+        parts.append(f"Range: {'' if lo is None else lo} to {'' if hi is None else hi}.")
+    if required:
+        parts.append("Required.")
+    elif default is None and nullable:
+        parts.append("Leave empty to leave it out.")
+    else:
+        parts.append(f"Default: {default!r}.")
+    if kind == "yaml":
+        parts.append("Written as YAML, e.g. 3 or [3, 5].")
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,99 @@
+"""Training in a background thread, for interactive front ends.
+
+A TrainingJob runs a Trainer's event stream on its own thread and keeps what
+a page needs to draw: status, the latest step, the loss history, per-epoch
+metrics and any error message. ``stop()`` asks the trainer to stop at the
+next step, which saves a checkpoint first. The page polls ``snapshot()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playground.training import EpochDone, RunEnded, RunStarted, StepDone, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobState:
+    status: str = "starting"          # starting, running, stopping, completed, stopped, failed
+    run_dir: Path | None = None
+    device: str = ""
+    epochs: int = 0
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    images_per_s: float = 0.0
+    losses: list[tuple[float, float]] = field(default_factory=list)   # (epoch progress, running loss)
+    metrics: list[dict] = field(default_factory=list)                 # one per finished epoch
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def progress(self) -> float:
+        """0..1 over the whole run."""
+        if not self.epochs or not self.steps:
+            return 0.0
+        return min(1.0, ((self.epoch - 1) + self.step / self.steps) / self.epochs)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("starting", "running", "stopping")
+
+
+class TrainingJob:
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self._state = JobState(epochs=trainer.spec.train.epochs)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"train-{trainer.spec.name}", daemon=True)
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._state.active:
+                self._state.status = "stopping"
+        self.trainer.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def snapshot(self) -> JobState:
+        with self._lock:
+            s = self._state
+            return JobState(**{**s.__dict__, "losses": list(s.losses), "metrics": list(s.metrics)})
+
+    def _record(self, event) -> None:
+        s = self._state
+        if isinstance(event, RunStarted):
+            s.run_dir, s.device, s.steps, s.epochs = event.run_dir, event.device, event.steps_per_epoch, event.epochs
+            s.epoch, s.step = event.start_epoch, event.start_step
+            if s.status == "starting":
+                s.status = "running"
+        elif isinstance(event, StepDone):
+            s.epoch, s.step, s.images_per_s = event.epoch, event.step, event.images_per_s
+            s.losses.append((event.epoch - 1 + event.step / event.steps, event.loss))
+        elif isinstance(event, EpochDone):
+            s.metrics.append(event.as_metrics())
+        elif isinstance(event, RunEnded):
+            s.status, s.finished = event.status, time.time()
+
+    def _run(self) -> None:
+        try:
+            for event in self.trainer.events():
+                with self._lock:
+                    self._record(event)
+        except Exception as exc:  # shown on the page; the full story goes to the server log
+            log.exception("training %s failed", self.trainer.spec.name)
+            with self._lock:
+                self._state.status, self._state.finished = "failed", time.time()
+                self._state.error = str(exc)
