@@ -68,8 +68,11 @@ class Console:
                   f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters", file=self.stream)
         elif isinstance(event, StepDone):
             if self.bar is None:
+                tty = getattr(self.stream, "isatty", lambda: False)()
+                # In a log file (not a terminal), a bar line every 30 s instead of a redrawn bar.
                 self.bar = tqdm(total=event.steps, initial=event.step, desc=f"epoch {event.epoch}", unit="step",
-                                file=self.stream, leave=False, dynamic_ncols=True, mininterval=0.2)
+                                file=self.stream, leave=not tty, dynamic_ncols=True,
+                                mininterval=0.2 if tty else 30.0)
             else:
                 self.bar.update(event.step - self.bar.n)
             self.bar.set_postfix_str(f"loss {event.loss:.4f}, {event.images_per_s:,.0f} img/s", refresh=False)
