@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SPEC ?= specs/mnist_cnn.yaml
 
-.PHONY: setup train test check bench schema clean
+.PHONY: setup train test app check bench schema clean
 
 setup: $(VENV)/.installed
 
@@ -20,11 +20,15 @@ train: setup
 test: setup
 	$(PY) -m pytest $(ARGS)
 
+app: setup
+	$(VENV)/bin/streamlit run app.py
+
 check: setup
 	$(PY) -m playground.check specs/*.yaml
 
 bench: setup
 	$(PY) bench/check_speed.py
+	$(PY) bench/edit_speed.py
 
 schema: setup
 	$(PY) -m playground.schema --out spec.schema.json

@@ -193,7 +193,7 @@ def layer_table(checked: editing.Checked) -> pd.DataFrame:
         records, columns=["#", "name", "type", "output shape", "params", "MACs", "status"])
 
 
-def show_check(checked: editing.Checked) -> None:
+def show_table(checked: editing.Checked) -> None:
     if checked.error is not None:
         st.error(f"```\n{checked.error}\n```", icon="⚠️")
     frame = layer_table(checked)
@@ -209,9 +209,15 @@ def show_check(checked: editing.Checked) -> None:
         st.caption(f"**Total**: {s.total_params:,} parameters ({human(s.total_params * 4)}B), "
                    f"{s.total_macs:,} MACs per sample; activations {human(s.activation_bytes(batch))}B "
                    f"per batch of {batch}. Input {fmt(s.input_shape)} → output {fmt(s.output_shape)}.")
+
+
+def show_diagram(checked: editing.Checked) -> None:
+    n_layers = len(layer_table(checked))
     input_shape = checked.spec.input.shape() if checked.spec else _doc_input(checked)
-    if input_shape is not None and len(frame):
-        st.graphviz_chart(diagram(checked.rows, input_shape, bad, n_layers=len(frame)))
+    if input_shape is None or not n_layers:
+        st.caption("The diagram appears once the input shape and layers can be read.")
+        return
+    st.graphviz_chart(diagram(checked.rows, input_shape, checked.bad_layers, n_layers=n_layers))
 
 
 def _doc_input(checked: editing.Checked):
@@ -273,7 +279,7 @@ def layer_editor(checked: editing.Checked) -> None:
         title = f"{mark}{i}: {kind or '?'}{' ' + repr(raw['name']) if raw.get('name') else ''} → {shape}"
         with st.expander(title, expanded=i in problems):
             for problem in problems.get(i, []):
-                st.error(problem.render(None))
+                st.error(problem.render(None).replace("\n  ", "  \n"))
             buttons = st.columns(3)
             buttons[0].button("↑ up", key=f"up{rev}-{i}", on_click=_on_layer_op, args=("move", i, -1),
                               disabled=i == 0)
@@ -302,17 +308,22 @@ def layer_editor(checked: editing.Checked) -> None:
 
 
 def edit_tab(checked: editing.Checked) -> None:
-    left, right = st.columns([2, 3])
-    with left:
-        st.text_area("Spec (YAML)", key="yaml_text", height=560, on_change=_on_text_edit,
-                     help="Edit freely: the table and diagram follow every change.")
-    with right:
-        st.subheader("Layers")
+    text_col, shapes_col = st.columns([2, 3])
+    with text_col:
+        st.text_area("Spec (YAML)", key="yaml_text", height=520, on_change=_on_text_edit,
+                     help="Edit freely: the table and diagram follow every change (Ctrl+Enter applies).")
+    with shapes_col:
+        with guard("The shape table"):
+            show_table(checked)
+    editor_col, diagram_col = st.columns([3, 2])
+    with editor_col:
+        st.subheader("Layer editor")
         with guard("The layer editor"):
             layer_editor(checked)
-    st.subheader("Shapes")
-    with guard("The shape table"):
-        show_check(checked)
+    with diagram_col:
+        st.subheader("Diagram")
+        with guard("The diagram"):
+            show_diagram(checked)
 
 
 # -- train ----------------------------------------------------------------------
