@@ -63,10 +63,6 @@ class Registry:
         self._spec_model = None
         return cls
 
-    def unregister(self, name: str) -> None:
-        del self._plugins[name]
-        self._spec_model = None
-
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> Registry:
         """Register every layer that installed packages declare under ``group``."""
         for ep in sorted(entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name)):

@@ -3,28 +3,23 @@ class is the oracle for parameter shapes and outputs."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import playground
-from conftest import SPECS
+from conftest import ROOT, SPECS
 
 
-class TutorialNet(nn.Module):
-    """The tutorial network, written by hand the way the tutorial does."""
+def _tutorial_net_class():
+    """The hand-written Net of the tutorial's script, the same one bench/ times."""
+    spec = importlib.util.spec_from_file_location("tutorial_mnist", ROOT / "bench" / "tutorial_mnist.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Net
 
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.fc = nn.Linear(320, 10)
 
-    def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        x = x.view(-1, 320)
-        return self.fc(x)
+TutorialNet = _tutorial_net_class()
 
 
 def test_recipe_is_the_tutorials():
@@ -41,7 +36,18 @@ def test_same_parameters_and_outputs_as_the_tutorial():
     assert ours == theirs  # same names too: conv1.weight, ..., fc.bias
     model.load_state_dict(net.state_dict())
     x = torch.randn(8, 1, 28, 28)
-    torch.testing.assert_close(model(x), net(x), rtol=0, atol=0)
+    # The tutorial's Net ends in log_softmax (it trains with nll_loss); ours returns the logits
+    # and trains with cross_entropy, which applies log_softmax itself.
+    torch.testing.assert_close(torch.log_softmax(model(x), dim=1), net(x), rtol=0, atol=0)
+
+
+def test_same_seed_same_initial_weights_as_the_tutorial():
+    torch.manual_seed(1)
+    net = TutorialNet()
+    torch.manual_seed(1)
+    model = playground.build(playground.load_spec(SPECS / "mnist_cnn.yaml"))
+    for key, value in net.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
 
 
 def test_summary_matches_the_built_model():
