@@ -20,7 +20,7 @@ import yaml
 from playground.analysis import LayerRow, Summary, analyze
 from playground.errors import SpecError
 from playground.fileio import atomic_write_text
-from playground.loader import validate
+from playground.loader import gc_paused, validate
 from playground.registry import Registry, get_registry
 from playground.spec import SpecBase
 from playground.yamlsource import parse
@@ -46,6 +46,11 @@ class Checked:
 
 def check_text(text: str, registry: Registry | None = None) -> Checked:
     """Everything the live view shows for ``text``; never raises for bad input."""
+    with gc_paused():
+        return _check(text, registry)
+
+
+def _check(text: str, registry: Registry | None) -> Checked:
     result = Checked(text)
     try:
         doc = parse(text)

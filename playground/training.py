@@ -167,7 +167,8 @@ class Trainer:
         start_epoch, start_step, metrics = 0, 0, []
         running = torch.zeros((), device=device)
         if self._resume_from is not None:
-            ckpt = runs.load_checkpoint(self._resume_from, map_location=device)
+            # On the CPU: RNG states must stay there; load_state_dict moves the rest to the device.
+            ckpt = runs.load_checkpoint(self._resume_from)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["rng_cpu"])
