@@ -59,6 +59,7 @@ def _init_state() -> None:
         state.yaml_text = (SPECS / DEFAULT_SPEC).read_text() if (SPECS / DEFAULT_SPEC).exists() else ""
         state.spec_choice = DEFAULT_SPEC
     state.setdefault("rev", 0)
+    state.setdefault("undo", None)
     state.setdefault("flash", None)
     state.setdefault("job", None)
     state.setdefault("session_runs", [])
@@ -67,8 +68,17 @@ def _init_state() -> None:
 
 
 def _set_text(text: str) -> None:
-    st.session_state.yaml_text = text
-    st.session_state.rev += 1  # fresh layer-editor widgets that show the new document
+    state = st.session_state
+    if text != state.yaml_text:
+        state.undo = state.yaml_text  # nothing is lost: opening or uploading a spec can be undone
+    state.yaml_text = text
+    state.rev += 1  # fresh layer-editor widgets that show the new document
+
+
+def _on_undo() -> None:
+    previous = st.session_state.get("undo")
+    if previous is not None:
+        _set_text(previous)
 
 
 def _set_doc(doc: dict) -> None:
@@ -154,6 +164,9 @@ def sidebar(checked: editing.Checked) -> None:
         st.selectbox("Open from specs/", files, key="spec_choice", on_change=_on_pick_spec)
         st.file_uploader("Upload a YAML spec", type=["yaml", "yml"], key="upload", on_change=_on_upload)
         name = checked.spec.name if checked.spec else "spec"
+        st.button("↶ Undo the last change", on_click=_on_undo, disabled=st.session_state.undo is None,
+                  width="stretch", help="Brings back the text as it was before the last edit, "
+                                        "opened spec or upload.")
         st.download_button("Download this spec", st.session_state.yaml_text, file_name=f"{name}.yaml",
                            mime="application/x-yaml", width="stretch")
         st.divider()

@@ -164,3 +164,12 @@ def test_train_from_the_page_then_predict(folders):
     at.toggle(key="browse_toggle").set_value(True).run()
     _no_exceptions(at)
     assert any("test accuracy" in c.value for c in at.caption)
+
+
+def test_opening_another_spec_can_be_undone(app):
+    edited = app.text_area(key="yaml_text").value.replace("out_channels: 20", "out_channels: 24")
+    app.text_area(key="yaml_text").set_value(edited).run()
+    app.selectbox(key="spec_choice").set_value("lenet5.yaml").run()
+    assert "lenet5" in app.text_area(key="yaml_text").value
+    next(b for b in app.sidebar.button if b.label.startswith("↶ Undo")).click().run()
+    assert app.text_area(key="yaml_text").value == edited
