@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SPEC ?= specs/mnist_cnn.yaml
 
-.PHONY: setup train test app check bench schema clean
+.PHONY: setup train test app check lint bench schema clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ app: setup
 
 check: setup
 	$(PY) -m playground.check specs/*.yaml
+
+lint: setup
+	$(PY) -m pip install --quiet ruff
+	$(PY) -m ruff check playground app.py tests bench examples
 
 bench: setup
 	$(PY) bench/check_speed.py

@@ -247,7 +247,8 @@ def _widget(form: FieldForm, value, key: str, index: int) -> None:
     as_yaml = form.kind == "yaml" or not form.accepts(value)
     callback = dict(on_change=_on_field, args=(index, form, key, as_yaml))
     if as_yaml:
-        shown = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        shown = "" if value is None else \
+            yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
         st.text_input(form.name, value=shown, **common, **callback)
         return
     render = {
@@ -342,8 +343,8 @@ def edit_tab(checked: editing.Checked) -> None:
 # -- train ----------------------------------------------------------------------
 
 def _start_training(spec) -> None:
-    from playground.training import Trainer, with_overrides
     from playground.jobs import TrainingJob
+    from playground.training import Trainer, with_overrides
 
     state = st.session_state
     try:
@@ -462,6 +463,7 @@ def drawing_panel(run) -> None:
         st.info("Install streamlit-drawable-canvas (pip install -e '.[app]') to draw digits.")
         return
     import torch
+
     from playground.inference import digit_to_input, predict_proba
 
     result = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000", height=280, width=280,

@@ -42,10 +42,10 @@ def main() -> None:
     for n in (10, 100, 1000, 10000):
         text = make_spec(n)
         repeat = 20 if n <= 1000 else 5
-        best, median = best_ms(lambda: playground.load_spec(text), repeat)
+        best, median = best_ms(lambda text=text: playground.load_spec(text), repeat)
         spec = playground.load_spec(text)
         assert len(spec.layers) == n
-        check, _ = best_ms(lambda: playground.summarize(spec), repeat)
+        check, _ = best_ms(lambda spec=spec: playground.summarize(spec), repeat)
         results[n] = best
         print(f"{n:>7} {best:>12.2f} ms {median:>6.2f} ms {1000 * best / n:>7.1f} us {check:>9.2f} ms")
     growth = (results[10000] / 10000) / (results[100] / 100)

@@ -22,7 +22,8 @@ GOALS_MS = {"mnist_cnn (8 layers)": 50.0, "200 layers": 200.0}
 
 def deep_spec(n_layers: int) -> str:
     body = ["  - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}", "  - {type: relu}"]
-    layers = [body[i % 2] for i in range(n_layers - 2)] + ["  - {type: flatten}", "  - {type: linear, out_features: 10}"]
+    head = ["  - {type: flatten}", "  - {type: linear, out_features: 10}"]
+    layers = [body[i % 2] for i in range(n_layers - 2)] + head
     return "name: deep\nbudget: {max_activation_mb: 100000}\nlayers:\n" + "\n".join(layers) + "\n"
 
 
@@ -42,9 +43,9 @@ def main() -> None:
     for name, text in cases.items():
         checked = editing.check_text(text)
         assert checked.ok, checked.error
-        text_edit = timings(lambda: editing.check_text(text))
+        text_edit = timings(lambda text=text: editing.check_text(text))
 
-        def widget_edit():
+        def widget_edit(checked=checked, text=text):
             doc = editing.set_field(checked.doc, 0, "out_channels", 12)
             editing.check_text(editing.dump(doc, editing.leading_comments(text)))
 

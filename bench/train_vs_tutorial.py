@@ -48,7 +48,7 @@ def epoch_times(lines, start_pattern: str, end_pattern: str) -> list[float]:
     """Seconds between the first start_pattern line and each end_pattern line, as per-epoch durations."""
     start = next(t for t, text in lines if re.search(start_pattern, text))
     ends = [t for t, text in lines if re.search(end_pattern, text)]
-    return [b - a for a, b in zip([start, *ends], ends)]
+    return [b - a for a, b in zip([start, *ends], ends, strict=False)]
 
 
 def run_tutorial(epochs: int, env: dict) -> tuple[list[float], float]:
@@ -75,9 +75,9 @@ def step_ratio(rounds: int = 30, steps: int = 100) -> tuple[float, float, float]
     order; returns both medians and the median of the per-round ratios."""
     import torch
     import torch.nn.functional as F
+    from tutorial_mnist import Net
 
     import playground
-    from tutorial_mnist import Net
 
     spec = playground.load_spec(ROOT / "specs" / "mnist_cnn.yaml")
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def step_ratio(rounds: int = 30, steps: int = 100) -> tuple[float, float, float]
                 opt.step()
             if rnd:  # the first round warms up
                 samples[name].append((time.perf_counter() - start) / steps)
-    ratios = [b / a for a, b in zip(samples["tutorial Net"], samples["playground"])]
+    ratios = [b / a for a, b in zip(samples["tutorial Net"], samples["playground"], strict=True)]
     return statistics.median(samples["tutorial Net"]), statistics.median(samples["playground"]), \
         statistics.median(ratios)
 

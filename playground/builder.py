@@ -24,6 +24,6 @@ def build(spec: SpecBase) -> Model:
     """Check the spec (SpecError if it does not fit), then build its model."""
     summary = analyze(spec)
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    for layer, row in zip(spec.layers, summary.rows):
+    for layer, row in zip(spec.layers, summary.rows, strict=True):
         modules[layer.name or str(row.index)] = layer.build(Shape(row.input_shape))
     return Model(spec, modules)

@@ -92,7 +92,8 @@ def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> 
         shape = (1, *images.shape[1:]) if images.dim() == 3 else tuple(images.shape[1:])
         if tuple(shape) != tuple(input_shape):
             raise DataError(f"the {name} images in {raw.root} are {fmt(shape)}, but the spec's input is "
-                            f"{fmt(input_shape)}.\n  Use a spec whose input matches the data, or the right data folder.")
+                            f"{fmt(input_shape)}.\n"
+                            "  Use a spec whose input matches the data, or the right data folder.")
         if len(split.labels) != len(images) or len(images) == 0:
             raise DataError(f"the {name} split in {raw.root} has {len(images)} images and "
                             f"{len(split.labels)} labels.\n  The files are damaged or incomplete.")

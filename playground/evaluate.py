@@ -15,16 +15,18 @@ def render(evaluation, run) -> str:
     lines = [f"{run.spec.name} ({run.run_dir}), after epoch {run.epoch}",
              f"test accuracy: {100 * evaluation.accuracy:.2f}%  test loss: {evaluation.test_loss:.4f}",
              "", f"{'class':<{width}}  accuracy"]
-    lines += [f"{c:<{width}}  {100 * a:7.2f}%" for c, a in zip(classes, evaluation.per_class_accuracy)]
+    lines += [f"{c:<{width}}  {100 * a:7.2f}%" for c, a in zip(classes, evaluation.per_class_accuracy, strict=True)]
     lines += ["", "confusion matrix (rows: true class, columns: predicted)",
               " " * width + "  " + " ".join(f"{i:>{cells}}" for i in range(len(classes)))]
-    for i, (name, row) in enumerate(zip(classes, evaluation.confusion.tolist())):
+    for name, row in zip(classes, evaluation.confusion.tolist(), strict=True):
         lines.append(f"{name:<{width}}  " + " ".join(f"{v:>{cells}}" for v in row))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m playground.evaluate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m playground.evaluate",
+        description="Test accuracy, per-class accuracy and the confusion matrix of a saved run.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. runs/mnist_cnn-20260101-120000")
     p.add_argument("--data-dir", help="dataset root (default: $PLAYGROUND_DATA, else ./data)")
     p.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")

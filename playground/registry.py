@@ -104,7 +104,8 @@ class Registry:
                 raise PluginError("no layer plugins are registered. Is playground installed "
                                   "(pip install -e .)? Built-in layers load through its entry points.")
             classes = tuple(p.cls for p in self._plugins.values())
-            item = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="type")]
+            union = Union[classes]  # noqa: UP007 (a union built from a tuple needs Union[...])
+            item = classes[0] if len(classes) == 1 else Annotated[union, Field(discriminator="type")]
             layers_field = SpecBase.model_fields["layers"]
             self._spec_model = create_model(
                 "Spec", __base__=SpecBase, __module__="playground.spec",

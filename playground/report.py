@@ -27,7 +27,8 @@ def table(summary: Summary, batch_size: int | None = None) -> str:
     right = {0, 4, 5}
 
     def line(row):
-        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        cells = [cell.rjust(w) if i in right else cell.ljust(w)
+                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(line(tuple("-" * w for w in widths)))
@@ -51,7 +52,7 @@ def diagram(summary_rows, input_shape, bad_layers=frozenset(), n_layers: int | N
     n = n_layers if n_layers is not None else len(rows)
     out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
            'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
-           f'  input [label="input", shape=oval, fillcolor="#ffffff"];']
+           '  input [label="input", shape=oval, fillcolor="#ffffff"];']
     prev, shape = "input", _fmt(input_shape)
     for i in range(n):
         row = rows[i] if i < len(rows) else None

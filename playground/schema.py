@@ -29,7 +29,9 @@ def schema_text(registry: Registry | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.schema", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m playground.schema",
+        description="Print or write the JSON Schema of the spec format.")
     parser.add_argument("--out", help="write to this file (atomically) instead of standard output")
     args = parser.parse_args(argv)
     text = schema_text()

@@ -27,8 +27,10 @@ it and ends exactly as an uninterrupted run would.
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__.split("\n")[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m playground.train",
+        description="Check a spec, then train it; results go to a run folder.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", nargs="?", help="spec file, e.g. specs/mnist_cnn.yaml (not needed with --resume)")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--lr", type=float, help="override train.lr")

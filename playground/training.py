@@ -27,7 +27,7 @@ from playground import devices, runs
 from playground.analysis import analyze
 from playground.builder import build
 from playground.loader import load_spec
-from playground.spec import SpecBase, Train
+from playground.spec import SpecBase
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay),

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import time
 from typing import Literal
 
 import pytest
+from conftest import ROOT, SPECS
 from pydantic import Field
 from streamlit.testing.v1 import AppTest
-
-from conftest import ROOT, SPECS
-from playground.layers import Elementwise
 from test_training import TINY
 from tinydata import write_dataset
+
+from playground.layers import Elementwise
 
 TIMEOUT = 120  # the first run may import torch
 
@@ -63,7 +62,8 @@ def test_bad_in_features_names_the_layer_and_marks_its_row(app):
     assert any(e.label.startswith("✗ 7: linear") for e in app.expander)
 
 
-@pytest.mark.parametrize("text", ["name: [\n", "- just\n- a list\n", "name: x\nlayers: [{type: conv2d, out_channels: x}]\n",
+@pytest.mark.parametrize("text", ["name: [\n", "- just\n- a list\n",
+                                  "name: x\nlayers: [{type: conv2d, out_channels: x}]\n",
                                   "name: !!python/object:os.system x\n", "\t\x00"])
 def test_malformed_input_shows_an_error_not_an_exception(app, text):
     app.text_area(key="yaml_text").set_value(text).run()

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SPECS
+
 from playground.check import main
 
 GOLDEN = ROOT / "tests" / "golden"

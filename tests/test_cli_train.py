@@ -10,13 +10,13 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+from test_training import TINY
+from tinydata import write_dataset
+
 from playground import runs
 from playground.evaluate import main as evaluate_main
 from playground.train import main as train_main
-from test_training import TINY
-from tinydata import write_dataset
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,8 @@ def test_every_field_of_every_plugin_has_a_form(cls):
 
 def test_forms_reflect_bounds_and_choices():
     forms = {f.name: f for f in field_forms(get_registry()["conv2d"])}
-    assert (forms["out_channels"].kind, forms["out_channels"].minimum, forms["out_channels"].required) == ("int", 1, True)
+    out = forms["out_channels"]
+    assert (out.kind, out.minimum, out.required) == ("int", 1, True)
     assert forms["in_channels"].nullable and not forms["in_channels"].accepts(0)
     assert forms["padding"].kind == "yaml"  # int, pair or 'same'/'valid': free YAML
     gelu = {f.name: f for f in field_forms(get_registry()["gelu"])}
@@ -107,12 +108,13 @@ def test_digit_preprocessing_centres_and_scales():
 
 
 def test_background_job_stops_with_a_checkpoint(tmp_path):
+    from test_training import TINY
+    from tinydata import write_dataset
+
     import playground
     from playground import runs
     from playground.jobs import TrainingJob
     from playground.training import Trainer
-    from test_training import TINY
-    from tinydata import write_dataset
 
     data = write_dataset(tmp_path / "data")
     spec = playground.load_spec(TINY.replace("epochs: 3", "epochs: 500"))
@@ -130,10 +132,11 @@ def test_background_job_stops_with_a_checkpoint(tmp_path):
 
 
 def test_background_job_reports_errors(tmp_path):
+    from test_training import TINY
+
     import playground
     from playground.jobs import TrainingJob
     from playground.training import Trainer
-    from test_training import TINY
 
     job = TrainingJob(Trainer(playground.load_spec(TINY), out=tmp_path / "run", data_dir=tmp_path / "none",
                               download=False)).start()

@@ -43,7 +43,8 @@ CASES = [
      "layers[7] (linear 'fc').out_features", FC, ["out_features=12, but mnist has 10 classes", "Set out_features: 10"]),
     ("ends on a feature map", FLAT_FC, "",
      "layers[5] (relu)", FLATTEN - 1, ["ends with 20x4x4", "10 class scores", "after a flatten"]),
-    ("groups do not divide", "conv2, in_channels: 10, out_channels: 20", "conv2, in_channels: 10, out_channels: 20, groups: 3",
+    ("groups do not divide", "conv2, in_channels: 10, out_channels: 20",
+     "conv2, in_channels: 10, out_channels: 20, groups: 3",
      "layers[3] (conv2d 'conv2').groups", CONV2, ["groups=3 does not divide in_channels=10"]),
     ("same padding with stride", "conv1, out_channels: 10, kernel_size: 5",
      "conv1, out_channels: 10, kernel_size: 5, padding: same, stride: 2",
@@ -72,7 +73,8 @@ CASES = [
      "layers[2]", RELU1, ["has no 'type'"]),
     ("bad kernel pair", "conv1, out_channels: 10, kernel_size: 5", "conv1, out_channels: 10, kernel_size: [5, x]",
      "layers[0] (conv2d 'conv1').kernel_size[1]", CONV1, ["valid integer", "Received: 'x'"]),
-    ("pool padding over half kernel", "  - {type: maxpool2d, kernel_size: 2}\n  - {type: relu}\n  - {type: conv2d, name: conv2",
+    ("pool padding over half kernel",
+     "  - {type: maxpool2d, kernel_size: 2}\n  - {type: relu}\n  - {type: conv2d, name: conv2",
      "  - {type: maxpool2d, kernel_size: 2, padding: 2}\n  - {type: relu}\n  - {type: conv2d, name: conv2",
      "layers[1] (maxpool2d).padding", POOL1, ["at most half of kernel_size=2", "Received: padding=2."]),
     ("unknown optimizer", "optimizer: sgd", "optimizer: sgdd",
@@ -125,7 +127,7 @@ def test_several_problems_are_all_reported(mnist_text):
 
 
 def test_many_problems_fit_one_screen():
-    layers = "".join(f"  - {{type: conv2d, out_channels: -1, kernel_size: 0}}\n" for _ in range(40))
+    layers = "".join("  - {type: conv2d, out_channels: -1, kernel_size: 0}\n" for _ in range(40))
     with pytest.raises(SpecError) as info:
         playground.load_spec(f"name: x\nlayers:\n{layers}")
     assert len(info.value.problems) == 80

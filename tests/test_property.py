@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import playground
 from playground import SpecError
 
+
 def layer_strategies(lo: int) -> dict:
     """Layer dicts; with lo < 1 some values are out of bounds or of the wrong kind."""
     small = st.integers(min_value=lo, max_value=5)
@@ -43,7 +44,8 @@ def layer_strategies(lo: int) -> dict:
         "leaky_relu": st.fixed_dictionaries({"type": st.just("leaky_relu")},
                                             optional={"negative_slope": st.floats(min(lo, 0), 1)}),
         "gelu": st.fixed_dictionaries({"type": st.just("gelu")},
-                                      optional={"approximate": st.sampled_from(["none", "tanh", "erf"][:2 + (lo < 1)])}),
+                                      optional={"approximate": st.sampled_from(
+                                          ["none", "tanh", "erf"][:2 + (lo < 1)])}),
         **{name: st.just({"type": name}) for name in ("relu", "tanh", "sigmoid", "flatten")},
     }
     if lo < 1:

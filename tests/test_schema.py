@@ -7,8 +7,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import ROOT, SPECS
+
 from playground.registry import get_registry
 from playground.schema import schema_text, spec_json_schema
 

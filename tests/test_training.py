@@ -7,13 +7,13 @@ from typing import Literal
 
 import pytest
 import torch
+from tinydata import write_dataset
 
 import playground
 from playground import runs
 from playground.data import DataError
 from playground.layers import Elementwise
 from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train
-from tinydata import write_dataset
 
 TINY = """\
 name: tiny
@@ -173,7 +173,8 @@ def test_missing_dataset_says_where_files_go(spec, tmp_path):
 
 def test_fashion_mnist_uses_its_own_folder(tmp_path):
     root = write_dataset(tmp_path / "d", folder="FashionMNIST")
-    spec = playground.load_spec(TINY.replace("data: {", "data: {dataset: fashion_mnist, ").replace("epochs: 3", "epochs: 1"))
+    text = TINY.replace("data: {", "data: {dataset: fashion_mnist, ").replace("epochs: 3", "epochs: 1")
+    spec = playground.load_spec(text)
     events = _run(spec, tmp_path, root)
     assert events[-1].status == "completed"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib.util
 
 import torch
+from conftest import ROOT, SPECS
 
 import playground
-from conftest import ROOT, SPECS
 
 
 def _tutorial_net_class():

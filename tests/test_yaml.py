@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 import playground
-from playground import SpecError
-from playground import yamlsource
+from playground import SpecError, yamlsource
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True))
 
 
 @pytest.mark.parametrize("text,line,message", [
