@@ -47,6 +47,14 @@ def guard(what: str):
         st.error(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
+def panel(column, title: str, render, *args) -> None:
+    """A titled part of the page in ``column``; its failure stays inside it."""
+    with column:
+        st.subheader(title)
+        with guard(title):
+            render(*args)
+
+
 # -- state ----------------------------------------------------------------------
 
 def _spec_files() -> list[str]:
@@ -330,14 +338,8 @@ def edit_tab(checked: editing.Checked) -> None:
         with guard("The shape table"):
             show_table(checked)
     editor_col, diagram_col = st.columns([3, 2])
-    with editor_col:
-        st.subheader("Layer editor")
-        with guard("The layer editor"):
-            layer_editor(checked)
-    with diagram_col:
-        st.subheader("Diagram")
-        with guard("The diagram"):
-            show_diagram(checked)
+    panel(editor_col, "Layer editor", layer_editor, checked)
+    panel(diagram_col, "Diagram", show_diagram, checked)
 
 
 # -- train ----------------------------------------------------------------------
@@ -446,14 +448,8 @@ def predict_tab() -> None:
     run = _load_run(path, stamp)
     st.caption(f"{run.spec.name}: after epoch {run.epoch}, {run.spec.data.dataset}")
     draw, browse = st.columns(2)
-    with draw:
-        st.subheader("Draw a digit")
-        with guard("The drawing canvas"):
-            drawing_panel(run)
-    with browse:
-        st.subheader("Test images")
-        with guard("Browsing test images"):
-            browse_panel(path, stamp)
+    panel(draw, "Draw a digit", drawing_panel, run)
+    panel(browse, "Test images", browse_panel, path, stamp)
 
 
 def drawing_panel(run) -> None:
