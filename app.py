@@ -354,8 +354,9 @@ def _start_training(spec) -> None:
                               batch_size=int(state.train_batch), device=state.train_device)
         trainer = Trainer(spec, runs_base=RUNS, data_dir=state.data_dir or None, download=state.train_download)
     except SpecError as exc:
-        state.flash = ("error", str(exc))
+        state.train_error = str(exc)
         return
+    state.train_error = None
     state.job = TrainingJob(trainer).start()
 
 
@@ -368,11 +369,14 @@ def train_tab(checked: editing.Checked) -> None:
         with st.form("train_form"):
             cols = st.columns(4)
             cols[0].number_input("Epochs", min_value=1, max_value=10000, value=spec.train.epochs, key="train_epochs")
-            cols[1].number_input("Learning rate", min_value=1e-6, max_value=10.0, value=spec.train.lr, format="%g",
-                                 key="train_lr")
+            cols[1].number_input("Learning rate", min_value=0.0, max_value=10.0, value=spec.train.lr, format="%g",
+                                 key="train_lr", help="Checked like train.lr in the spec (above 0, at most 10).")
             cols[2].number_input("Batch size", min_value=1, max_value=65536, value=spec.data.batch_size,
                                  key="train_batch")
-            cols[3].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="train_device",
+            devices = ["auto", "cpu", "cuda", "mps"]
+            device = spec.train.device.split(":")[0]
+            cols[3].selectbox("Device", devices, index=devices.index(device) if device in devices else 0,
+                              key="train_device",
                               help="auto picks CUDA, then Apple MPS, then the CPU.")
             cols = st.columns([3, 1])
             cols[0].text_input("Data folder", key="data_dir",
@@ -382,6 +386,8 @@ def train_tab(checked: editing.Checked) -> None:
             busy = job is not None and job.snapshot().active
             st.form_submit_button(f"Train {spec.name}", disabled=busy, type="primary",
                                   on_click=_start_training, args=(spec,))
+        if st.session_state.get("train_error"):
+            st.error(f"```\n{st.session_state.train_error}\n```")
     training_panel()
     if st.session_state.session_runs:
         st.subheader("This session's runs")

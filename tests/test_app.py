@@ -173,3 +173,11 @@ def test_opening_another_spec_can_be_undone(app):
     assert "lenet5" in app.text_area(key="yaml_text").value
     next(b for b in app.sidebar.button if b.label.startswith("↶ Undo")).click().run()
     assert app.text_area(key="yaml_text").value == edited
+
+
+def test_bad_training_settings_show_the_spec_error(app):
+    app.number_input(key="train_lr").set_value(0.0)
+    app.button[[b.label for b in app.button].index("Train mnist_cnn")].click().run()
+    _no_exceptions(app)
+    assert any("train.lr: Input should be greater than 0" in e.value for e in app.error)
+    assert app.session_state["job"] is None
