@@ -344,14 +344,22 @@ def edit_tab(checked: editing.Checked) -> None:
 
 # -- train ----------------------------------------------------------------------
 
+def _train_keys(spec) -> dict[str, str]:
+    """Widget keys of the training form; they change with the spec's own values,
+    so the form follows a newly opened or edited spec."""
+    sig = f"{spec.name}-{spec.train.epochs}-{spec.train.lr}-{spec.data.batch_size}-{spec.train.device}"
+    return {name: f"train_{name}-{sig}" for name in ("epochs", "lr", "batch", "device")}
+
+
 def _start_training(spec) -> None:
     from playground.jobs import TrainingJob
     from playground.training import Trainer, with_overrides
 
     state = st.session_state
     try:
-        spec = with_overrides(spec, epochs=int(state.train_epochs), lr=float(state.train_lr),
-                              batch_size=int(state.train_batch), device=state.train_device)
+        keys = _train_keys(spec)
+        spec = with_overrides(spec, epochs=int(state[keys["epochs"]]), lr=float(state[keys["lr"]]),
+                              batch_size=int(state[keys["batch"]]), device=state[keys["device"]])
         trainer = Trainer(spec, runs_base=RUNS, data_dir=state.data_dir or None, download=state.train_download)
     except SpecError as exc:
         state.train_error = str(exc)
@@ -366,17 +374,19 @@ def train_tab(checked: editing.Checked) -> None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
     else:
         spec = checked.spec
+        keys = _train_keys(spec)
         with st.form("train_form"):
             cols = st.columns(4)
-            cols[0].number_input("Epochs", min_value=1, max_value=10000, value=spec.train.epochs, key="train_epochs")
+            cols[0].number_input("Epochs", min_value=1, max_value=10000, value=spec.train.epochs,
+                                 key=keys["epochs"])
             cols[1].number_input("Learning rate", min_value=0.0, max_value=10.0, value=spec.train.lr, format="%g",
-                                 key="train_lr", help="Checked like train.lr in the spec (above 0, at most 10).")
+                                 key=keys["lr"], help="Checked like train.lr in the spec (above 0, at most 10).")
             cols[2].number_input("Batch size", min_value=1, max_value=65536, value=spec.data.batch_size,
-                                 key="train_batch")
+                                 key=keys["batch"])
             devices = ["auto", "cpu", "cuda", "mps"]
             device = spec.train.device.split(":")[0]
             cols[3].selectbox("Device", devices, index=devices.index(device) if device in devices else 0,
-                              key="train_device",
+                              key=keys["device"],
                               help="auto picks CUDA, then Apple MPS, then the CPU.")
             cols = st.columns([3, 1])
             cols[0].text_input("Data folder", key="data_dir",

@@ -35,6 +35,10 @@ def _table(at):
     return at.dataframe[0].value
 
 
+def _by_label(widgets, label):
+    return next(w for w in widgets if w.label == label)
+
+
 def _no_exceptions(at):
     assert not at.exception, [e.value for e in at.exception]
 
@@ -145,8 +149,8 @@ def test_train_from_the_page_then_predict(folders):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.selectbox(key="spec_choice").set_value("tiny.yaml").run()
     at.text_input(key="data_dir").set_value(str(data))
-    at.number_input(key="train_epochs").set_value(2)
-    at.selectbox(key="train_device").set_value("cpu")
+    _by_label(at.number_input, "Epochs").set_value(2)
+    _by_label(at.selectbox, "Device").set_value("cpu")
     at.button[[b.label for b in at.button].index("Train tiny")].click().run()
     _no_exceptions(at)
     job = at.session_state["job"]
@@ -176,8 +180,15 @@ def test_opening_another_spec_can_be_undone(app):
 
 
 def test_bad_training_settings_show_the_spec_error(app):
-    app.number_input(key="train_lr").set_value(0.0)
+    _by_label(app.number_input, "Learning rate").set_value(0.0)
     app.button[[b.label for b in app.button].index("Train mnist_cnn")].click().run()
     _no_exceptions(app)
     assert any("train.lr: Input should be greater than 0" in e.value for e in app.error)
     assert app.session_state["job"] is None
+
+
+def test_training_form_follows_the_spec(app):
+    assert _by_label(app.number_input, "Epochs").value == 10
+    app.selectbox(key="spec_choice").set_value("fashion_bn.yaml").run()
+    assert _by_label(app.number_input, "Batch size").value == 128
+    assert _by_label(app.number_input, "Learning rate").value == 0.001
