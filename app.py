@@ -457,10 +457,7 @@ def _load_run(path: str, stamp: float):
 def _evaluate(path: str, stamp: float, data_dir: str):
     from playground.inference import evaluate_run
     run = _load_run(path, stamp)
-    ev = evaluate_run(run, data_dir or None, download=False)
-    from playground.data import data_root, load_raw
-    images = load_raw(run.spec.data.dataset, data_root(data_dir or None), download=False).test.images
-    return ev, images
+    return evaluate_run(run, data_dir or None, download=False)
 
 
 def predict_tab() -> None:
@@ -511,7 +508,7 @@ def browse_panel(path: str, stamp: float) -> None:
         return
     from playground.data import DataError
     try:
-        ev, images = _evaluate(path, stamp, st.session_state.data_dir)
+        ev = _evaluate(path, stamp, st.session_state.data_dir)
     except DataError as exc:
         st.error(str(exc))
         return
@@ -525,7 +522,7 @@ def browse_panel(path: str, stamp: float) -> None:
     for n, i in enumerate(chosen):
         true, pred = ev.classes[ev.labels[i]], ev.classes[ev.predictions[i]]
         mark = "✓" if true == pred else "✗"
-        cols[n % 6].image(images[i].numpy(), caption=f"{mark} {true} → {pred}", width=72)
+        cols[n % 6].image(ev.images[i].numpy(), caption=f"{mark} {true} → {pred}", width=72)
 
 
 # -- page -----------------------------------------------------------------------

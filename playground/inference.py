@@ -9,6 +9,7 @@ import torch
 
 from playground import data as datamod
 from playground import devices, runs
+from playground.analysis import analyze
 from playground.builder import build
 from playground.loader import load_spec
 from playground.spec import SpecBase
@@ -49,6 +50,7 @@ class Evaluation:
     confusion: torch.Tensor        # K x K, rows = true class, columns = predicted
     predictions: torch.Tensor      # one per test image
     labels: torch.Tensor
+    images: torch.Tensor           # the test images as read (uint8, N x H x W), for browsing
 
     @property
     def per_class_accuracy(self) -> list[float]:
@@ -61,12 +63,15 @@ def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evalua
 
     spec = run.spec
     raw = datamod.load_raw(spec.data.dataset, datamod.data_root(data_dir), download=download)
+    summary = analyze(spec)
+    datamod.check_fits(raw, summary.input_shape, summary.output_shape[0])
     x = datamod.to_tensor(raw.test.images, spec.data.mean, spec.data.std, run.device)
     y = raw.test.labels.to(run.device)
     loss, preds = evaluate(run.model, x, y, spec.data.test_batch_size)
     k = len(raw.classes)
     confusion = torch.bincount(y.cpu() * k + preds.cpu(), minlength=k * k).reshape(k, k)
-    return Evaluation((preds == y).float().mean().item(), loss, raw.classes, confusion, preds.cpu(), y.cpu())
+    return Evaluation((preds == y).float().mean().item(), loss, raw.classes, confusion, preds.cpu(), y.cpu(),
+                      raw.test.images)
 
 
 def digit_to_input(gray, size: int = 28, box: int = 20) -> torch.Tensor:

@@ -87,6 +87,15 @@ def test_resume_refuses_changed_hyperparameters(tmp_path):
     assert info.value.code == 2
 
 
+def test_evaluate_refuses_data_that_does_not_fit(tiny, tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    assert train_main([str(tiny), "--epochs", "1", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    other = write_dataset(tmp_path / "data32", size=32)
+    assert evaluate_main([str(out), "--data-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "are 1x32x32, but the spec's input is 1x28x28" in err and "Traceback" not in err
+
+
 def test_evaluate_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert evaluate_main([str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
