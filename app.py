@@ -26,6 +26,7 @@ from playground.forms import FieldForm, field_forms
 from playground.registry import PluginError, get_registry
 from playground.report import diagram, human
 from playground.shapes import fmt
+from playground.yamlsource import parse
 
 ROOT = Path(__file__).resolve().parent
 # Where specs are listed and saved, and where runs go (overridable, e.g. for tests).
@@ -71,7 +72,7 @@ def _init_state() -> None:
     state.setdefault("flash", None)
     state.setdefault("job", None)
     state.setdefault("session_runs", [])
-    state.setdefault("recorded_jobs", set())
+    state.setdefault("recorded_job", None)  # the last job put in the runs table
     state.setdefault("data_dir", os.environ.get("PLAYGROUND_DATA", "data"))
 
 
@@ -94,7 +95,12 @@ def _set_doc(doc: dict) -> None:
 
 
 def _current_doc() -> dict | None:
-    return editing.check_text(st.session_state.yaml_text).doc
+    """The YAML document the layer editor changes (no need to check the spec for that)."""
+    try:
+        data = parse(st.session_state.yaml_text).data
+    except SpecError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 # -- callbacks (run before the rerun, so they may set widget state) ---------------
@@ -140,7 +146,6 @@ def _on_layer_op(op: str, index: int, *args) -> None:
 
 
 def _parse_yaml_value(text: str):
-    from playground.yamlsource import parse
     if not text.strip():
         return None
     try:
@@ -436,8 +441,8 @@ def training_panel() -> None:
     if s.metrics:
         with charts[1]:
             _line_chart(pd.DataFrame(s.metrics), "epoch", "test_accuracy", points=True)
-    if not s.active and id(job) not in st.session_state.recorded_jobs:
-        st.session_state.recorded_jobs.add(id(job))
+    if not s.active and st.session_state.recorded_job is not job:
+        st.session_state.recorded_job = job
         st.session_state.session_runs.append({
             "spec": job.trainer.spec.name, "status": s.status, "params": job.trainer.summary.total_params,
             "epochs": len(s.metrics), "test accuracy": s.metrics[-1]["test_accuracy"] if s.metrics else None,

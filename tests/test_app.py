@@ -168,6 +168,12 @@ def test_train_from_the_page_then_predict(folders):
     at.toggle(key="browse_toggle").set_value(True).run()
     _no_exceptions(at)
     assert any("test accuracy" in c.value for c in at.caption)
+    # a second run gets its own row too
+    at.button[[b.label for b in at.button].index("Train tiny")].click().run()
+    at.session_state["job"].join(timeout=60)
+    at.run()
+    at.run()
+    assert len(at.dataframe[-1].value) == 2
 
 
 def test_opening_another_spec_can_be_undone(app):
