@@ -121,16 +121,17 @@ class Trainer:
 
     def __init__(self, spec: SpecBase, *, out: str | Path | None = None, runs_base: str | Path = runs.DEFAULT_RUNS,
                  data_dir: str | Path | None = None, download: bool = True, amp: bool = True,
-                 progress_every: int = 20, _resume_from: Path | None = None):
+                 progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
         self.spec = spec
         self.summary = analyze(spec)
         self.data_root = datamod.data_root(data_dir)
         self.download = download
         self.amp = amp
         self.progress_every = max(1, progress_every)
-        self._out, self._runs_base, self._resume_from = out, runs_base, _resume_from
+        self._out, self._runs_base = out, runs_base
+        self._resume = _resume  # (run folder, its checkpoint) when continuing a run
         self._stop_requested = False
-        self.run_dir: Path | None = _resume_from
+        self.run_dir: Path | None = _resume[0] if _resume else None
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, epochs: int | None = None, device: str | None = None,
@@ -139,7 +140,7 @@ class Trainer:
         run_dir = Path(run_dir)
         checkpoint = runs.load_checkpoint(run_dir)
         spec = with_overrides(load_spec(checkpoint["spec"]), epochs=epochs, device=device)
-        return cls(spec, _resume_from=run_dir, **kwargs)
+        return cls(spec, _resume=(run_dir, checkpoint), **kwargs)
 
     def stop(self) -> None:
         """Ask the run to stop at the next step; it saves a checkpoint first."""
@@ -166,9 +167,9 @@ class Trainer:
         steps = math.ceil(n / batch)
         start_epoch, start_step, metrics = 0, 0, []
         running = torch.zeros((), device=device)
-        if self._resume_from is not None:
-            # On the CPU: RNG states must stay there; load_state_dict moves the rest to the device.
-            ckpt = runs.load_checkpoint(self._resume_from)
+        if self._resume is not None:
+            # Loaded on the CPU: RNG states must stay there; load_state_dict moves the rest to the device.
+            ckpt = self._resume[1]
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["rng_cpu"])
@@ -180,10 +181,14 @@ class Trainer:
         else:
             self.run_dir = runs.new_run_dir(spec.name, self._out, self._runs_base)
         run_dir = self.run_dir
+
+        def last_accuracy() -> float | None:
+            return metrics[-1]["test_accuracy"] if metrics else None
+
         runs.write_spec(run_dir, spec.to_dict())
         info = {"spec": spec.name, "status": "running", "device": setup.describe(),
                 "params": self.summary.total_params, "epochs": t.epochs,
-                "epochs_done": start_epoch, "test_accuracy": metrics[-1]["test_accuracy"] if metrics else None,
+                "epochs_done": start_epoch, "test_accuracy": last_accuracy(),
                 "data_root": str(self.data_root), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         runs.write_info(run_dir, info)
 
@@ -215,7 +220,7 @@ class Trainer:
                     if self._stop_requested:
                         checkpoint(epoch, step)
                         finish("stopped", epochs_done=epoch)
-                        yield RunEnded("stopped", epoch, metrics[-1]["test_accuracy"] if metrics else None, run_dir)
+                        yield RunEnded("stopped", epoch, last_accuracy(), run_dir)
                         return
                     idx = order[step * batch:(step + 1) * batch]
                     xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
@@ -252,7 +257,7 @@ class Trainer:
             finish("interrupted")
             raise
         finish("completed")
-        yield RunEnded("completed", t.epochs, metrics[-1]["test_accuracy"] if metrics else None, run_dir)
+        yield RunEnded("completed", t.epochs, last_accuracy(), run_dir)
 
     def _diverged(self, epoch: int, step: int, metrics: list[dict]) -> str:
         kept = f"epoch {len(metrics)}" if metrics else "none yet"
