@@ -5,6 +5,7 @@ these into widgets, so a plugin's layer type gets an editor with no UI change.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,10 @@ def _kind(schema: dict) -> tuple[str, dict]:
     return kinds.get(schema.get("type"), "yaml"), schema
 
 
-def field_forms(model: type[BaseModel]) -> list[FieldForm]:
-    """One FieldForm per field of ``model`` except its ``type`` tag."""
+@functools.cache
+def field_forms(model: type[BaseModel]) -> tuple[FieldForm, ...]:
+    """One FieldForm per field of ``model`` except its ``type`` tag. Cached: a
+    page draws the same layer types over and over, and the schema costs ~1 ms."""
     schema = model.model_json_schema()
     required = set(schema.get("required", ()))
     forms = []
@@ -69,7 +72,7 @@ def field_forms(model: type[BaseModel]) -> list[FieldForm]:
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         forms.append(FieldForm(name, kind, name in required, nullable, default, lo, hi, choices,
                                _help(prop.get("description", ""), kind, lo, hi, default, name in required, nullable)))
-    return forms
+    return tuple(forms)
 
 
 def _help(description: str, kind: str, lo, hi, default, required: bool, nullable: bool) -> str:

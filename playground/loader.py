@@ -190,7 +190,7 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
                else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
         return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
     if kind == "extra_forbidden" and key is not None:
-        owner = label.split(" ")[0] if label else (path[0] if len(path) > 1 else "the spec")
+        owner = model.type_name() if label else (path[0] if len(path) > 1 else "the spec")
         valid = [k for k in (model.model_fields if model else ()) if k != "type"]
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
                        f"Valid keys: {', '.join(valid)}." if valid else None, label=label)
