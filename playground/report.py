@@ -46,21 +46,19 @@ def table(summary: Summary, batch_size: int | None = None) -> str:
 def diagram(summary_rows, input_shape, bad_layers=frozenset(), n_layers: int | None = None) -> str:
     """Graphviz DOT of the layer chain with each edge labelled by the shape on it.
     Layers past the last known row (after an error) are drawn grey, bad ones red."""
-    from playground.shapes import fmt as _fmt
-
     rows = list(summary_rows)
     n = n_layers if n_layers is not None else len(rows)
     out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
            'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
            '  input [label="input", shape=oval, fillcolor="#ffffff"];']
-    prev, shape = "input", _fmt(input_shape)
+    prev, shape = "input", fmt(input_shape)
     for i in range(n):
         row = rows[i] if i < len(rows) else None
         label = (f"{row.name}\\n{row.type}" if row and row.name else row.type) if row else f"layer {i}"
         color = "#f8d7da" if i in bad_layers else ("#eef3fb" if row else "#eeeeee")
         out.append(f'  l{i} [label="{i}: {label}", fillcolor="{color}"];')
         out.append(f'  {prev} -> l{i} [label=" {shape}"];')
-        prev, shape = f"l{i}", (_fmt(row.output_shape) if row else "?")
+        prev, shape = f"l{i}", (fmt(row.output_shape) if row else "?")
     out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
     out.append(f'  {prev} -> output [label=" {shape}"];')
     out.append("}")
