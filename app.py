@@ -198,12 +198,11 @@ def sidebar(checked: editing.Checked) -> None:
 
 def layer_table(checked: editing.Checked) -> pd.DataFrame:
     """One row per layer of the document: shapes where known, the failing row marked."""
-    doc_layers = (checked.doc or {}).get("layers")
-    doc_layers = doc_layers if isinstance(doc_layers, list) else []
+    doc_layers = checked.doc_layers
     rows = {r.index: r for r in checked.rows}
     bad = checked.bad_layers
     records = []
-    for i in range(max(len(doc_layers), len(rows))):
+    for i in range(checked.layer_count):
         raw = doc_layers[i] if i < len(doc_layers) and isinstance(doc_layers[i], dict) else {}
         row = rows.get(i)
         records.append({
@@ -238,7 +237,7 @@ def show_table(checked: editing.Checked) -> None:
 
 
 def show_diagram(checked: editing.Checked) -> None:
-    n_layers = len(layer_table(checked))
+    n_layers = checked.layer_count
     input_shape = checked.spec.input.shape() if checked.spec else _doc_input(checked)
     if input_shape is None or not n_layers:
         st.caption("The diagram appears once the input shape and layers can be read.")
@@ -290,7 +289,7 @@ def layer_editor(checked: editing.Checked) -> None:
     if doc is None:
         st.info("Fix the YAML (see the message) to use the layer editor.")
         return
-    layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
+    layers = checked.doc_layers
     rows = {r.index: r for r in checked.rows}
     problems = {}
     if checked.error is not None:

@@ -40,6 +40,16 @@ class Checked:
         return self.error is None
 
     @property
+    def doc_layers(self) -> list:
+        """The document's layer entries as written (possibly invalid), or []."""
+        layers = (self.doc or {}).get("layers")
+        return layers if isinstance(layers, list) else []
+
+    @property
+    def layer_count(self) -> int:
+        return max(len(self.doc_layers), len(self.rows))
+
+    @property
     def bad_layers(self) -> set[int]:
         return self.error.layer_indices if self.error else set()
 
