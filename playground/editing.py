@@ -42,8 +42,7 @@ class Checked:
     @property
     def doc_layers(self) -> list:
         """The document's layer entries as written (possibly invalid), or []."""
-        layers = (self.doc or {}).get("layers")
-        return layers if isinstance(layers, list) else []
+        return _layers(self.doc or {})
 
     @property
     def layer_count(self) -> int:
