@@ -28,6 +28,7 @@ _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 class Document:
     data: object
     lines: dict[Path, int]
+    root: yaml.Node | None = None   # the composed node tree, with marks (line, column) for editors
 
 
 def parse(text: str) -> Document:
@@ -50,7 +51,7 @@ def parse(text: str) -> Document:
         raise fail((), "the spec is empty.", "A spec needs at least: name, and a list of layers.")
     walker = _Walker()
     data = walker.value(root, ())
-    return Document(data, walker.lines)
+    return Document(data, walker.lines, root)
 
 
 class _Walker:
