@@ -25,8 +25,22 @@ RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
+CLI_DATA_SETTING = f"--data-dir (or {DATA_ENV})"
+
+
 class DataError(RuntimeError):
-    """A dataset that cannot be read, or that does not fit the spec."""
+    """A dataset that cannot be read, or that does not fit the spec.
+
+    When the data is missing, ``reworded(setting)`` gives the same message with
+    the fix pointing at another front end's setting (the page's Data folder
+    field) instead of the command-line flag."""
+
+    def __init__(self, message: str, *, template: str | None = None):
+        super().__init__(message)
+        self._template = template
+
+    def reworded(self, setting: str) -> str:
+        return self._template.format(setting=setting) if self._template else str(self)
 
 
 def data_root(flag: str | os.PathLike | None = None) -> Path:
@@ -58,17 +72,22 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
         return cls(str(root), train=train, download=False)
     except RuntimeError:
         if not download:
-            raise DataError(_missing(info, raw, "downloading is switched off")) from None
+            raise _missing(info, raw, "downloading is switched off") from None
     try:
         return cls(str(root), train=train, download=True)
     except Exception as exc:  # network errors come in many types
-        raise DataError(_missing(info, raw, f"downloading it failed: {type(exc).__name__}: {exc}")) from None
+        raise _missing(info, raw, f"downloading it failed: {type(exc).__name__}: {exc}") from None
 
 
-def _missing(info: DatasetInfo, raw: Path, why: str) -> str:
-    return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
-            f"  Put {', '.join(RAW_FILES)} (uncompressed) in {raw},\n"
-            f"  or point --data-dir (or {DATA_ENV}) at a folder holding {info.folder}/raw.")
+def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
+    def message(setting: str) -> str:
+        return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
+                f"  Put {', '.join(RAW_FILES)} (uncompressed) in {raw},\n"
+                f"  or point {setting} at a folder holding {info.folder}/raw.")
+
+    marker = "\x00setting\x00"
+    template = message(marker).replace("{", "{{").replace("}", "}}").replace(marker, "{setting}")
+    return DataError(message(CLI_DATA_SETTING), template=template)
 
 
 def load_raw(dataset: str, root: Path, *, download: bool = True) -> RawData:

@@ -50,6 +50,13 @@ def parse_args(argv):
     return args
 
 
+def outcome(event) -> str:
+    from playground.texts import outcome as sentence
+
+    return sentence({"status": event.status, "test_accuracy": event.test_accuracy,
+                     "epochs_trained": event.epochs_trained, "epochs_done": event.epoch, "seconds": event.seconds})
+
+
 class Console:
     """Renders training events: a progress bar per epoch, a line per epoch."""
 
@@ -87,10 +94,10 @@ class Console:
         elif isinstance(event, RunEnded):
             self.close()
             if event.status == "stopped":
-                print(f"stopped; checkpoint saved. Continue with: python -m playground.train "
-                      f"--resume {event.run_dir}", file=self.stream)
+                print(f"{outcome(event)}\n  checkpoint saved in {event.run_dir}; continue with: "
+                      f"python -m playground.train --resume {event.run_dir}", file=self.stream)
             else:
-                print(f"done: {event.run_dir}", file=self.stream)
+                print(f"{outcome(event)}\n  run folder: {event.run_dir}", file=self.stream)
 
     def close(self) -> None:
         if self.bar is not None:

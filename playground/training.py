@@ -83,8 +83,10 @@ class EpochDone:
 class RunEnded:
     status: str                   # "completed" or "stopped"
     epoch: int                    # epochs fully done
-    test_accuracy: float | None   # after the last finished epoch
+    test_accuracy: float | None   # of the weights in the checkpoint (a stopped run's too); 0..1
     run_dir: Path
+    epochs_trained: float = 0.0   # including the part of an epoch a stop cut short, e.g. 1.3
+    seconds: float = 0.0          # wall time of the whole run, resumed parts included
 
 
 Event = RunStarted | StepDone | EpochDone | RunEnded
@@ -186,9 +188,16 @@ class Trainer:
             return metrics[-1]["test_accuracy"] if metrics else None
 
         runs.write_spec(run_dir, spec.to_dict())
+        earlier_seconds = runs.read_info(run_dir).get("seconds", 0.0) if self._resume is not None else 0.0
+        wall_began = time.perf_counter()
+
+        def wall_seconds() -> float:
+            return round(earlier_seconds + time.perf_counter() - wall_began, 2)
+
         info = {"spec": spec.name, "status": "running", "device": setup.describe(),
                 "params": self.summary.total_params, "epochs": t.epochs,
-                "epochs_done": start_epoch, "test_accuracy": last_accuracy(),
+                "epochs_done": start_epoch, "epochs_trained": round(start_epoch + start_step / steps, 2),
+                "test_accuracy": last_accuracy(),
                 "data_root": str(self.data_root), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         runs.write_info(run_dir, info)
 
@@ -201,7 +210,8 @@ class Trainer:
                 "spec": spec.to_dict()})
 
         def finish(status: str, **extra) -> None:
-            info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
+            info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=wall_seconds(),
+                        **extra)
             runs.write_info(run_dir, info)
 
         yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
@@ -219,8 +229,13 @@ class Trainer:
                 for step in range(first, steps):
                     if self._stop_requested:
                         checkpoint(epoch, step)
-                        finish("stopped", epochs_done=epoch)
-                        yield RunEnded("stopped", epoch, last_accuracy(), run_dir)
+                        kept = last_accuracy()
+                        if step > 0:  # the weights moved since the last test: score the ones kept
+                            _, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
+                            kept = (preds == test_y).float().mean().item()
+                        trained = round(epoch + step / steps, 2)
+                        finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
+                        yield RunEnded("stopped", epoch, kept, run_dir, trained, info["seconds"])
                         return
                     idx = order[step * batch:(step + 1) * batch]
                     xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
@@ -247,7 +262,7 @@ class Trainer:
                 metrics.append(done.as_metrics())
                 runs.write_metrics(run_dir, metrics)
                 checkpoint(epoch + 1, 0)
-                info.update(epochs_done=epoch + 1, test_accuracy=accuracy)
+                info.update(epochs_done=epoch + 1, epochs_trained=epoch + 1, test_accuracy=accuracy)
                 runs.write_info(run_dir, info)
                 yield done
         except TrainingError:
@@ -257,7 +272,7 @@ class Trainer:
             finish("interrupted")
             raise
         finish("completed")
-        yield RunEnded("completed", t.epochs, last_accuracy(), run_dir)
+        yield RunEnded("completed", t.epochs, last_accuracy(), run_dir, float(t.epochs), info["seconds"])
 
     def _diverged(self, epoch: int, step: int, metrics: list[dict]) -> str:
         kept = f"epoch {len(metrics)}" if metrics else "none yet"

@@ -117,6 +117,24 @@ def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at):
         assert torch.equal(value, whole[key]), key
 
 
+def test_a_stopped_run_reports_the_accuracy_of_the_weights_it_kept(spec, tmp_path, data_dir):
+    from playground.inference import evaluate_run, load_run
+    from playground.texts import outcome
+
+    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
+    for event in trainer.events():
+        if isinstance(event, StepDone) and (event.epoch, event.step) == (2, 3):
+            trainer.stop()
+        ended = event
+    assert (ended.status, ended.epoch, ended.epochs_trained) == ("stopped", 1, 1.3)
+    kept = evaluate_run(load_run(tmp_path / "run"), data_dir, download=False).accuracy  # an independent pass
+    info = runs.read_info(tmp_path / "run")
+    assert ended.test_accuracy == pytest.approx(kept, abs=1e-9)
+    assert info["test_accuracy"] == ended.test_accuracy and info["epochs_trained"] == 1.3
+    assert outcome(info).startswith(f"Stopped in epoch 2 after 1.3 epochs ({info['seconds']:.1f} s): "
+                                    f"{100 * kept:.2f}% test accuracy of the weights kept")
+
+
 def test_resume_can_extend_a_finished_run(spec, tmp_path, data_dir):
     _run(spec, tmp_path, data_dir)
     events = list(Trainer.resume(tmp_path / "run", epochs=4, data_dir=data_dir, download=False).events())
