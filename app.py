@@ -3,10 +3,14 @@ train it, and try the model on digits you draw.
 
     streamlit run app.py
 
-The page only calls the library (playground.editing, forms, report, jobs,
-training, inference, runs); it holds no shape logic and no training loop.
-The YAML text in ``st.session_state.yaml_text`` is the one source of truth:
-the layer editor rewrites it through callbacks, and every rerun re-checks it.
+The page only calls the library (playground.app's editing, document,
+history, forms, views and jobs; report, texts, training, inference, runs);
+it holds no shape logic and no training loop. The YAML text in
+``st.session_state.yaml_text`` is the one source of truth: every change to it
+(typing, the layer editor, opening, uploading, undo and redo) goes through
+``_apply`` and the history, and every rerun re-checks it. Layer-editor widgets
+have stable keys and take their values from the text before they are drawn,
+so focus and open sections survive each edit.
 """
 
 from __future__ import annotations
@@ -18,21 +22,23 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import yaml
 
-from playground import editing, runs
+from playground import runs, texts
+from playground.app import document, editing, views
+from playground.app.forms import FieldForm, field_forms, from_text, to_text
+from playground.app.history import History
 from playground.errors import SpecError
-from playground.forms import FieldForm, field_forms
 from playground.registry import PluginError, get_registry
 from playground.report import diagram, human
 from playground.shapes import fmt
-from playground.yamlsource import parse
 
 ROOT = Path(__file__).resolve().parent
 # Where specs are listed and saved, and where runs go (overridable, e.g. for tests).
 SPECS = Path(os.environ.get("PLAYGROUND_SPECS_DIR", ROOT / "specs"))
 RUNS = Path(os.environ.get("PLAYGROUND_RUNS_DIR", ROOT / runs.DEFAULT_RUNS))
 DEFAULT_SPEC = "mnist_cnn.yaml"
+DATA_SETTING = "the Data folder field above"   # where the page sets the data root
+TABLE_ROW_PX, MAX_UNSCROLLED_ROWS = 35, 30
 log = logging.getLogger("playground.app")
 
 st.set_page_config(page_title="playground", page_icon="🧱", layout="wide")
@@ -65,52 +71,79 @@ def _spec_files() -> list[str]:
 def _init_state() -> None:
     state = st.session_state
     if "yaml_text" not in state:
-        state.yaml_text = (SPECS / DEFAULT_SPEC).read_text() if (SPECS / DEFAULT_SPEC).exists() else ""
-        state.spec_choice = DEFAULT_SPEC
-    state.setdefault("rev", 0)
-    state.setdefault("undo", None)
+        path = SPECS / DEFAULT_SPEC
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        state.yaml_text = text
+        state.source = editing.Source("file", DEFAULT_SPEC, text) if path.exists() else \
+            editing.Source("new", "", text)
+        state.history = History.start(text, f"opened {DEFAULT_SPEC}")
+        state.save_name = state.source.save_name
+    state.setdefault("save_overwrite", False)
+    state.setdefault("pending_overwrite", None)   # (file name, text) waiting for a confirmation
+    state.setdefault("spec_pick", None)
     state.setdefault("flash", None)
     state.setdefault("job", None)
-    state.setdefault("session_runs", [])
-    state.setdefault("recorded_job", None)  # the last job put in the runs table
+    state.setdefault("session_runs", [])          # run folders trained from this page, oldest first
+    state.setdefault("recorded_job", None)        # the last job put in the runs table
     state.setdefault("data_dir", os.environ.get("PLAYGROUND_DATA", "data"))
+    state.setdefault("bad_seen", frozenset())     # layers already opened for their error
+    state.setdefault("predict_pinned", False)
+    state.setdefault("train_download", True)
 
 
-def _set_text(text: str) -> None:
+def _apply(text: str, label: str) -> None:
+    """Make ``text`` the spec; the history keeps what it replaced."""
     state = st.session_state
-    if text != state.yaml_text:
-        state.undo = state.yaml_text  # nothing is lost: opening or uploading a spec can be undone
     state.yaml_text = text
-    state.rev += 1  # fresh layer-editor widgets that show the new document
+    state.history.record(text, label)
 
 
-def _on_undo() -> None:
-    previous = st.session_state.get("undo")
-    if previous is not None:
-        _set_text(previous)
-
-
-def _set_doc(doc: dict) -> None:
-    _set_text(editing.dump(doc, editing.leading_comments(st.session_state.yaml_text)))
-
-
-def _current_doc() -> dict | None:
-    """The YAML document the layer editor changes (no need to check the spec for that)."""
-    try:
-        data = parse(st.session_state.yaml_text).data
-    except SpecError:
-        return None
-    return data if isinstance(data, dict) else None
+def _flash(kind: str, message: str) -> None:
+    st.session_state.flash = (kind, message)
 
 
 # -- callbacks (run before the rerun, so they may set widget state) ---------------
 
+def _on_text_edit() -> None:
+    st.session_state.history.record(st.session_state.yaml_text, "typed in the YAML")
+
+
+def _on_undo() -> None:
+    text = st.session_state.history.undo()
+    if text is not None:
+        st.session_state.yaml_text = text
+
+
+def _on_redo() -> None:
+    text = st.session_state.history.redo()
+    if text is not None:
+        st.session_state.yaml_text = text
+
+
+def _open(source: editing.Source, label: str) -> None:
+    state = st.session_state
+    replaced = state.source.describe(state.yaml_text)
+    edited = state.source.edited(state.yaml_text)
+    _apply(source.text, label)
+    state.source = source
+    state.save_name = source.save_name
+    state.save_overwrite = False
+    state.pending_overwrite = None
+    _flash("success", f"Opened {source.describe(source.text)}."
+           + (f" Undo brings back {replaced}." if edited else ""))
+
+
 def _on_pick_spec() -> None:
-    name = st.session_state.spec_choice
+    state = st.session_state
+    name, state.spec_pick = state.spec_pick, None   # the box shows what is open, not the last pick
+    if name is None:
+        return
     try:
-        _set_text((SPECS / name).read_text(encoding="utf-8"))
+        text = (SPECS / name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        st.session_state.flash = ("error", f"cannot open specs/{name}: {exc}")
+        _flash("error", f"Cannot open specs/{name}: {exc}")
+        return
+    _open(editing.Source("file", name, text), f"opened {name}")
 
 
 def _on_upload() -> None:
@@ -118,226 +151,281 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        _set_text(upload.getvalue().decode("utf-8"))
-        st.session_state.flash = ("success", f"loaded {upload.name}")
+        text = upload.getvalue().decode("utf-8")
     except UnicodeDecodeError:
-        st.session_state.flash = ("error", f"{upload.name} is not UTF-8 text; nothing was loaded.")
+        _flash("error", f"{upload.name} is not UTF-8 text; nothing was loaded.")
+        return
+    _open(editing.Source("upload", upload.name, text), f"uploaded {upload.name}")
+
+
+def _saved(path: Path, text: str) -> None:
+    state = st.session_state
+    state.source = editing.Source("file", path.name, text)
+    state.save_overwrite = False
+    state.pending_overwrite = None
+    _flash("success", f"Saved specs/{path.name}.")
 
 
 def _on_save() -> None:
     state = st.session_state
+    text = state.yaml_text
+    state.pending_overwrite = None
     try:
-        path = editing.save_spec(state.yaml_text, state.save_name, SPECS, overwrite=state.save_overwrite)
-        state.flash = ("success", f"saved {path}")
+        path = editing.save_target(state.save_name, SPECS)
+        if path.exists():
+            if not state.save_overwrite:
+                _flash("error", f"specs/{path.name} already exists. Choose another name, "
+                                "or tick “Overwrite if it exists” to replace it.")
+            else:
+                state.pending_overwrite = (path.name, text)   # asked on the page, saved on confirm
+            return
+        _saved(editing.save_spec(text, state.save_name, SPECS), text)
     except (editing.SaveError, OSError) as exc:
-        state.flash = ("error", str(exc))
+        _flash("error", str(exc))
 
 
-def _on_text_edit() -> None:
-    st.session_state.rev += 1
-
-
-def _on_layer_op(op: str, index: int, *args) -> None:
-    doc = _current_doc()
-    if doc is None:
-        return
-    ops = {"delete": editing.delete_layer, "move": editing.move_layer, "add": editing.add_layer}
-    _set_doc(ops[op](doc, index, *args))
-
-
-def _parse_yaml_value(text: str):
-    if not text.strip():
-        return None
+def _on_confirm_overwrite() -> None:
+    state = st.session_state
+    name, text = state.pending_overwrite
     try:
-        return parse(text).data
-    except SpecError:
-        return text  # kept as typed; the check reports it at this field
+        _saved(editing.save_spec(text, name, SPECS, overwrite=True), text)
+    except (editing.SaveError, OSError) as exc:
+        state.pending_overwrite = None
+        _flash("error", str(exc))
 
 
-def _on_field(index: int, form: FieldForm, key: str, as_yaml: bool) -> None:
-    doc = _current_doc()
-    if doc is None:
-        return
+def _on_cancel_overwrite() -> None:
+    st.session_state.pending_overwrite = None
+    st.session_state.save_overwrite = False
+
+
+def _open_key(index: int) -> str:
+    return f"open-{index}"   # the toggle that shows a layer's fields
+
+
+def _shift_open(mapping: dict[int, int | None]) -> None:
+    """Carry the layer sections' open state along with a layer operation:
+    ``mapping`` sends each old index to its new one (None: the layer is gone)."""
+    state = st.session_state
+    was = {i: state.get(_open_key(i), False) for i in mapping}
+    for i in mapping:
+        state[_open_key(i)] = False
+    for old, new in mapping.items():
+        if new is not None:
+            state[_open_key(new)] = was[old]
+
+
+def _edit(change, label: str) -> bool:
+    try:
+        _apply(change(st.session_state.yaml_text), label)
+        return True
+    except SpecError as exc:  # the text no longer parses: the message says where
+        _flash("error", f"The layer editor cannot change this text: {exc}")
+        return False
+
+
+def _on_move(index: int, delta: int, count: int) -> None:
+    if _edit(lambda t: document.move_layer(t, index, delta), f"moved layer {index}"):
+        mapping = {i: i for i in range(count)}
+        mapping[index], mapping[index + delta] = index + delta, index
+        _shift_open(mapping)
+
+
+def _on_delete(index: int, count: int) -> None:
+    if _edit(lambda t: document.delete_layer(t, index), f"deleted layer {index}"):
+        _shift_open({i: None if i == index else (i - 1 if i > index else i) for i in range(count)})
+
+
+def _on_add(count: int) -> None:
+    state = st.session_state
+    index = max(0, min(int(state.get("add_pos", count)), count))
+    kind = state.add_type
+    if _edit(lambda t: document.add_layer(t, index, kind), f"added a {kind} layer"):
+        _shift_open({i: i + 1 if i >= index else i for i in range(count)})
+        state[_open_key(index)] = True   # a new layer opens, ready to edit
+
+
+def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
     value = st.session_state[key]
-    if as_yaml:
-        value = _parse_yaml_value(value)
-    elif form.kind == "text":
+    if widget == "yaml":
+        value = from_text(value)
+    elif widget == "text":
         value = value.strip() or None
-    _set_doc(editing.set_field(doc, index, form.name, value))
+    if _edit(lambda t: document.set_field(t, index, form.name, value), f"set layers[{index}].{form.name}"):
+        st.session_state[_open_key(index)] = True
 
 
 # -- sidebar --------------------------------------------------------------------
 
 def sidebar(checked: editing.Checked) -> None:
+    state = st.session_state
     with st.sidebar:
         st.header("Spec")
-        files = _spec_files()
-        if st.session_state.get("spec_choice") not in files:
-            st.session_state.spec_choice = files[0] if files else None
-        st.selectbox("Open from specs/", files, key="spec_choice", on_change=_on_pick_spec)
+        shown = state.source.describe(state.yaml_text)
+        st.selectbox("Open from specs/", _spec_files(), index=None, key="spec_pick", on_change=_on_pick_spec,
+                     placeholder=shown, help="Opens the file from disk, also the one already open (to "
+                                             "drop edits). Undo brings back what was open before.")
+        st.caption(f"Open now: **{shown}**")
         st.file_uploader("Upload a YAML spec", type=["yaml", "yml"], key="upload", on_change=_on_upload)
-        name = checked.spec.name if checked.spec else "spec"
-        st.button("↶ Undo the last change", on_click=_on_undo, disabled=st.session_state.undo is None,
-                  width="stretch", help="Brings back the text as it was before the last edit, "
-                                        "opened spec or upload.")
-        st.download_button("Download this spec", st.session_state.yaml_text, file_name=f"{name}.yaml",
+        history = state.history
+        undo, redo = st.columns(2)
+        undo.button("↶ Undo", on_click=_on_undo, disabled=not history.can_undo, width="stretch",
+                    help=f"Undo: {history.undo_label}." if history.can_undo else "Nothing to undo.")
+        redo.button("↷ Redo", on_click=_on_redo, disabled=not history.can_redo, width="stretch",
+                    help=f"Redo: {history.redo_label}." if history.can_redo else "Nothing to redo.")
+        name = checked.spec.name if checked.spec else (state.save_name or "spec")
+        st.download_button("Download this spec", state.yaml_text, file_name=f"{name}.yaml",
                            mime="application/x-yaml", width="stretch")
         st.divider()
-        st.text_input("Save as (in specs/)", value=name, key="save_name")
-        st.checkbox("Overwrite if it exists", key="save_overwrite")
-        st.button("Save", on_click=_on_save, width="stretch")
+        save_panel()
         if not checked.ok:
             st.caption("The spec has problems; saving keeps your work as it is.")
-        flash = st.session_state.flash
+        flash = state.flash
         if flash:
             getattr(st, flash[0])(flash[1])
-            st.session_state.flash = None
+            state.flash = None
+
+
+def save_panel() -> None:
+    state = st.session_state
+    pending = state.pending_overwrite
+    if pending and (pending[1] != state.yaml_text or editing.spec_stem(state.save_name) != Path(pending[0]).stem):
+        state.pending_overwrite = pending = None   # the text or name changed since: ask again on Save
+    st.text_input("Save as (in specs/)", key="save_name", help="A plain file name: letters, digits, _ and -.")
+    st.checkbox("Overwrite if it exists", key="save_overwrite",
+                help="Clears after every save; replacing a file asks once more.")
+    st.button("Save", on_click=_on_save, width="stretch", disabled=pending is not None)
+    if pending:
+        st.warning(f"specs/{pending[0]} exists. Replace it with the spec in the editor?")
+        yes, no = st.columns(2)
+        yes.button(f"Replace {pending[0]}", on_click=_on_confirm_overwrite, type="primary", width="stretch")
+        no.button("Cancel", on_click=_on_cancel_overwrite, width="stretch")
 
 
 # -- edit: table, diagram, layer editor --------------------------------------------
 
-def layer_table(checked: editing.Checked) -> pd.DataFrame:
-    """One row per layer of the document: shapes where known, the failing row marked."""
-    doc_layers = checked.doc_layers
-    rows = {r.index: r for r in checked.rows}
-    bad = checked.bad_layers
-    records = []
-    for i in range(checked.layer_count):
-        raw = doc_layers[i] if i < len(doc_layers) and isinstance(doc_layers[i], dict) else {}
-        row = rows.get(i)
-        records.append({
-            "#": i,
-            "name": (row.name if row else raw.get("name")) or "",
-            "type": row.type if row else str(raw.get("type", "?")),
-            "output shape": str(row.output_shape) if row else "?",
-            "params": row.params if row else None,
-            "MACs": row.macs if row else None,
-            "status": "✗ error" if i in bad else ("ok" if row else ""),
-        })
-    return pd.DataFrame.from_records(
-        records, columns=["#", "name", "type", "output shape", "params", "MACs", "status"])
-
-
 def show_table(checked: editing.Checked) -> None:
     if checked.error is not None:
-        st.error(f"```\n{checked.error}\n```", icon="⚠️")
-    frame = layer_table(checked)
+        st.error(views.error_markdown(str(checked.error)), icon="⚠️")
+    frame = pd.DataFrame.from_records(views.table_rows(checked), columns=list(views.TABLE_COLUMNS))
     bad = checked.bad_layers
     styled = frame.style.apply(
         lambda r: ["background-color: #f8d7da" if r["#"] in bad else ""] * len(r), axis=1)
-    st.dataframe(styled, hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "MACs": st.column_config.NumberColumn(format="localized")})
+    rows = len(frame)
+    height = TABLE_ROW_PX * (min(rows, MAX_UNSCROLLED_ROWS) + 1) + 3   # every row up to 30, then scroll
+    right = st.column_config.TextColumn(alignment="right")
+    st.dataframe(styled, hide_index=True, width="stretch", height=height,
+                 column_config={"params": right, "MACs": right})
     if checked.summary is not None:
         s = checked.summary
         batch = checked.spec.data.batch_size
-        st.caption(f"**Total**: {s.total_params:,} parameters ({human(s.total_params * 4)}B), "
-                   f"{s.total_macs:,} MACs per sample; activations {human(s.activation_bytes(batch))}B "
+        st.caption(f"**Total**: {texts.count(s.total_params)} parameters ({human(s.total_params * 4)}B), "
+                   f"{texts.count(s.total_macs)} MACs per sample; activations {human(s.activation_bytes(batch))}B "
                    f"per batch of {batch}. Input {fmt(s.input_shape)} → output {fmt(s.output_shape)}.")
 
 
 def show_diagram(checked: editing.Checked) -> None:
-    n_layers = checked.layer_count
-    input_shape = checked.spec.input.shape() if checked.spec else _doc_input(checked)
-    if input_shape is None or not n_layers:
-        st.caption("The diagram appears once the input shape and layers can be read.")
+    if not checked.layer_count:
+        st.caption("The diagram appears once the layers can be read.")
         return
-    st.graphviz_chart(diagram(checked.rows, input_shape, checked.bad_layers, n_layers=n_layers))
+    st.graphviz_chart(diagram(checked.layers, checked.input_shape))
 
 
-def _doc_input(checked: editing.Checked):
-    """The input shape, when the spec did not validate but the shape is readable."""
-    if checked.error is not None and checked.rows:
-        return checked.rows[0].input_shape
-    return None
-
-
-def _widget(form: FieldForm, value, key: str, index: int) -> None:
-    """The widget for one field, chosen from its form; a value the widget cannot
-    show (out of bounds, wrong type) gets a YAML text box instead."""
-    common = dict(key=key, help=form.help)
-    as_yaml = form.kind == "yaml" or not form.accepts(value)
-    callback = dict(on_change=_on_field, args=(index, form, key, as_yaml))
-    if as_yaml:
-        shown = "" if value is None else \
-            yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-        st.text_input(form.name, value=shown, **common, **callback)
-        return
+def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
+    """The widget for one field. Its key is stable across edits (focus stays);
+    its value comes from the text, set before it is drawn. A value the widget
+    cannot hold (out of bounds, wrong type) gets a YAML text box instead."""
+    kind = form.widget_kind(value)
+    key = f"{key_base}-{kind}"
+    shown = {
+        "bool": lambda: bool(value if value is not None else form.default),
+        "int": lambda: value,
+        "float": lambda: None if value is None else float(value),
+        "choice": lambda: value if value in form.choices else None,
+        "text": lambda: value or "",
+        "yaml": lambda: to_text(value),
+    }[kind]()
+    if st.session_state.get(key, object()) != shown:
+        st.session_state[key] = shown
+    common = dict(key=key, help=form.help, on_change=_on_field, args=(index, form, key, kind))
+    lo, hi = form.minimum, form.maximum
     render = {
-        "bool": lambda: st.checkbox(form.name, value=bool(value if value is not None else form.default),
-                                    **common, **callback),
-        "int": lambda: st.number_input(form.name, value=value, step=1, min_value=_bound(form.minimum, int),
-                                       max_value=_bound(form.maximum, int), placeholder="inferred / default",
-                                       **common, **callback),
-        "float": lambda: st.number_input(form.name, value=None if value is None else float(value),
-                                         min_value=_bound(form.minimum, float), max_value=_bound(form.maximum, float),
-                                         format="%g", placeholder="default", **common, **callback),
-        "choice": lambda: st.selectbox(form.name, list(form.choices), index=list(form.choices).index(value)
-                                       if value in form.choices else None, **common, **callback),
-        "text": lambda: st.text_input(form.name, value=value or "", **common, **callback),
+        "bool": lambda: st.checkbox(form.name, **common),
+        "int": lambda: st.number_input(form.name, value=None, step=1, min_value=None if lo is None else int(lo),
+                                       max_value=None if hi is None else int(hi), placeholder=form.placeholder,
+                                       **common),
+        "float": lambda: st.number_input(form.name, value=None, min_value=None if lo is None else float(lo),
+                                         max_value=None if hi is None else float(hi), format="%g",
+                                         placeholder=form.placeholder, **common),
+        "choice": lambda: st.selectbox(form.name, list(form.choices), index=None, placeholder=form.placeholder,
+                                       **common),
+        "text": lambda: st.text_input(form.name, placeholder=form.placeholder, **common),
+        "yaml": lambda: st.text_input(form.name, placeholder=form.placeholder, **common),
     }
-    render[form.kind]()
-
-
-def _bound(value, cast):
-    return None if value is None else cast(value)
+    render[kind]()
 
 
 def layer_editor(checked: editing.Checked) -> None:
+    state = st.session_state
     registry = get_registry()
-    doc = checked.doc
-    if doc is None:
+    if checked.doc is None:
         st.info("Fix the YAML (see the message) to use the layer editor.")
         return
-    layers = checked.doc_layers
-    rows = {r.index: r for r in checked.rows}
-    problems = {}
+    doc_layers = checked.doc_layers
+    problems: dict[int, list] = {}
     if checked.error is not None:
         for p in checked.error.problems:
             if p.layer_index is not None:
                 problems.setdefault(p.layer_index, []).append(p)
-    rev = st.session_state.rev
-    for i, layer in enumerate(layers):
-        raw = layer if isinstance(layer, dict) else {}
-        kind = raw.get("type")
-        shape = str(rows[i].output_shape) if i in rows else "?"
-        mark = "✗ " if i in problems else ""
-        title = f"{mark}{i}: {kind or '?'}{' ' + repr(raw['name']) if raw.get('name') else ''} → {shape}"
-        with st.expander(title, expanded=i in problems):
-            for problem in problems.get(i, []):
-                st.error(problem.render(None).replace("\n  ", "  \n"))
+    for i in set(problems) - state.bad_seen:   # a layer that just went wrong opens once
+        state[_open_key(i)] = True
+    state.bad_seen = frozenset(problems)
+    count = len(doc_layers)
+    for view in checked.layers[:count]:
+        i = view.index
+        raw = doc_layers[i] if isinstance(doc_layers[i], dict) else {}
+        # A bordered card per layer with a keyed toggle for a header, not st.expander: an
+        # expander's identity includes its title, so it would close (and drop the focus of
+        # the field being typed in) whenever an edit changes the title's shape or name.
+        with st.container(border=True):
+            if not st.toggle(views.markdown_text(views.layer_title(view)), key=_open_key(i),
+                             help="Show or hide this layer's fields."):
+                continue
             buttons = st.columns(3)
-            buttons[0].button("↑ up", key=f"up{rev}-{i}", on_click=_on_layer_op, args=("move", i, -1),
-                              disabled=i == 0)
-            buttons[1].button("↓ down", key=f"down{rev}-{i}", on_click=_on_layer_op, args=("move", i, 1),
-                              disabled=i == len(layers) - 1)
-            buttons[2].button("✕ delete", key=f"del{rev}-{i}", on_click=_on_layer_op, args=("delete", i))
+            buttons[0].button("↑ up", key=f"up-{i}", on_click=_on_move, args=(i, -1, count), disabled=i == 0)
+            buttons[1].button("↓ down", key=f"down-{i}", on_click=_on_move, args=(i, 1, count),
+                              disabled=i == count - 1)
+            buttons[2].button("✕ delete", key=f"del-{i}", on_click=_on_delete, args=(i, count))
+            kind = raw.get("type")
             if not isinstance(kind, str) or kind not in registry:
                 st.warning("Unknown or missing type: fix it in the YAML, or delete this layer.")
-                continue
-            plugin = registry[kind]
-            st.caption(plugin.describe())
-            forms = field_forms(plugin)
-            columns = st.columns(3)
-            for n, form in enumerate(forms):
-                with columns[n % 3]:
-                    _widget(form, raw.get(form.name), f"f{rev}-{i}-{form.name}", i)
+            else:
+                plugin = registry[kind]
+                st.caption(plugin.describe())
+                columns = st.columns(2)
+                for n, form in enumerate(field_forms(plugin)):
+                    with columns[n % 2]:
+                        _widget(form, raw.get(form.name), f"f-{i}-{form.name}", i)
+            for problem in problems.get(i, []):   # after the fields, so they never move
+                st.error(views.error_markdown(problem.render(None)))
     st.divider()
     types = registry.names()
     add = st.columns([2, 1, 1])
     add[0].selectbox("Add a layer of type", types, key="add_type",
                      help="; ".join(f"{t}: {registry[t].describe()}" for t in types))
-    add[1].number_input("at position", min_value=0, max_value=len(layers), value=len(layers), step=1,
-                        key=f"add_pos{rev}")
-    add[2].button("Add layer", key="add_layer", on_click=lambda: _on_layer_op(
-        "add", int(st.session_state.get(f"add_pos{rev}", len(layers))), st.session_state.add_type))
+    if state.get("add_pos") in (None, state.get("add_pos_default")) or state.add_pos > count:
+        state.add_pos = count   # the end of the list, until the user picks a position
+    state.add_pos_default = count
+    add[1].number_input("at position", min_value=0, max_value=count, step=1, key="add_pos")
+    add[2].button("Add layer", key="add_layer", on_click=_on_add, args=(count,))
 
 
 def edit_tab(checked: editing.Checked) -> None:
     text_col, shapes_col = st.columns([2, 3])
     with text_col:
         st.text_area("Spec (YAML)", key="yaml_text", height=520, on_change=_on_text_edit,
-                     help="Edit freely: the table and diagram follow every change (Ctrl+Enter applies).")
+                     help="Edit freely: the table and diagram follow every change (Ctrl+Enter applies). "
+                          "Undo and Redo are in the sidebar.")
     with shapes_col:
         with guard("The shape table"):
             show_table(checked)
@@ -348,28 +436,39 @@ def edit_tab(checked: editing.Checked) -> None:
 
 # -- train ----------------------------------------------------------------------
 
-def _train_keys(spec) -> dict[str, str]:
-    """Widget keys of the training form; they change with the spec's own values,
-    so the form follows a newly opened or edited spec."""
-    sig = f"{spec.name}-{spec.train.epochs}-{spec.train.lr}-{spec.data.batch_size}-{spec.train.device}"
-    return {name: f"train_{name}-{sig}" for name in ("epochs", "lr", "batch", "device")}
+TRAIN_FIELDS = ("epochs", "lr", "batch", "device")
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+def _sync_train_form(spec) -> None:
+    """The training form follows the open spec's values, except the ones the user
+    changed: those stay until they change them again."""
+    state = st.session_state
+    device = spec.train.device.split(":")[0]
+    values = {"epochs": spec.train.epochs, "lr": spec.train.lr, "batch": spec.data.batch_size,
+              "device": device if device in DEVICES else "auto"}
+    shown = state.setdefault("train_shown", {})
+    for name, value in values.items():
+        key = f"train_{name}"
+        if key not in state or state[key] == shown.get(name):
+            state[key] = value
+        shown[name] = value
 
 
 def _start_training(spec) -> None:
-    from playground.jobs import TrainingJob
+    from playground.app.jobs import TrainingJob
     from playground.training import Trainer, with_overrides
 
     state = st.session_state
     try:
-        keys = _train_keys(spec)
-        spec = with_overrides(spec, epochs=int(state[keys["epochs"]]), lr=float(state[keys["lr"]]),
-                              batch_size=int(state[keys["batch"]]), device=state[keys["device"]])
+        spec = with_overrides(spec, epochs=int(state.train_epochs), lr=float(state.train_lr),
+                              batch_size=int(state.train_batch), device=state.train_device)
         trainer = Trainer(spec, runs_base=RUNS, data_dir=state.data_dir or None, download=state.train_download)
     except SpecError as exc:
         state.train_error = str(exc)
         return
     state.train_error = None
-    state.job = TrainingJob(trainer).start()
+    state.job = TrainingJob(trainer, data_setting=DATA_SETTING).start()
 
 
 def train_tab(checked: editing.Checked) -> None:
@@ -378,44 +477,77 @@ def train_tab(checked: editing.Checked) -> None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
     else:
         spec = checked.spec
-        keys = _train_keys(spec)
-        with st.form("train_form"):
-            cols = st.columns(4)
-            cols[0].number_input("Epochs", min_value=1, max_value=10000, value=spec.train.epochs,
-                                 key=keys["epochs"])
-            cols[1].number_input("Learning rate", min_value=0.0, max_value=10.0, value=spec.train.lr, format="%g",
-                                 key=keys["lr"], help="Checked like train.lr in the spec (above 0, at most 10).")
-            cols[2].number_input("Batch size", min_value=1, max_value=65536, value=spec.data.batch_size,
-                                 key=keys["batch"])
-            devices = ["auto", "cpu", "cuda", "mps"]
-            device = spec.train.device.split(":")[0]
-            cols[3].selectbox("Device", devices, index=devices.index(device) if device in devices else 0,
-                              key=keys["device"],
-                              help="auto picks CUDA, then Apple MPS, then the CPU.")
-            cols = st.columns([3, 1])
-            cols[0].text_input("Data folder", key="data_dir",
-                               help="Dataset root in torchvision's layout (MNIST/raw/...). "
-                                    "Defaults to $PLAYGROUND_DATA, else ./data.")
-            cols[1].checkbox("Download if missing", value=True, key="train_download")
-            busy = job is not None and job.snapshot().active
-            st.form_submit_button(f"Train {spec.name}", disabled=busy, type="primary",
-                                  on_click=_start_training, args=(spec,))
+        _sync_train_form(spec)
+        # Plain widgets, not st.form: a form holds typed values back until it is submitted,
+        # and a spec edit meanwhile would redraw them from the spec and lose the typing.
+        cols = st.columns(4)
+        cols[0].number_input("Epochs", min_value=1, max_value=10000, key="train_epochs")
+        cols[1].number_input("Learning rate", min_value=0.0, max_value=10.0, format="%g", key="train_lr",
+                             help="Checked like train.lr in the spec (above 0, at most 10).")
+        cols[2].number_input("Batch size", min_value=1, max_value=65536, key="train_batch")
+        cols[3].selectbox("Device", DEVICES, key="train_device", help="auto picks CUDA, then Apple MPS, then the CPU.")
+        cols = st.columns([3, 1])
+        cols[0].text_input("Data folder", key="data_dir",
+                           help="Dataset root in torchvision's layout (MNIST/raw/...). "
+                                "Defaults to $PLAYGROUND_DATA, else ./data.")
+        cols[1].checkbox("Download if missing", key="train_download")
+        busy = job is not None and job.snapshot().active
+        st.button(f"Train {spec.name}", disabled=busy, type="primary", on_click=_start_training, args=(spec,))
+        st.caption("These settings apply to the next run; the spec keeps its own values. "
+                   "Ones you change here stay when the spec changes.")
         if st.session_state.get("train_error"):
-            st.error(f"```\n{st.session_state.train_error}\n```")
+            st.error(views.error_markdown(st.session_state.train_error))
     training_panel()
-    if st.session_state.session_runs:
+    runs_table()
+
+
+def _run_record(run_dir: Path) -> dict | None:
+    try:
+        info = runs.read_info(run_dir)
+    except runs.RunError:
+        return None
+    return {"spec": info.get("spec", "?"), "outcome": texts.outcome(info),
+            "test accuracy": texts.percent(info.get("test_accuracy")),
+            "epochs": texts.epochs(float(info.get("epochs_trained", info.get("epochs_done", 0)) or 0)),
+            "params": texts.count(info.get("params")), "time": texts.duration(info.get("seconds")),
+            "run folder": str(run_dir)}
+
+
+def runs_table() -> None:
+    records = [r for r in (_run_record(Path(d)) for d in reversed(st.session_state.session_runs)) if r]
+    if records:
         st.subheader("This session's runs")
-        st.dataframe(pd.DataFrame(st.session_state.session_runs), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame.from_records(records), hide_index=True, width="stretch",
+                     column_config={"params": st.column_config.TextColumn(alignment="right"),
+                                    "test accuracy": st.column_config.TextColumn(alignment="right")})
 
 
-def _line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False) -> None:
+def _line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False, integer_x: bool = False) -> None:
     """A plain Vega-Lite line chart. Cheaper than st.line_chart, whose Altair
     objects cost enough CPU on every refresh to slow a training run down."""
+    x_axis = {"title": x, "tickMinStep": 1, "format": "d"} if integer_x else {"title": x}
     st.vega_lite_chart(frame, {
         "mark": {"type": "line", "point": points},
-        "encoding": {"x": {"field": x, "type": "quantitative"},
-                     "y": {"field": y, "type": "quantitative", "scale": {"zero": False}}},
+        "encoding": {"x": {"field": x, "type": "quantitative", "axis": x_axis},
+                     "y": {"field": y, "type": "quantitative", "scale": {"zero": False},
+                           "axis": {"title": y, "tickCount": 6}}},
     }, width="stretch", height=260)
+
+
+def _job_status(s) -> str:
+    if s.status == "starting":
+        return "Reading the data and building the model..."
+    if s.status == "stopping":
+        return "Stopping after this step and saving a checkpoint..."
+    if s.status == "running":
+        return (f"Epoch {s.epoch} of {s.epochs}, step {texts.count(s.step)} of {texts.count(s.steps)}, "
+                f"{texts.count(s.images_per_s)} images/s")
+    if s.run_dir is not None:
+        try:
+            return texts.outcome(runs.read_info(s.run_dir))
+        except runs.RunError:
+            pass
+    return f"Failed: {s.error}" if s.error else f"{s.status.capitalize()}."
 
 
 @st.fragment(run_every=2.0)
@@ -424,28 +556,26 @@ def training_panel() -> None:
     if job is None:
         return
     s = job.snapshot()
-    label = {"starting": "Reading data and building the model...", "stopping": "Stopping after this step...",
-             "running": f"Epoch {s.epoch}/{s.epochs}, step {s.step}/{s.steps}, {s.images_per_s:,.0f} images/s"}
-    st.progress(s.progress, text=label.get(s.status, f"{s.status}: {s.run_dir}"))
+    st.progress(s.progress if s.active or s.status != "completed" else 1.0, text=_job_status(s))
     if s.device:
-        st.caption(f"device: {s.device} · run folder: {s.run_dir}")
+        st.caption(f"Device: {s.device} · run folder: {s.run_dir}")
     if s.active:
         st.button("Stop (saves a checkpoint)", on_click=job.stop, key="stop_training")
     if s.error:
-        st.error(s.error)
+        st.error(views.error_markdown(s.error))
     charts = st.columns(2)
     if s.losses:
         with charts[0]:
             _line_chart(pd.DataFrame(s.losses[-400:], columns=["epoch", "train loss"]), "epoch", "train loss")
     if s.metrics:
         with charts[1]:
-            _line_chart(pd.DataFrame(s.metrics), "epoch", "test_accuracy", points=True)
+            frame = pd.DataFrame({"epoch": [m["epoch"] for m in s.metrics],
+                                  "test accuracy (%)": [100 * m["test_accuracy"] for m in s.metrics]})
+            _line_chart(frame, "epoch", "test accuracy (%)", points=True, integer_x=True)
     if not s.active and st.session_state.recorded_job is not job:
         st.session_state.recorded_job = job
-        st.session_state.session_runs.append({
-            "spec": job.trainer.spec.name, "status": s.status, "params": job.trainer.summary.total_params,
-            "epochs": len(s.metrics), "test accuracy": s.metrics[-1]["test_accuracy"] if s.metrics else None,
-            "seconds": round((s.finished or s.started) - s.started, 1), "run folder": str(s.run_dir or "")})
+        if s.run_dir is not None:
+            st.session_state.session_runs.append(str(s.run_dir))
         st.rerun()  # show the updated runs table
 
 
@@ -464,17 +594,29 @@ def _evaluate(path: str, stamp: float, data_dir: str):
     return evaluate_run(run, data_dir or None, download=False)
 
 
+def _on_pick_run() -> None:
+    st.session_state.predict_pinned = True
+
+
 def predict_tab() -> None:
-    choices = [r["run folder"] for r in reversed(st.session_state.session_runs) if r["run folder"]]
-    choices += [str(p) for p in runs.list_runs(RUNS) if str(p) not in choices]
-    choices = [c for c in choices if (Path(c) / runs.CHECKPOINT_FILE).exists()]
+    state = st.session_state
+    choices = [str(p) for p in runs.list_runs(RUNS) if (p / runs.CHECKPOINT_FILE).exists()]
     if not choices:
         st.info("Train a model (Train tab) or put run folders under runs/ to try predictions.")
         return
-    path = st.selectbox("Model (run folder)", choices, format_func=lambda p: Path(p).name, key="predict_run")
+    if not state.predict_pinned or state.get("predict_run") not in choices:
+        state.predict_run, state.predict_pinned = choices[0], False   # the newest, until one is picked
+    path = st.selectbox("Model (run folder)", choices, key="predict_run", on_change=_on_pick_run,
+                        format_func=lambda p: Path(p).name + ("  (newest)" if p == choices[0] else ""))
+    if path != choices[0]:
+        st.caption(f"A newer run exists: {Path(choices[0]).name}.")
     stamp = (Path(path) / runs.CHECKPOINT_FILE).stat().st_mtime
     run = _load_run(path, stamp)
-    st.caption(f"{run.spec.name}: after epoch {run.epoch}, {run.spec.data.dataset}")
+    try:
+        sentence = texts.outcome(runs.read_info(path))
+    except runs.RunError as exc:
+        sentence = str(exc)
+    st.caption(f"{run.spec.name} on {run.spec.data.dataset}: {sentence}")
     draw, browse = st.columns(2)
     panel(draw, "Draw a digit", drawing_panel, run)
     panel(browse, "Test images", browse_panel, path, stamp)
@@ -490,6 +632,7 @@ def drawing_panel(run) -> None:
 
     from playground.inference import digit_to_input, predict_proba
 
+    st.caption("Draw with the mouse. To start over, click the bin icon under the canvas.")
     result = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000", height=280, width=280,
                        drawing_mode="freedraw", return_image_data=True, key="canvas")
     data = result.image_data
@@ -503,8 +646,9 @@ def drawing_panel(run) -> None:
     cols = st.columns([1, 2])
     cols[0].image(image.repeat_interleave(5, 0).repeat_interleave(5, 1).numpy(), caption="what the model sees (28x28)")
     best = int(probs.argmax())
-    cols[1].metric("Prediction", classes[best], f"{100 * probs[best]:.1f}%")
-    cols[1].bar_chart(pd.DataFrame({"probability": probs.numpy()}, index=list(classes)))
+    cols[1].metric("Prediction", classes[best])
+    cols[1].markdown(f"**{texts.percent(float(probs[best]))}** probability")
+    cols[1].bar_chart(pd.DataFrame({"probability (%)": (100 * probs).numpy()}, index=list(classes)), height=220)
 
 
 def browse_panel(path: str, stamp: float) -> None:
@@ -514,11 +658,12 @@ def browse_panel(path: str, stamp: float) -> None:
     try:
         ev = _evaluate(path, stamp, st.session_state.data_dir)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(views.error_markdown(exc.reworded("the Data folder field on the Train tab")))
         return
     wrong = (ev.predictions != ev.labels).nonzero().flatten().tolist()
     right = (ev.predictions == ev.labels).nonzero().flatten().tolist()
-    st.caption(f"test accuracy {100 * ev.accuracy:.2f}%: {len(wrong)} misclassified, shown first")
+    st.caption(f"{texts.count(len(wrong))} of {texts.count(len(ev.labels))} test images misclassified, "
+               "shown first")
     order = wrong + right
     page = st.number_input("page", min_value=1, max_value=max(1, (len(order) + 23) // 24), value=1, key="browse_page")
     chosen = order[(page - 1) * 24:page * 24]

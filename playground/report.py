@@ -43,23 +43,33 @@ def table(summary: Summary, batch_size: int | None = None) -> str:
     return "\n".join(out)
 
 
-def diagram(summary_rows, input_shape, bad_layers=frozenset(), n_layers: int | None = None) -> str:
-    """Graphviz DOT of the layer chain with each edge labelled by the shape on it.
-    Layers past the last known row (after an error) are drawn grey, bad ones red."""
-    rows = list(summary_rows)
-    n = n_layers if n_layers is not None else len(rows)
+def diagram(layers, input_shape) -> str:
+    """Graphviz DOT of the layer chain, each edge labelled with the shape on it.
+
+    ``layers`` are objects with ``index``, ``name``, ``type``, ``output_shape``
+    (None where the check did not get that far) and ``bad``: every layer keeps
+    its name and type after an error, the failing ones are red, those past the
+    error grey, and unknown shapes read "?"."""
     out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
            'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
            '  input [label="input", shape=oval, fillcolor="#ffffff"];']
-    prev, shape = "input", fmt(input_shape)
-    for i in range(n):
-        row = rows[i] if i < len(rows) else None
-        label = (f"{row.name}\\n{row.type}" if row and row.name else row.type) if row else f"layer {i}"
-        color = "#f8d7da" if i in bad_layers else ("#eef3fb" if row else "#eeeeee")
-        out.append(f'  l{i} [label="{i}: {label}", fillcolor="{color}"];')
-        out.append(f'  {prev} -> l{i} [label=" {shape}"];')
-        prev, shape = f"l{i}", (fmt(row.output_shape) if row else "?")
+    prev, shape = "input", (fmt(input_shape) if input_shape is not None else "?")
+    for layer in layers:
+        title = f"{layer.index}: {layer.name}\n{layer.type}" if layer.name else f"{layer.index}: {layer.type}"
+        label = _dot_text(title)
+        if layer.bad:
+            style = 'fillcolor="#f8d7da", color="#c0392b", penwidth=2'
+        else:
+            style = f'fillcolor="{"#eef3fb" if layer.output_shape is not None else "#eeeeee"}"'
+        out.append(f'  l{layer.index} [label="{label}", {style}];')
+        out.append(f'  {prev} -> l{layer.index} [label=" {shape}"];')
+        prev, shape = f"l{layer.index}", (fmt(layer.output_shape) if layer.output_shape is not None else "?")
     out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
     out.append(f'  {prev} -> output [label=" {shape}"];')
     out.append("}")
     return "\n".join(out)
+
+
+def _dot_text(text: str) -> str:
+    """Text safe inside a DOT double-quoted label (names come from the user)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

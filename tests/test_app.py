@@ -1,7 +1,9 @@
-"""The Streamlit page, driven headless with streamlit.testing.v1.AppTest."""
+"""The Streamlit page, driven headless with streamlit.testing.v1.AppTest: what
+it shows, and that no click loses or overwrites the user's work."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Literal
 
@@ -35,72 +37,178 @@ def _table(at):
     return at.dataframe[0].value
 
 
+def _text(at) -> str:
+    return at.text_area(key="yaml_text").value
+
+
+def _type(at, text: str) -> None:
+    at.text_area(key="yaml_text").set_value(text).run()
+
+
+def _button(widgets, label):
+    return next(b for b in widgets if b.label == label)
+
+
 def _by_label(widgets, label):
     return next(w for w in widgets if w.label == label)
+
+
+def _open_layer(at, index: int) -> None:
+    at.session_state[f"open-{index}"] = True
+    at.run()
 
 
 def _no_exceptions(at):
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# -- what the page shows ------------------------------------------------------------
+
 def test_default_spec_renders_eight_layers_ending_in_ten(app):
     _no_exceptions(app)
     table = _table(app)
-    assert len(table) == 8
     assert list(table["type"]) == ["conv2d", "maxpool2d", "relu", "conv2d", "maxpool2d", "relu", "flatten", "linear"]
-    assert table["output shape"].iloc[-1] == "(10,)"
+    assert list(table["output shape"]) == ["10x24x24", "10x12x12", "10x12x12", "20x8x8", "20x4x4", "20x4x4",
+                                           "320", "10"]
+    assert list(table["params"]) == ["260", "0", "0", "5,020", "0", "0", "0", "3,210"]  # the CLI's numbers
     assert not app.error
-    assert "mnist_cnn" in app.text_area(key="yaml_text").value
+    assert any("**Total**: 8,490 parameters" in c.value for c in app.caption)
+    assert "mnist_cnn" in _text(app)
 
 
-def test_bad_in_features_names_the_layer_and_marks_its_row(app):
-    text = app.text_area(key="yaml_text").value.replace("in_features: 320", "in_features: 300")
-    app.text_area(key="yaml_text").set_value(text).run()
+def test_bad_in_features_names_the_layer_marks_its_row_and_opens_it(app):
+    _type(app, _text(app).replace("in_features: 320", "in_features: 300"))
     _no_exceptions(app)
     message = app.error[0].value
-    assert "layers[7] (linear 'fc').in_features: in_features=300, but its input 20x4x4 flattens to 320." in message
+    assert "layers\\[7\\] (linear 'fc').in\\_features: in\\_features=300, but its input 20x4x4 flattens to 320." \
+        in message
+    assert "  \n" in message  # the fix on its own line, as prose that wraps (not a code block)
+    assert "```" not in message
     table = _table(app)
     assert table["status"].iloc[7] == "✗ error"
-    assert list(table["output shape"].iloc[:7]) == ["(10, 24, 24)", "(10, 12, 12)", "(10, 12, 12)",
-                                                    "(20, 8, 8)", "(20, 4, 4)", "(20, 4, 4)", "(320,)"]
-    assert any(e.label.startswith("✗ 7: linear") for e in app.expander)
+    assert list(table["output shape"].iloc[:7]) == ["10x24x24", "10x12x12", "10x12x12", "20x8x8", "20x4x4",
+                                                    "20x4x4", "320"]
+    assert (table["output shape"].iloc[7], table["params"].iloc[7], table["MACs"].iloc[7]) == ("—", "—", "—")
+    assert any(t.label == "✗ 7: linear 'fc' → ?" for t in app.toggle)
+    assert app.session_state["open-7"] is True  # the failing layer opens once
+
+
+def test_error_before_any_shape_keeps_names_and_types(app):
+    _type(app, _text(app).replace("out_channels: 10, kernel_size: 5", "out_channels: 10, kernel_size: 50"))
+    _no_exceptions(app)
+    table = _table(app)
+    assert list(table["name"]) == ["conv1", "", "", "conv2", "", "", "", "fc"]
+    assert list(table["type"])[-1] == "linear" and table["status"].iloc[0] == "✗ error"
+    assert set(table["output shape"]) == {"—"}
+    assert len(app.get("graphviz_chart")) == 1  # the diagram stays
 
 
 @pytest.mark.parametrize("text", ["name: [\n", "- just\n- a list\n",
                                   "name: x\nlayers: [{type: conv2d, out_channels: x}]\n",
-                                  "name: !!python/object:os.system x\n", "\t\x00"])
+                                  "name: !!python/object:os.system x\n", "\t\x00",
+                                  "name: x\nlayers: [{type: conv2d, name: '$x$ *y*', out_channels: -1}]\n"])
 def test_malformed_input_shows_an_error_not_an_exception(app, text):
-    app.text_area(key="yaml_text").set_value(text).run()
+    _type(app, text)
     _no_exceptions(app)
-    assert app.error
+    assert any("failed" not in e.value for e in app.error), [e.value for e in app.error]
 
 
-def test_adding_a_layer_updates_yaml_and_table(app):
+def test_thirty_layers_all_in_the_table(app):  # (no inner scrollbar: checked in the browser test)
+    layers = "".join("  - {type: relu}\n" for _ in range(28))
+    _type(app, "name: long\nlayers:\n" + layers + "  - {type: flatten}\n  - {type: linear, out_features: 10}\n")
+    _no_exceptions(app)
+    assert len(app.dataframe[0].value) == 30
+
+
+# -- the layer editor -------------------------------------------------------------
+
+def test_adding_a_layer_keeps_the_yaml_as_written_and_opens_it(app):
+    before = _text(app)
     app.selectbox(key="add_type").set_value("dropout")
     app.button(key="add_layer").click().run()
     _no_exceptions(app)
-    assert "{type: dropout, p: 0.25}" in app.text_area(key="yaml_text").value
+    after = _text(app)
+    assert after == before.replace("out_features: 10}\n", "out_features: 10}\n  - {type: dropout, p: 0.25}\n")
     table = _table(app)
     assert len(table) == 9 and table["type"].iloc[-1] == "dropout"
-    assert app.text_area(key="yaml_text").value.startswith("# yaml-language-server")  # header kept
+    assert app.session_state["open-8"] is True
 
 
-def test_field_widget_edits_flow_to_the_check(app):
-    rev = app.session_state["rev"]
-    app.number_input(key=f"f{rev}-0-out_channels").set_value(12).run()
+def test_inserting_a_layer_carries_open_sections_along(app):
+    _open_layer(app, 3)
+    app.selectbox(key="add_type").set_value("relu")
+    app.number_input(key="add_pos").set_value(0).run()
+    app.button(key="add_layer").click().run()
     _no_exceptions(app)
-    assert "out_channels: 12" in app.text_area(key="yaml_text").value
-    assert "in_channels=10, but its input 12x12x12 has 12 channels" in app.error[0].value
+    assert list(_table(app)["type"].iloc[:2]) == ["relu", "conv2d"]
+    assert app.session_state["open-0"] is True      # the new layer
+    assert app.session_state["open-4"] is True      # conv2, still open, one further down
+    assert app.session_state["open-3"] is False
+
+
+def test_field_edits_keep_the_widget_and_its_section(app):
+    _open_layer(app, 0)
+    widget = app.number_input(key="f-0-out_channels-int")
+    assert widget.value == 10
+    widget.set_value(12).run()
+    _no_exceptions(app)
+    assert "{type: conv2d, name: conv1, out_channels: 12, kernel_size: 5}" in _text(app)
+    assert "data:\n  dataset: mnist\n" in _text(app)  # block sections stay block
+    assert "but its input 12x12x12 has 12 channels" in app.error[0].value
+    assert app.number_input(key="f-0-out_channels-int").value == 12  # same key: focus stays on it
+    assert app.session_state["open-0"] is True
+
+
+def test_emptying_an_optional_count_removes_the_key(app):
+    _open_layer(app, 7)
+    field = app.number_input(key="f-7-in_features-int")
+    assert field.value == 320 and field.placeholder == "inferred"
+    field.set_value(None).run()
+    _no_exceptions(app)
+    assert "- {type: linear, name: fc, out_features: 10}" in _text(app)
+    assert not app.error and _table(app)["output shape"].iloc[-1] == "10"
+
+
+def test_fields_show_their_defaults(app):
+    _open_layer(app, 0)
+    stride = app.text_input(key="f-0-stride-yaml")
+    assert stride.value == "" and stride.placeholder == "default 1"
+    assert app.text_input(key="f-0-kernel_size-yaml").value == "5"
+    assert app.checkbox(key="f-0-bias-bool").value is True
+
+
+def test_widgets_follow_text_typed_in_the_yaml(app):
+    _open_layer(app, 0)
+    _type(app, _text(app).replace("out_channels: 10, kernel_size: 5", "out_channels: 16, kernel_size: [3, 5]"))
+    assert app.number_input(key="f-0-out_channels-int").value == 16
+    assert app.text_input(key="f-0-kernel_size-yaml").value == "[3, 5]"
+    app.text_input(key="f-0-kernel_size-yaml").set_value("3").run()
+    assert "out_channels: 16, kernel_size: 3}" in _text(app)
 
 
 def test_delete_and_move_layers(app):
-    rev = app.session_state["rev"]
-    app.button(key=f"del{rev}-6").click().run()  # the flatten
+    _open_layer(app, 6)
+    app.button(key="del-6").click().run()  # the flatten
     _no_exceptions(app)
     assert "Insert `- {type: flatten}`" in app.error[0].value
-    rev = app.session_state["rev"]
-    app.button(key=f"up{rev}-2").click().run()  # relu above the first pool
+    _open_layer(app, 2)
+    app.button(key="up-2").click().run()  # relu above the first pool
     assert list(_table(app)["type"].iloc[:3]) == ["conv2d", "relu", "maxpool2d"]
+    assert app.session_state["open-1"] is True and app.session_state["open-2"] is False
+
+
+def test_editor_keeps_comments(app):
+    text = _text(app).replace("  - {type: relu}\n  - {type: conv2d",
+                              "  - {type: relu}   # keep me\n  - {type: conv2d", 1)
+    _type(app, text)
+    _open_layer(app, 4)
+    app.button(key="del-4").click().run()
+    assert "  - {type: relu}   # keep me\n" in _text(app)
+    assert _text(app).startswith("# yaml-language-server")
 
 
 class Square(Elementwise):
@@ -117,84 +225,189 @@ def test_a_plugin_type_gets_widgets_with_no_app_change(registry, folders):
     at.selectbox(key="add_type").set_value("square")
     at.button(key="add_layer").click().run()
     _no_exceptions(at)
-    rev = at.session_state["rev"]
-    widget = at.number_input(key=f"f{rev}-8-scale")
+    widget = at.number_input(key="f-8-scale-float")
     assert widget.help.startswith("Multiplier.")
     widget.set_value(2.5).run()
-    assert "{type: square, scale: 2.5}" in at.text_area(key="yaml_text").value
+    assert "{type: square, scale: 2.5}" in _text(at)
 
+
+# -- opening, saving, undo --------------------------------------------------------
 
 def test_save_is_safe(app, folders):
+    before = _snapshot(folders / "specs")
     app.text_input(key="save_name").set_value("../escape").run()
-    save = next(b for b in app.sidebar.button if b.label == "Save")
-    save.click().run()
+    _button(app.sidebar.button, "Save").click().run()
     assert "not a safe file name" in app.sidebar.error[0].value
     app.text_input(key="save_name").set_value("mnist_cnn").run()
-    next(b for b in app.sidebar.button if b.label == "Save").click().run()
+    _button(app.sidebar.button, "Save").click().run()
     assert "already exists" in app.sidebar.error[0].value
+    assert _snapshot(folders / "specs") == before
     app.text_input(key="save_name").set_value("my_net").run()
-    next(b for b in app.sidebar.button if b.label == "Save").click().run()
-    assert (folders / "specs" / "my_net.yaml").read_text() == app.text_area(key="yaml_text").value
+    _button(app.sidebar.button, "Save").click().run()
+    assert (folders / "specs" / "my_net.yaml").read_text() == _text(app)
     assert not (folders / "escape.yaml").exists()
+    assert any("my_net.yaml" in c.value for c in app.sidebar.caption)  # now open as the saved file
 
 
-def test_open_another_spec(app):
-    app.selectbox(key="spec_choice").set_value("lenet5.yaml").run()
-    assert len(_table(app)) == 12
+def test_save_name_follows_the_opened_spec_and_overwrite_asks_first(app, folders):
+    specs = folders / "specs"
+    before = _snapshot(specs)
+    app.checkbox(key="save_overwrite").check().run()
+    app.selectbox(key="spec_pick").set_value("lenet5.yaml").run()
+    assert app.text_input(key="save_name").value == "lenet5"
+    assert app.checkbox(key="save_overwrite").value is False  # opening clears it
+    _type(app, _text(app).replace("out_features: 120", "out_features: 100"))
+    app.checkbox(key="save_overwrite").check().run()
+    _button(app.sidebar.button, "Save").click().run()
+    assert _snapshot(specs) == before  # nothing written yet: a confirmation names the file
+    assert any("specs/lenet5.yaml exists" in w.value for w in app.sidebar.warning)
+    _button(app.sidebar.button, "Replace lenet5.yaml").click().run()
+    _no_exceptions(app)
+    after = _snapshot(specs)
+    assert after["lenet5.yaml"].decode() == _text(app)
+    assert {k: v for k, v in after.items() if k != "lenet5.yaml"} == \
+        {k: v for k, v in before.items() if k != "lenet5.yaml"}
+    assert app.checkbox(key="save_overwrite").value is False  # clears after every save
+
+
+def test_cancelled_overwrite_writes_nothing(app, folders):
+    before = _snapshot(folders / "specs")
+    app.checkbox(key="save_overwrite").check().run()
+    _type(app, _text(app).replace("lr: 0.01", "lr: 0.02"))
+    _button(app.sidebar.button, "Save").click().run()
+    _button(app.sidebar.button, "Cancel").click().run()
+    assert _snapshot(folders / "specs") == before
+    assert app.checkbox(key="save_overwrite").value is False
+    assert not any(b.label.startswith("Replace") for b in app.sidebar.button)
+
+
+def test_open_shows_what_is_open_and_reopens_from_disk(app):
+    assert app.selectbox(key="spec_pick").placeholder == "mnist_cnn.yaml"
+    original = _text(app)
+    _type(app, original.replace("lr: 0.01", "lr: 0.02"))
+    assert app.selectbox(key="spec_pick").placeholder == "mnist_cnn.yaml (edited)"
+    app.selectbox(key="spec_pick").set_value("mnist_cnn.yaml").run()  # the same file again
+    assert _text(app) == original
+    assert app.selectbox(key="spec_pick").placeholder == "mnist_cnn.yaml"
+    assert app.selectbox(key="spec_pick").value is None
+    _button(app.sidebar.button, "↶ Undo").click().run()  # the edits are not lost
+    assert "lr: 0.02" in _text(app)
+
+
+def test_undo_and_redo_walk_the_history(app):
+    first = _text(app)
+    typed = first.replace("lr: 0.01", "lr: 0.03")
+    _type(app, typed)
+    app.selectbox(key="spec_pick").set_value("lenet5.yaml").run()
+    app.selectbox(key="add_type").set_value("dropout")
+    app.button(key="add_layer").click().run()
+    with_dropout = _text(app)
+    undo = lambda: _button(app.sidebar.button, "↶ Undo").click().run()  # noqa: E731
+    redo = lambda: _button(app.sidebar.button, "↷ Redo").click().run()  # noqa: E731
+    undo()
+    assert "lenet5" in _text(app) and "dropout" not in _text(app)
+    undo()
+    assert _text(app) == typed         # back to the typing, not to an older spec
+    undo()
+    assert _text(app) == first
+    assert _button(app.sidebar.button, "↶ Undo").disabled
+    redo()
+    redo()
+    redo()
+    assert _text(app) == with_dropout
+    assert _button(app.sidebar.button, "↷ Redo").disabled
+    undo()
+    _type(app, _text(app) + "# new\n")   # a new edit drops what was ahead
+    assert _button(app.sidebar.button, "↷ Redo").disabled
+
+
+# -- training and prediction --------------------------------------------------------
+
+def _train(at, name="tiny"):
+    _button(at.button, f"Train {name}").click().run()
+    _no_exceptions(at)
+    job = at.session_state["job"]
+    job.join(timeout=60)
+    at.run()
+    at.run()
+    _no_exceptions(at)
+    return job
 
 
 def test_train_from_the_page_then_predict(folders):
     data = write_dataset(folders / "data")
     (folders / "specs" / "tiny.yaml").write_text(TINY)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.selectbox(key="spec_choice").set_value("tiny.yaml").run()
+    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
     at.text_input(key="data_dir").set_value(str(data))
     _by_label(at.number_input, "Epochs").set_value(2)
     _by_label(at.selectbox, "Device").set_value("cpu")
-    at.button[[b.label for b in at.button].index("Train tiny")].click().run()
-    _no_exceptions(at)
-    job = at.session_state["job"]
-    job.join(timeout=60)
+    job = _train(at)
     assert job.snapshot().status == "completed"
-    at.run()
-    at.run()
-    _no_exceptions(at)
-    runs_table = at.dataframe[-1].value
-    assert list(runs_table["spec"]) == ["tiny"] and runs_table["status"].iloc[0] == "completed"
     run_dirs = list((folders / "runs").iterdir())
     assert len(run_dirs) == 1 and (run_dirs[0] / "checkpoint.pt").exists()
-    # predict: the run is offered, and test images come with predictions, mistakes first
+    info = json.loads((run_dirs[0] / "run.json").read_text())
+    accuracy = f"{100 * info['test_accuracy']:.2f}%"
+    runs_table = at.dataframe[-1].value
+    assert list(runs_table["spec"]) == ["tiny"] and list(runs_table["test accuracy"]) == [accuracy]
+    assert runs_table["outcome"].iloc[0].startswith("Finished in ")
+    assert runs_table["outcome"].iloc[0].endswith(f": {accuracy} test accuracy.")
+    assert any(p.proto.text.startswith("Finished in ") for p in at.get("progress"))
+    # predict: the newest run, with the same accuracy as everywhere else
     assert at.selectbox(key="predict_run").value == str(run_dirs[0])
+    assert any(c.value.startswith("tiny on mnist: Finished") and accuracy in c.value for c in at.caption)
     at.toggle(key="browse_toggle").set_value(True).run()
     _no_exceptions(at)
-    assert any("test accuracy" in c.value for c in at.caption)
-    # a second run gets its own row too
-    at.button[[b.label for b in at.button].index("Train tiny")].click().run()
-    at.session_state["job"].join(timeout=60)
-    at.run()
-    at.run()
+    assert any("test images misclassified" in c.value for c in at.caption)
+    # a second run gets its own row, and Predict moves to it (nothing was picked by hand)
+    _train(at)
     assert len(at.dataframe[-1].value) == 2
+    newest = max((folders / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert at.selectbox(key="predict_run").value == str(newest)
 
 
-def test_opening_another_spec_can_be_undone(app):
-    edited = app.text_area(key="yaml_text").value.replace("out_channels: 20", "out_channels: 24")
-    app.text_area(key="yaml_text").set_value(edited).run()
-    app.selectbox(key="spec_choice").set_value("lenet5.yaml").run()
-    assert "lenet5" in app.text_area(key="yaml_text").value
-    next(b for b in app.sidebar.button if b.label.startswith("↶ Undo")).click().run()
-    assert app.text_area(key="yaml_text").value == edited
+def test_a_picked_run_stays_picked(folders):
+    data = write_dataset(folders / "data")
+    (folders / "specs" / "tiny.yaml").write_text(TINY)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
+    at.text_input(key="data_dir").set_value(str(data))
+    _by_label(at.number_input, "Epochs").set_value(1)
+    _train(at)
+    first = at.selectbox(key="predict_run").value
+    _train(at)
+    at.selectbox(key="predict_run").set_value(first).run()   # an explicit switch to the older run
+    _train(at)
+    assert at.selectbox(key="predict_run").value == first
+    assert any(c.value.startswith("A newer run exists") for c in at.caption)
+
+
+def test_missing_data_points_to_the_data_folder_field(folders):
+    (folders / "specs" / "tiny.yaml").write_text(TINY)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
+    at.text_input(key="data_dir").set_value(str(folders / "nothing-here"))
+    at.checkbox(key="train_download").uncheck()
+    job = _train(at)
+    assert job.snapshot().status == "failed"
+    errors = " ".join(e.value for e in at.error)
+    assert "the Data folder field above" in errors and "--data-dir" not in errors
 
 
 def test_bad_training_settings_show_the_spec_error(app):
     _by_label(app.number_input, "Learning rate").set_value(0.0)
-    app.button[[b.label for b in app.button].index("Train mnist_cnn")].click().run()
+    _button(app.button, "Train mnist_cnn").click().run()
     _no_exceptions(app)
     assert any("train.lr: Input should be greater than 0" in e.value for e in app.error)
     assert app.session_state["job"] is None
 
 
-def test_training_form_follows_the_spec(app):
+def test_training_form_follows_the_spec_but_keeps_what_the_user_set(app):
     assert _by_label(app.number_input, "Epochs").value == 10
-    app.selectbox(key="spec_choice").set_value("fashion_bn.yaml").run()
-    assert _by_label(app.number_input, "Batch size").value == 128
+    _by_label(app.number_input, "Epochs").set_value(3).run()
+    app.selectbox(key="spec_pick").set_value("fashion_bn.yaml").run()
+    assert _by_label(app.number_input, "Batch size").value == 128   # untouched: follows the spec
     assert _by_label(app.number_input, "Learning rate").value == 0.001
+    assert _by_label(app.number_input, "Epochs").value == 3          # set by the user: kept
+    _type(app, _text(app).replace("batch_size: 128", "batch_size: 256"))
+    assert _by_label(app.number_input, "Batch size").value == 256

@@ -3,25 +3,22 @@ and its live check. Pure functions over YAML text and plain dicts; no UI.
 
 The YAML text is the one source of truth. ``check_text`` turns it into
 whatever can be known (parsed document, spec, summary, located error and the
-rows worked out before the error); the layer operations return new
-documents, and ``dump`` turns a document back into spec-style YAML.
+rows worked out before the error). The layer operations live in
+``playground.app.document`` (text in, text out, the user's YAML kept as written).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from playground.analysis import LayerRow, Summary, analyze
+from playground.datasets import DATASETS
 from playground.errors import SpecError
 from playground.fileio import atomic_write_text
 from playground.loader import gc_paused, validate
-from playground.registry import Registry, get_registry
+from playground.registry import Registry
 from playground.spec import SpecBase
 from playground.yamlsource import parse
 
@@ -42,7 +39,8 @@ class Checked:
     @property
     def doc_layers(self) -> list:
         """The document's layer entries as written (possibly invalid), or []."""
-        return _layers(self.doc or {})
+        layers = (self.doc or {}).get("layers")
+        return layers if isinstance(layers, list) else []
 
     @property
     def layer_count(self) -> int:
@@ -51,6 +49,63 @@ class Checked:
     @property
     def bad_layers(self) -> set[int]:
         return self.error.layer_indices if self.error else set()
+
+    @property
+    def layers(self) -> tuple[LayerView, ...]:
+        """Every layer of the document, named and typed as written, with the shape
+        facts the check got to (none past an error), the failing ones marked."""
+        doc_layers = self.doc_layers
+        rows = {r.index: r for r in self.rows}
+        bad = self.bad_layers
+        views = []
+        for i in range(self.layer_count):
+            raw = doc_layers[i] if i < len(doc_layers) and isinstance(doc_layers[i], dict) else {}
+            row = rows.get(i)
+            name = row.name if row else raw.get("name")
+            kind = row.type if row else raw.get("type")
+            views.append(LayerView(
+                i, name if isinstance(name, str) and name else None, kind if isinstance(kind, str) else "?",
+                row.output_shape if row else None, row.params if row else None, row.macs if row else None,
+                i in bad))
+        return tuple(views)
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The input shape, also when the spec did not validate but it can be read."""
+        if self.spec is not None:
+            return tuple(self.spec.input.shape())
+        if self.rows:
+            return tuple(self.rows[0].input_shape)
+        doc = self.doc or {}
+        given = doc.get("input")
+        if isinstance(given, dict):
+            dims = [given.get(k) for k in ("channels", "height", "width")]
+            if all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+                return tuple(dims)
+            return None
+        data = doc.get("data")
+        dataset = data.get("dataset", "mnist") if isinstance(data, dict) else "mnist"
+        info = DATASETS.get(dataset) if isinstance(dataset, str) else None
+        return info.shape if info else None
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """One layer as the page shows it: from the check where it got that far,
+    else from the document as written."""
+
+    index: int
+    name: str | None
+    type: str
+    output_shape: tuple[int, ...] | None
+    params: int | None
+    macs: int | None
+    bad: bool
+
+    @property
+    def title(self) -> str:
+        """'conv2d conv1' or 'relu'."""
+        return f"{self.type} {self.name}" if self.name else self.type
 
 
 def check_text(text: str, registry: Registry | None = None) -> Checked:
@@ -77,67 +132,6 @@ def _check(text: str, registry: Registry | None) -> Checked:
     return result
 
 
-def leading_comments(text: str) -> str:
-    """The comment lines at the top of a spec (kept when the editor rewrites it)."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line)
-    return "".join(f"{line}\n" for line in lines)
-
-
-def dump(doc: dict, header: str = "") -> str:
-    """A document as spec-style YAML: sections in block style, each layer on one line."""
-    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120)
-
-
-def _layers(doc: dict) -> list:
-    layers = doc.get("layers")
-    return layers if isinstance(layers, list) else []
-
-
-def add_layer(doc: dict, index: int, type_name: str, registry: Registry | None = None) -> dict:
-    """A copy of ``doc`` with a new layer of ``type_name`` (its plugin's example) at ``index``."""
-    registry = registry or get_registry()
-    new = copy.deepcopy(doc)
-    layers = _layers(new)
-    layers.insert(max(0, min(index, len(layers))), dict(registry[type_name].example or {"type": type_name}))
-    new["layers"] = layers
-    return new
-
-
-def delete_layer(doc: dict, index: int) -> dict:
-    new = copy.deepcopy(doc)
-    layers = _layers(new)
-    if 0 <= index < len(layers):
-        del layers[index]
-    new["layers"] = layers
-    return new
-
-
-def move_layer(doc: dict, index: int, delta: int) -> dict:
-    new = copy.deepcopy(doc)
-    layers = _layers(new)
-    target = index + delta
-    if 0 <= index < len(layers) and 0 <= target < len(layers):
-        layers[index], layers[target] = layers[target], layers[index]
-    new["layers"] = layers
-    return new
-
-
-def set_field(doc: dict, index: int, name: str, value: Any) -> dict:
-    """Set a layer field; None removes the key (back to its default, or inferred)."""
-    new = copy.deepcopy(doc)
-    layers = _layers(new)
-    if 0 <= index < len(layers) and isinstance(layers[index], dict):
-        if value is None:
-            layers[index].pop(name, None)
-        else:
-            layers[index][name] = value
-    return new
-
-
 # -- saving -------------------------------------------------------------------
 
 class SaveError(ValueError):
@@ -147,20 +141,54 @@ class SaveError(ValueError):
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-def save_spec(text: str, filename: str, folder: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``text`` atomically to ``folder/<filename>.yaml``. The name must be
-    plain (letters, digits, _ and -), the file stays inside ``folder``, and an
-    existing file is replaced only with ``overwrite=True``."""
+def save_target(filename: str, folder: str | Path) -> Path:
+    """Where ``filename`` would be saved in ``folder``: ``<stem>.yaml``. The name
+    must be plain (letters, digits, _ and -) and the file stays inside ``folder``."""
     folder = Path(folder)
-    stem = filename.strip()
-    for suffix in (".yaml", ".yml"):
-        stem = stem.removesuffix(suffix)
+    stem = spec_stem(filename)
     if not _SAFE_NAME.match(stem):
         raise SaveError(f"'{filename}' is not a safe file name. Use letters, digits, _ and - "
                         "(up to 64), e.g. my_cnn.")
     path = folder / f"{stem}.yaml"
     if path.resolve().parent != folder.resolve():
         raise SaveError(f"'{filename}' would leave {folder}/.")
+    return path
+
+
+def spec_stem(filename: str) -> str:
+    """'lenet5.yaml' -> 'lenet5' (the name a save box shows)."""
+    stem = filename.strip()
+    for suffix in (".yaml", ".yml"):
+        stem = stem.removesuffix(suffix)
+    return stem
+
+
+def save_spec(text: str, filename: str, folder: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``text`` atomically to ``folder/<filename>.yaml`` (see ``save_target``);
+    an existing file is replaced only with ``overwrite=True``."""
+    path = save_target(filename, folder)
     if path.exists() and not overwrite:
         raise SaveError(f"{path} already exists. Choose another name, or allow overwriting.")
     return atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the open text came from: a file in the specs folder, an upload, or
+    nothing yet. ``text`` is the text as it came, to tell whether it was edited."""
+
+    kind: str            # "file", "upload" or "new"
+    name: str            # file name as shown, e.g. "lenet5.yaml"
+    text: str
+
+    def edited(self, current: str) -> bool:
+        return current != self.text
+
+    def describe(self, current: str) -> str:
+        """'lenet5.yaml', 'lenet5.yaml (edited)', 'uploaded net.yaml', 'new spec (edited)'."""
+        what = {"file": self.name, "upload": f"uploaded {self.name}", "new": "new spec"}[self.kind]
+        return f"{what} (edited)" if self.edited(current) else what
+
+    @property
+    def save_name(self) -> str:
+        return spec_stem(self.name) if self.name else "my_spec"

@@ -40,8 +40,55 @@ class FieldForm:
         }
         return checks[self.kind](value)
 
+    def widget_kind(self, value: Any) -> str:
+        """The widget that shows ``value``: this form's kind, or a YAML text box
+        for a value that widget cannot hold (out of bounds, wrong type)."""
+        return self.kind if self.kind != "yaml" and self.accepts(value) else "yaml"
+
+    @property
+    def placeholder(self) -> str:
+        """What an empty widget says: the default it falls back to, kept short
+        enough for a narrow column."""
+        if self.required:
+            return "required"
+        if self.default is None:
+            return "inferred" if self.nullable else "not set"
+        return f"default {_short(self.default)}"
+
     def _in_range(self, v: float) -> bool:
         return (self.minimum is None or v >= self.minimum) and (self.maximum is None or v <= self.maximum)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def to_text(value: Any) -> str:
+    """A field value as one line of YAML for a text box: 3, [3, 5], same."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return _short(value) if isinstance(value, (int, float, list, tuple)) else str(value)
+
+
+def from_text(text: str) -> Any:
+    """What was typed in a YAML text box: '' -> None (key removed), '3' -> 3,
+    '[3, 5]' -> [3, 5]; text that is not valid YAML is kept as typed, so the
+    check reports it at this field."""
+    from playground.errors import SpecError
+    from playground.yamlsource import parse
+
+    if not text.strip():
+        return None
+    try:
+        return parse(text).data
+    except SpecError:
+        return text
 
 
 def _kind(schema: dict) -> tuple[str, dict]:

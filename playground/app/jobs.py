@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.data import DataError
 from playground.training import EpochDone, RunEnded, RunStarted, StepDone, Trainer
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class JobState:
     losses: list[tuple[float, float]] = field(default_factory=list)   # (epoch progress, running loss)
     metrics: list[dict] = field(default_factory=list)                 # one per finished epoch
     error: str | None = None
+    ended: RunEnded | None = None     # how the run ended (accuracy of the weights kept), once it has
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -48,8 +50,12 @@ class JobState:
 
 
 class TrainingJob:
-    def __init__(self, trainer: Trainer):
+    """``data_setting`` names where this front end sets the data folder; a
+    missing-data error then points there instead of at command-line flags."""
+
+    def __init__(self, trainer: Trainer, data_setting: str | None = None):
         self.trainer = trainer
+        self.data_setting = data_setting
         self._state = JobState(epochs=trainer.spec.train.epochs)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"train-{trainer.spec.name}", daemon=True)
@@ -85,7 +91,7 @@ class TrainingJob:
         elif isinstance(event, EpochDone):
             s.metrics.append(event.as_metrics())
         elif isinstance(event, RunEnded):
-            s.status, s.finished = event.status, time.time()
+            s.status, s.finished, s.ended = event.status, time.time(), event
 
     def _run(self) -> None:
         try:
@@ -94,6 +100,8 @@ class TrainingJob:
                     self._record(event)
         except Exception as exc:  # shown on the page; the full story goes to the server log
             log.exception("training %s failed", self.trainer.spec.name)
+            message = exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting \
+                else str(exc)
             with self._lock:
                 self._state.status, self._state.finished = "failed", time.time()
-                self._state.error = str(exc)
+                self._state.error = message

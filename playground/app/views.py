@@ -1,0 +1,56 @@
+"""What the page shows, as plain data and text: the shape table's rows, the
+layer editor's titles, the error banner's Markdown. Pure functions over a
+``Checked``, so they are tested without a browser."""
+
+from __future__ import annotations
+
+import re
+
+from playground.app.editing import Checked, LayerView
+from playground.shapes import fmt
+from playground.texts import count
+
+TABLE_COLUMNS = ("#", "name", "type", "output shape", "params", "MACs", "status")
+DASH = "—"
+
+
+def shape_text(shape) -> str:
+    return fmt(shape) if shape is not None else DASH
+
+
+def table_rows(checked: Checked) -> list[dict]:
+    """One row per layer of the document: shapes where known, a dash where the
+    check did not get that far, the failing rows marked."""
+    return [{"#": v.index, "name": v.name or "", "type": v.type, "output shape": shape_text(v.output_shape),
+             "params": count(v.params), "MACs": count(v.macs),
+             "status": "✗ error" if v.bad else ("ok" if v.output_shape is not None else "not checked")}
+            for v in checked.layers]
+
+
+def layer_title(view: LayerView) -> str:
+    """The layer editor's heading for one layer: '✗ 7: linear 'fc' → ?'."""
+    mark = "✗ " if view.bad else ""
+    name = f" '{view.name}'" if view.name else ""
+    shape = fmt(view.output_shape) if view.output_shape is not None else "?"
+    return f"{mark}{view.index}: {view.type}{name} → {shape}"
+
+
+_CODE = re.compile(r"(`[^`\n]*`)")
+_SPECIAL = re.compile(r"([\\*_~$<>\[\]#|])")
+
+
+def markdown_text(text: str) -> str:
+    """Plain text for a widget label or caption, Markdown characters escaped."""
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def error_markdown(message: str) -> str:
+    """A check message as Markdown that wraps like prose: one line per line of
+    the message, Markdown characters outside `code` escaped (a '$' would
+    otherwise start a formula, a '_' italics), code spans kept."""
+    lines = []
+    for line in str(message).splitlines():
+        parts = _CODE.split(line.strip())
+        lines.append("".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1
+                             else _SPECIAL.sub(r"\\\1", p) for p in parts))
+    return "  \n".join(lines)

@@ -1,0 +1,88 @@
+"""The words and numbers a run is described with, the same on every surface;
+and the page's table rows, layer titles and error Markdown."""
+
+from __future__ import annotations
+
+import pytest
+
+from playground import texts
+from playground.app import views
+from playground.app.editing import check_text
+
+
+@pytest.mark.parametrize("value,shown", [(8490, "8,490"), (0, "0"), (None, "—"), (14346.4, "14,346"),
+                                         (float("nan"), "—")])
+def test_count(value, shown):
+    assert texts.count(value) == shown
+
+
+@pytest.mark.parametrize("value,shown", [(0.96781, "96.78%"), (1.0, "100.00%"), (0.0, "0.00%"), (None, "—")])
+def test_percent(value, shown):
+    assert texts.percent(value) == shown
+
+
+@pytest.mark.parametrize("value,shown", [(11.49, "11.5 s"), (59.94, "59.9 s"), (754, "12 min 34 s"),
+                                         (4000, "1 h 6 min")])
+def test_duration(value, shown):
+    assert texts.duration(value) == shown
+
+
+@pytest.mark.parametrize("info,sentence", [
+    ({"status": "completed", "seconds": 11.5, "test_accuracy": 0.9678},
+     "Finished in 11.5 s: 96.78% test accuracy."),
+    ({"status": "stopped", "epochs_trained": 1.3, "epochs_done": 1, "seconds": 12.04, "test_accuracy": 0.951},
+     "Stopped in epoch 2 after 1.3 epochs (12.0 s): 95.10% test accuracy of the weights kept."),
+    ({"status": "stopped", "epochs_trained": 2.0, "epochs_done": 2, "seconds": 3, "test_accuracy": 0.5},
+     "Stopped after 2 epochs (3.0 s): 50.00% test accuracy of the weights kept."),
+    ({"status": "stopped", "epochs_trained": 0.25, "epochs_done": 0, "test_accuracy": None},
+     "Stopped in epoch 1 after 0.25 epochs: no test yet."),
+    ({"status": "failed", "seconds": 2.0, "error": "loss diverged", "test_accuracy": None},
+     "Failed in 2.0 s: loss diverged."),
+    ({"status": "interrupted", "epochs_done": 1}, "Interrupted after 1 epoch; the last checkpoint is kept."),
+    ({"status": "running", "epochs_done": 2, "epochs": 10, "test_accuracy": 0.9},
+     "Running: 2 epochs of 10 done, 90.00% test accuracy."),
+])
+def test_outcome_sentences(info, sentence):
+    assert texts.outcome(info) == sentence
+
+
+def test_table_rows_after_an_error_keep_names_and_show_dashes(mnist_text):
+    checked = check_text(mnist_text.replace("in_channels: 10", "in_channels: 7"))
+    rows = views.table_rows(checked)
+    assert [r["name"] for r in rows] == ["conv1", "", "", "conv2", "", "", "", "fc"]
+    assert [r["status"] for r in rows[2:5]] == ["ok", "✗ error", "not checked"]
+    assert rows[3]["output shape"] == rows[3]["params"] == rows[3]["MACs"] == "—"
+    assert rows[0]["params"] == "260" and rows[0]["MACs"] == "144,000"
+
+
+def test_layer_titles():
+    checked = check_text("name: n\nlayers:\n  - {type: flatten, name: flat}\n"
+                         "  - {type: linear, in_features: 5, out_features: 10}\n")
+    assert [views.layer_title(v) for v in checked.layers] == ["0: flatten 'flat' → 784", "✗ 1: linear → ?"]
+
+
+def test_diagram_names_every_layer_and_marks_the_failing_one(mnist_text):
+    from playground.report import diagram
+
+    checked = check_text(mnist_text.replace("kernel_size: 5}", "kernel_size: 50}", 1))
+    dot = diagram(checked.layers, checked.input_shape)
+    assert 'l0 [label="0: conv1\\nconv2d", fillcolor="#f8d7da"' in dot
+    assert 'l7 [label="7: fc\\nlinear"' in dot and "layer 7" not in dot
+    assert 'input -> l0 [label=" 1x28x28"]' in dot and 'l6 -> l7 [label=" ?"]' in dot
+
+
+def test_diagram_labels_are_quoted_safely():
+    from playground.report import diagram
+
+    checked = check_text('name: n\nlayers:\n  - {type: relu, name: "a\\"b"}\n')
+    assert 'label="0: a\\"b\\nrelu"' in diagram(checked.layers, checked.input_shape)
+
+
+@pytest.mark.parametrize("message,markdown", [
+    ("layers[7] (linear 'fc').in_features: in_features=300, but 320.\n  Set in_features: 320.",
+     "layers\\[7\\] (linear 'fc').in\\_features: in\\_features=300, but 320.  \nSet in\\_features: 320."),
+    ("costs $5 and *more*", "costs \\$5 and \\*more\\*"),
+    ("Insert `- {type: flatten}` before layers[7]", "Insert `- {type: flatten}` before layers\\[7\\]"),
+])
+def test_error_markdown(message, markdown):
+    assert views.error_markdown(message) == markdown
