@@ -347,7 +347,9 @@ def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
     }[kind]()
     if st.session_state.get(key, object()) != shown:
         st.session_state[key] = shown
-    common = dict(key=key, help=form.help, on_change=_on_field, args=(index, form, key, kind))
+    # No help icon on the widget: it would sit in the Tab order between fields.
+    # The descriptions are in the card's "What the fields mean" popover.
+    common = dict(key=key, on_change=_on_field, args=(index, form, key, kind))
     lo, hi = form.minimum, form.maximum
     render = {
         "bool": lambda: st.checkbox(form.name, **common),
@@ -387,9 +389,8 @@ def layer_editor(checked: editing.Checked) -> None:
         # A bordered card per layer with a keyed toggle for a header, not st.expander: an
         # expander's identity includes its title, so it would close (and drop the focus of
         # the field being typed in) whenever an edit changes the title's shape or name.
-        with st.container(border=True):
-            if not st.toggle(views.markdown_text(views.layer_title(view)), key=_open_key(i),
-                             help="Show or hide this layer's fields."):
+        with st.container(border=True, key=f"layer-{i}"):
+            if not st.toggle(views.markdown_text(views.layer_title(view)), key=_open_key(i)):
                 continue
             buttons = st.columns(3)
             buttons[0].button("↑ up", key=f"up-{i}", on_click=_on_move, args=(i, -1, count), disabled=i == 0)
@@ -402,10 +403,13 @@ def layer_editor(checked: editing.Checked) -> None:
             else:
                 plugin = registry[kind]
                 st.caption(plugin.describe())
-                columns = st.columns(2)
-                for n, form in enumerate(field_forms(plugin)):
-                    with columns[n % 2]:
-                        _widget(form, raw.get(form.name), f"f-{i}-{form.name}", i)
+                forms = field_forms(plugin)
+                for row in range(0, len(forms), 2):   # row by row, so Tab goes to the next field
+                    for column, form in zip(st.columns(2), forms[row:row + 2], strict=False):
+                        with column:
+                            _widget(form, raw.get(form.name), f"f-{i}-{form.name}", i)
+                with st.popover("What the fields mean", icon=":material/help:"):
+                    st.markdown("\n".join(f"- **{form.name}**: {views.markdown_text(form.help)}" for form in forms))
             for problem in problems.get(i, []):   # after the fields, so they never move
                 st.error(views.error_markdown(problem.render(None)))
     st.divider()
@@ -421,7 +425,7 @@ def layer_editor(checked: editing.Checked) -> None:
 
 
 def edit_tab(checked: editing.Checked) -> None:
-    text_col, shapes_col = st.columns([2, 3])
+    text_col, shapes_col = st.columns([1, 1])
     with text_col:
         st.text_area("Spec (YAML)", key="yaml_text", height=520, on_change=_on_text_edit,
                      help="Edit freely: the table and diagram follow every change (Ctrl+Enter applies). "
@@ -632,9 +636,13 @@ def drawing_panel(run) -> None:
 
     from playground.inference import digit_to_input, predict_proba
 
-    st.caption("Draw with the mouse. To start over, click the bin icon under the canvas.")
+    state = st.session_state
+    state.setdefault("canvas_round", 0)
     result = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000", height=280, width=280,
-                       drawing_mode="freedraw", return_image_data=True, key="canvas")
+                       drawing_mode="freedraw", return_image_data=True, key=f"canvas-{state.canvas_round}")
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    left.button("Clear the drawing", on_click=lambda: state.update(canvas_round=state.canvas_round + 1))
+    right.caption("Draw with the mouse. Clear starts over; the canvas toolbar's arrows undo strokes.")
     data = result.image_data
     if data is None or data[..., :3].max() == 0:
         st.caption("Draw a white digit on the black square.")
@@ -679,6 +687,8 @@ def browse_panel(path: str, stamp: float) -> None:
 def main() -> None:
     _init_state()
     st.title("playground")
+    st.html("<style>textarea[aria-label='Spec (YAML)'] {font-family: ui-monospace, Menlo, Consolas, monospace; "
+            "font-size: 0.8rem; white-space: pre; overflow-x: auto}</style>")   # YAML reads as code
     try:
         checked = editing.check_text(st.session_state.yaml_text)
     except PluginError as exc:

@@ -226,7 +226,7 @@ def test_a_plugin_type_gets_widgets_with_no_app_change(registry, folders):
     at.button(key="add_layer").click().run()
     _no_exceptions(at)
     widget = at.number_input(key="f-8-scale-float")
-    assert widget.help.startswith("Multiplier.")
+    assert any("**scale**: Multiplier." in m.value for m in at.markdown)   # the card's field help
     widget.set_value(2.5).run()
     assert "{type: square, scale: 2.5}" in _text(at)
 

@@ -1,7 +1,9 @@
 """End to end in a real browser: `streamlit run app.py` on a loopback port,
-driven by Playwright in Debian's Chromium (no browser download). Checks the
-shape table, makes the spec invalid and sees the error, trains on a tiny
-dataset and draws a digit for a prediction; screenshots go to tests/artifacts/.
+driven by Playwright in Debian's Chromium (no browser download), used as a
+person uses it: opening and saving specs, typing with undo and redo, editing
+fields with the keyboard, breaking a layer, training on a tiny dataset and
+drawing a digit. Each test checks that no click loses or overwrites work.
+Screenshots go to tests/artifacts/.
 
 Skipped where Playwright or /usr/bin/chromium is missing, unless
 PLAYGROUND_E2E=1 (as in .ci/run), which makes their absence a failure.
@@ -66,7 +68,7 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start:\n" + (tmp / "streamlit.log").read_text()[-3000:])
-    yield url
+    yield url, tmp
     proc.terminate()
     try:
         proc.wait(10)
@@ -83,57 +85,205 @@ def page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1300})
-        page.goto(server, wait_until="domcontentloaded")
+        page.goto(server[0], wait_until="domcontentloaded")
+        _expect(page.get_by_text("7: linear 'fc' → 10")).to_be_visible(timeout=90_000)
         yield page
         browser.close()
 
 
-def test_shapes_then_an_error_in_a_real_browser(page):
-    from playwright.sync_api import expect
+@pytest.fixture
+def specs(server):
+    return server[1] / "specs"
 
-    # the layer editor's rows carry each layer's output shape
-    expect(page.get_by_text("7: linear 'fc' → (10,)")).to_be_visible(timeout=90_000)
-    expect(page.get_by_text("0: conv2d 'conv1' → (10, 24, 24)")).to_be_visible()
-    expect(page.get_by_text("Input 1x28x28 → output 10", exact=False)).to_be_visible()
-    editor = page.get_by_role("textbox", name="Spec (YAML)")
-    expect(editor).to_be_visible(timeout=30_000)
-    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible(timeout=30_000)
-    expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible(timeout=30_000)
+
+def _expect(locator):
+    from playwright.sync_api import expect
+    return expect(locator)
+
+
+def _editor(page):
+    return page.get_by_role("textbox", name="Spec (YAML)")
+
+
+def _type_yaml(page, text: str) -> None:
+    editor = _editor(page)
+    editor.fill(text)
+    editor.press("Control+Enter")  # commit the text area
+
+
+def _wait_for_yaml(page, predicate, timeout: float = 30.0) -> str:
+    deadline = time.time() + timeout
+    while True:
+        text = _editor(page).input_value()
+        if predicate(text) or time.time() > deadline:
+            return text
+        page.wait_for_timeout(200)
+
+
+def _card(page, index: int):
+    return page.locator(f".st-key-layer-{index}")
+
+
+def _open_card(page, index: int, title: str):
+    card = _card(page, index)
+    card.get_by_text(title).click()
+    _expect(card.get_by_role("button", name="✕ delete")).to_be_visible(timeout=30_000)
+    return card
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _no_horizontal_overflow(page, selector: str) -> list:
+    return page.evaluate(f"""() => [...document.querySelectorAll('{selector}')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60))""")
+
+
+def test_shapes_then_an_error_in_a_real_browser(page):
+    _expect(page.get_by_text("0: conv2d 'conv1' → 10x24x24")).to_be_visible()
+    _expect(page.get_by_text("Input 1x28x28 → output 10", exact=False)).to_be_visible()
+    _expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible(timeout=30_000)
+    _expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)  # let the grid paint before the picture
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=False)
 
-    text = editor.input_value()
-    editor.fill(text.replace("in_features: 320", "in_features: 300"))
-    editor.press("Control+Enter")  # commit the text area
-    page.get_by_role("heading", name="Layer editor").click()
-    expect(page.get_by_text("in_features=300, but its input 20x4x4 flattens to 320.", exact=False).first) \
-        .to_be_visible(timeout=30_000)
-    expect(page.get_by_text("✗ 7: linear 'fc' → ?")).to_be_visible()
+    _type_yaml(page, _editor(page).input_value().replace("in_features: 320", "in_features: 300"))
+    banner = page.locator('[data-testid="stAlert"]').filter(has_text="flattens to 320").first
+    _expect(banner).to_be_visible(timeout=30_000)
+    _expect(page.get_by_text("✗ 7: linear 'fc' → ?")).to_be_visible()
+    _expect(banner).to_contain_text("Set in_features: 320, or leave it out to infer it.")
+    assert _no_horizontal_overflow(page, '[data-testid="stAlert"], [data-testid="stAlert"] *') == []
+    box = banner.bounding_box()
+    assert box["x"] + box["width"] <= page.viewport_size["width"]  # wrapped, not cut at the right edge
+    assert box["height"] > 60  # the message takes several lines
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    svg = page.locator('[data-testid="stGraphVizChart"] svg')
+    for name in ("0: conv1", "conv2d", "3: conv2", "6: flatten", "7: fc", "linear", "output"):
+        _expect(svg).to_contain_text(name)
+    _expect(svg).not_to_contain_text("layer 7")
     page.screenshot(path=str(ARTIFACTS / "app-error.png"), full_page=False)
     assert "Traceback" not in page.content()
 
 
-def test_train_then_draw_a_digit(page):
-    from playwright.sync_api import expect
+def test_open_from_the_sidebar_then_overwrite_only_after_confirming(page, specs):
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="lenet5.yaml").click()
+    _expect(sidebar.get_by_text("Open now: lenet5.yaml")).to_be_visible(timeout=30_000)
+    save_name = sidebar.get_by_role("textbox", name="Save as (in specs/)")
+    _expect(save_name).to_have_value("lenet5")
+    before = _snapshot(specs)
 
+    edited = _editor(page).input_value().replace("out_features: 120", "out_features: 100")
+    _type_yaml(page, edited)
+    _expect(sidebar.get_by_text("Open now: lenet5.yaml (edited)")).to_be_visible(timeout=30_000)
+    overwrite = sidebar.get_by_role("checkbox", name="Overwrite if it exists")
+    sidebar.get_by_text("Overwrite if it exists").click()
+    _expect(overwrite).to_be_checked()
+    sidebar.get_by_role("button", name="Save", exact=True).click()
+    _expect(sidebar.get_by_text("specs/lenet5.yaml exists. Replace it")).to_be_visible(timeout=30_000)
+    assert _snapshot(specs) == before  # nothing written before the confirmation
+    sidebar.get_by_role("button", name="Replace lenet5.yaml").click()
+    _expect(sidebar.get_by_text("Saved specs/lenet5.yaml.")).to_be_visible(timeout=30_000)
+    _expect(overwrite).not_to_be_checked()
+    after = _snapshot(specs)
+    assert after["lenet5.yaml"].decode() == edited
+    assert {k: v for k, v in after.items() if k != "lenet5.yaml"} == \
+        {k: v for k, v in before.items() if k != "lenet5.yaml"}
+
+
+def test_an_upload_is_shown_as_such_and_can_be_undone(page, tmp_path):
+    original = _editor(page).input_value()
+    upload = tmp_path / "my_upload.yaml"
+    upload.write_text(original.replace("name: mnist_cnn", "name: uploaded_net"))
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.locator('input[type="file"]').set_input_files(str(upload))
+    _expect(sidebar.get_by_text("Open now: uploaded my_upload.yaml")).to_be_visible(timeout=30_000)
+    _expect(sidebar.get_by_role("textbox", name="Save as (in specs/)")).to_have_value("my_upload")
+    assert "name: uploaded_net" in _wait_for_yaml(page, lambda t: "name: uploaded_net" in t)
+    page.get_by_role("button", name="↶ Undo").click()
+    assert _wait_for_yaml(page, lambda t: t == original) == original
+
+
+def test_type_then_undo_and_redo(page):
+    original = _editor(page).input_value()
+    typed = original.replace("lr: 0.01", "lr: 0.03")
+    _type_yaml(page, typed)
+    page.get_by_role("heading", name="Layer editor").click()  # somewhere neutral
+    undo = page.get_by_role("button", name="↶ Undo")
+    _expect(undo).to_be_enabled(timeout=30_000)
+    undo.click()
+    assert _wait_for_yaml(page, lambda t: t == original) == original
+    page.get_by_role("button", name="↷ Redo").click()
+    assert _wait_for_yaml(page, lambda t: t == typed) == typed
+
+
+def test_keyboard_edits_keep_focus_and_tab_moves_on(page):
+    card = _open_card(page, 0, "0: conv2d 'conv1' → 10x24x24")
+    field = card.get_by_role("spinbutton", name="out_channels")
+    field.click()
+    field.fill("12")
+    page.keyboard.press("Tab")
+    _expect(card.get_by_text("0: conv2d 'conv1' → 12x24x24")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1000)  # the rerun has drawn the page again
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "kernel_size"
+    _expect(card.get_by_role("spinbutton", name="out_channels")).to_have_value("12")  # the card stayed open
+    page.keyboard.type("3")
+    page.keyboard.press("Tab")
+    text = _wait_for_yaml(page, lambda t: "out_channels: 12, kernel_size: 3}" in t)
+    assert "  - {type: conv2d, name: conv1, out_channels: 12, kernel_size: 3}\n" in text
+    assert "data:\n  dataset: mnist\n" in text  # the rest is as it was written
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "stride"
+
+
+def test_emptying_in_features_removes_the_key(page):
+    card = _open_card(page, 7, "7: linear 'fc' → 10")
+    field = card.get_by_role("spinbutton", name="in_features")
+    _expect(field).to_have_value("320")
+    field.fill("")
+    field.press("Tab")
+    text = _wait_for_yaml(page, lambda t: "in_features" not in t)
+    assert "  - {type: linear, name: fc, out_features: 10}\n" in text
+    _expect(field).to_have_attribute("placeholder", "inferred")
+    _expect(page.get_by_text("Input 1x28x28 → output 10", exact=False)).to_be_visible()
+
+
+def test_thirty_layers_show_without_an_inner_scrollbar(page):
+    layers = "".join("  - {type: relu}\n" for _ in range(28))
+    _type_yaml(page, "name: long\nlayers:\n" + layers + "  - {type: flatten}\n  - {type: linear, out_features: 10}\n")
+    _expect(page.get_by_text("29: linear → 10")).to_be_visible(timeout=30_000)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    page.wait_for_timeout(500)
+    scroll = grid.evaluate("""g => [...g.querySelectorAll('*')].filter(e => e.scrollHeight > e.clientHeight + 1
+        && getComputedStyle(e).overflowY !== 'visible' && e.clientHeight > 0).length""")
+    assert scroll == 0
+
+
+def test_train_then_draw_a_digit(page):
     page.get_by_role("tab", name="Train").click()
     epochs = page.get_by_label("Epochs")
-    expect(epochs).to_be_visible(timeout=90_000)
+    _expect(epochs).to_be_visible(timeout=90_000)
     epochs.fill("2")
     epochs.press("Enter")
+    page.wait_for_timeout(1000)
     page.get_by_role("button", name="Train mnist_cnn").click()
-    expect(page.get_by_text("This session's runs")).to_be_visible(timeout=120_000)
+    _expect(page.get_by_text("This session's runs")).to_be_visible(timeout=120_000)
+    _expect(page.get_by_text("Finished in ", exact=False).first).to_be_visible()
 
     page.get_by_role("tab", name="Predict").click()
     canvas = page.get_by_role("tabpanel", name="Predict").locator("canvas").last
-    expect(canvas).to_be_visible(timeout=60_000)
+    _expect(canvas).to_be_visible(timeout=60_000)
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + 70, box["y"] + 60)
     page.mouse.down()
     for x, y in [(210, 60), (140, 240)]:  # a 7
         page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
     page.mouse.up()
-    expect(page.get_by_text("what the model sees (28x28)")).to_be_visible(timeout=30_000)
-    expect(page.get_by_test_id("stMetricLabel").get_by_text("Prediction")).to_be_visible()
+    _expect(page.get_by_text("what the model sees (28x28)")).to_be_visible(timeout=30_000)
+    _expect(page.get_by_test_id("stMetricLabel").get_by_text("Prediction")).to_be_visible()
+    _expect(page.get_by_text("probability", exact=False).first).to_be_visible()
+    page.get_by_role("button", name="Clear the drawing").click()
+    _expect(page.get_by_text("what the model sees (28x28)")).to_be_hidden(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app-predict.png"), full_page=False)
     assert "Traceback" not in page.content()
