@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from test_training import TINY
 from tinydata import write_dataset
 
-from playground.layers import Elementwise
+from playground.layers import BUILTINS, Elementwise
 
 TIMEOUT = 120  # the first run may import torch
 
@@ -411,3 +411,48 @@ def test_training_form_follows_the_spec_but_keeps_what_the_user_set(app):
     assert _by_label(app.number_input, "Epochs").value == 3          # set by the user: kept
     _type(app, _text(app).replace("batch_size: 128", "batch_size: 256"))
     assert _by_label(app.number_input, "Batch size").value == 256
+
+
+@pytest.mark.parametrize("type_name", [cls.type_name() for cls in BUILTINS])
+def test_every_layer_type_gets_a_card_whose_widgets_write_back(app, type_name):
+    from playground.app.forms import field_forms
+    from playground.registry import get_registry
+
+    app.selectbox(key="add_type").set_value(type_name)
+    app.button(key="add_layer").click().run()
+    _no_exceptions(app)
+    assert app.session_state["open-8"] is True
+    example = get_registry()[type_name].example or {}
+    for form in field_forms(get_registry()[type_name]):
+        kind = form.widget_kind(example.get(form.name))
+        key = f"f-8-{form.name}-{kind}"
+        assert key in app.session_state, key
+    name = app.text_input(key="f-8-name-text")
+    name.set_value("added").run()
+    _no_exceptions(app)
+    assert _text(app).splitlines()[13].startswith(f"  - {{type: {type_name}") and "name: added" in _text(app)
+
+
+def test_stopping_from_the_page_says_how_far_it_got(folders):
+    import time
+
+    data = write_dataset(folders / "data")
+    (folders / "specs" / "tiny.yaml").write_text(TINY.replace("epochs: 3", "epochs: 500"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
+    at.text_input(key="data_dir").set_value(str(data)).run()
+    _button(at.button, "Train tiny").click().run()
+    job = at.session_state["job"]
+    deadline = time.time() + 60
+    while time.time() < deadline and not job.snapshot().metrics:
+        time.sleep(0.05)
+    job.stop()
+    job.join(timeout=60)
+    at.run()
+    at.run()
+    _no_exceptions(at)
+    info = json.loads((job.snapshot().run_dir / "run.json").read_text())
+    assert info["status"] == "stopped" and info["epochs_trained"] >= 1
+    outcome = at.dataframe[-1].value["outcome"].iloc[0]
+    assert outcome.startswith("Stopped ") and f"{100 * info['test_accuracy']:.2f}% test accuracy of the weights kept" \
+        in outcome
