@@ -104,12 +104,10 @@ def _neighbour_is_flow(layers: CommentedSeq, index: int) -> bool:
 
 
 def _layer(layers: CommentedSeq, index: int) -> CommentedMap:
-    if not 0 <= index < len(layers):
-        raise fail(("layers",), f"there is no layer {index}; the spec has {len(layers)}.")
+    _check_index(layers, index)
     layer = layers[index]
     if not isinstance(layer, CommentedMap):
-        raise fail(("layers", index), "this layer is not a mapping, so its fields cannot be set.",
-                   "Write it as `{type: ..., ...}` in the YAML.")
+        raise _not_a_mapping()
     return layer
 
 
@@ -293,11 +291,7 @@ def set_field(text: str, index: int, name: str, value: Any) -> str:
             return text
         return fast.joined(fast.lines[:first] + after + fast.lines[last + 1:])
     doc = _Doc(text)
-    layer = _layer(doc.layers, index)
-    if value is None:
-        layer.pop(name, None)
-    elif layer.get(name) != value:
-        layer[name] = _styled(value, True)
+    change(_layer(doc.layers, index))
     return doc.text()
 
 
@@ -312,5 +306,3 @@ def _check_index(layers, index: int) -> None:
     if not 0 <= index < len(layers):
         raise fail(("layers",), f"there is no layer {index}; the spec has {len(layers)}.")
 
-
-__all__ = ["SpecError", "add_layer", "delete_layer", "move_layer", "set_field"]
