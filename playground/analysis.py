@@ -57,7 +57,7 @@ class Summary:
 
 def _layer_problem(i: int, layer: Layer, err: ShapeError) -> SpecError:
     path = ("layers", i, err.field) if err.field else ("layers", i)
-    return SpecError([Problem(path, err.message, err.fix, label=layer.label())])
+    return SpecError([Problem(path, err.message, err.fix, label=layer.label(), reason="shape")])
 
 
 def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> SpecError:
@@ -68,7 +68,7 @@ def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> Spe
         fix = f"Insert `- {{type: flatten}}` before it (it would flatten {fmt(x)} to {numel(x)})."
     else:
         fix = f"Move it before the layer that flattens the feature map, or use a layer that accepts {got}."
-    return SpecError([Problem(("layers", i), message, fix, label=layer.label())])
+    return SpecError([Problem(("layers", i), message, fix, label=layer.label(), reason="rank")])
 
 
 def analyze(spec: SpecBase) -> Summary:
@@ -92,7 +92,8 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
         if layer.name in seen:
             raise fail(("layers", i, "name"),
                        f"name '{layer.name}' is already used by layers[{seen[layer.name]}].",
-                       "Give every layer a different name, or leave names out.", label=layer.label())
+                       "Give every layer a different name, or leave names out.", label=layer.label(),
+                       reason="name")
         seen[layer.name] = i
 
     dataset = spec.dataset
@@ -100,7 +101,7 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
     if tuple(x) != dataset.shape:
         c, h, w = dataset.shape
         raise fail(("input",), f"input is {fmt(x)}, but {dataset.name} images are {fmt(dataset.shape)}.",
-                   f"Set input: {{channels: {c}, height: {h}, width: {w}}}, or leave it out.")
+                   f"Set input: {{channels: {c}, height: {h}, width: {w}}}, or leave it out.", reason="input")
 
     activations = numel(x)
     for i, layer in enumerate(layers):
@@ -114,7 +115,7 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
         y = y if isinstance(y, Shape) else Shape(y)
         if len(y) == 0 or min(y) < 1:
             raise fail(("layers", i), f"its output shape {fmt(y) or '()'} has an empty dimension.",
-                       "Check this layer's sizes against its input.", label=layer.label())
+                       "Check this layer's sizes against its input.", label=layer.label(), reason="shape")
         rows.append(LayerRow(i, layer.name, layer.type, tuple(x), tuple(y),
                              layer.param_count(x), layer.macs(x, y)))
         activations += numel(y)
@@ -126,14 +127,14 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
         if len(last.output_shape) == 1 and "out_features" in type(layer).model_fields:
             raise fail(("layers", last.index, "out_features"),
                        f"out_features={last.output_shape[0]}, but {dataset.name} has {n_classes} classes.",
-                       f"Set out_features: {n_classes}.", label=layer.label())
+                       f"Set out_features: {n_classes}.", label=layer.label(), reason="classes")
         raise fail(("layers", last.index),
                    f"the model ends with {fmt(last.output_shape)}, but {dataset.name} needs "
                    f"{n_classes} class scores.",
                    f"End the model with a layer that outputs {n_classes} values, "
                    f"e.g. `- {{type: linear, out_features: {n_classes}}}`"
                    + (" after a flatten." if len(last.output_shape) > 1 else "."),
-                   label=layer.label())
+                   label=layer.label(), reason="classes")
 
     total_params = sum(r.params for r in rows)
     budget = spec.budget
@@ -143,7 +144,7 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
                    f"the model has {total_params:,} parameters, over budget.max_params={budget.max_params:,}; "
                    f"this layer alone has {big.params:,}.",
                    "Make this layer smaller (fewer channels or features, or pool before it), "
-                   "or raise budget.max_params.", label=big.label)
+                   "or raise budget.max_params.", label=big.label, reason="budget")
     act_mb = activations * BYTES_PER_VALUE * spec.data.batch_size / 2**20
     if act_mb > budget.max_activation_mb:
         big = max(rows, key=lambda r: numel(r.output_shape))
@@ -152,7 +153,7 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
                    f"budget.max_activation_mb={budget.max_activation_mb:,.0f}; this layer's output "
                    f"{fmt(big.output_shape)} is the largest.",
                    "Shrink the feature maps (stride, pooling), lower data.batch_size, "
-                   "or raise budget.max_activation_mb.", label=big.label)
+                   "or raise budget.max_activation_mb.", label=big.label, reason="budget")
 
     return Summary(spec.name, tuple(spec.input.shape()), tuple(rows), total_params,
                    sum(r.macs for r in rows), activations, n_classes)

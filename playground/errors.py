@@ -31,6 +31,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+# Why the static check refused a spec (Problem.reason). "shape" means the layer
+# cannot run on its input in PyTorch either; the others are playground's own
+# documented rules: unique names, the input matching the dataset, no implicit
+# flatten (rank), the class count, and the budgets. "spec" is everything found
+# before the check: unreadable YAML, unknown keys, values out of bounds.
+REASONS = ("spec", "name", "input", "rank", "shape", "classes", "budget")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One located problem. ``label`` describes the layer, e.g. "linear 'fc'"."""
@@ -40,6 +48,7 @@ class Problem:
     fix: str | None = None
     line: int | None = None
     label: str | None = None
+    reason: str = "spec"        # one of REASONS
 
     @property
     def layer_index(self) -> int | None:
@@ -105,6 +114,6 @@ class SpecError(ValueError):
 
 
 def fail(path: Path, message: str, fix: str | None = None, *, label: str | None = None,
-         line: int | None = None) -> SpecError:
+         line: int | None = None, reason: str = "spec") -> SpecError:
     """A SpecError with one problem (raise the result)."""
-    return SpecError([Problem(tuple(path), message, fix, line=line, label=label)])
+    return SpecError([Problem(tuple(path), message, fix, line=line, label=label, reason=reason)])

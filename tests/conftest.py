@@ -5,12 +5,20 @@ register mock plugins on the ``registry`` fixture."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from playground.layers import BUILTINS
 from playground.registry import Registry, set_registry
+
+# Property tests: CI runs a fixed, derandomized set of examples (a failure there
+# is reproducible); `make test-long` (HYPOTHESIS_PROFILE=long) explores many more.
+settings.register_profile("ci", max_examples=300, derandomize=True, print_blob=True)
+settings.register_profile("long", max_examples=5000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

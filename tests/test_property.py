@@ -1,15 +1,24 @@
-"""Property: for any spec, the check either rejects it with SpecError, or the
-built model's real output shapes match the summary at every layer and its
-parameter count matches. No other exception, ever."""
+"""Property, both ways, with PyTorch as the oracle. For any spec the check
+either accepts it, and then the built model's real output shapes and
+parameter counts match the summary at every layer; or rejects it with a
+SpecError (no other exception, ever), and then either PyTorch really fails on
+the same layers (built independently, with lazy modules where sizes are left
+out) or the reason is one of playground's documented rules (names, input,
+no implicit flatten, class count, budget), never a shape PyTorch accepts.
+
+CI runs the derandomized default profile (see conftest.py); `make test-long`
+runs many more examples."""
 
 from __future__ import annotations
 
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 import playground
 from playground import SpecError
+from playground.errors import REASONS
 
 
 def layer_strategies(lo: int) -> dict:
@@ -76,13 +85,49 @@ def _per_layer_shapes(model, x):
     return shapes
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The oracle: the same layers as plain torch.nn modules, sizes left out filled in by
+# PyTorch's lazy modules at the first forward pass, never by playground's arithmetic.
+def _torch(d: dict) -> nn.Module:
+    kind = d["type"]
+    args = {k: v for k, v in d.items() if k not in ("type", "name")}
+    if kind == "conv2d":
+        inferred = "in_channels" not in args
+        out = args.pop("out_channels")
+        return nn.LazyConv2d(out, **args) if inferred else nn.Conv2d(args.pop("in_channels"), out, **args)
+    if kind == "linear":
+        out = args.pop("out_features")
+        return nn.LazyLinear(out, **args) if "in_features" not in args else \
+            nn.Linear(args.pop("in_features"), out, **args)
+    if kind in ("batchnorm2d", "batchnorm1d"):
+        lazy, plain = {"batchnorm2d": (nn.LazyBatchNorm2d, nn.BatchNorm2d),
+                       "batchnorm1d": (nn.LazyBatchNorm1d, nn.BatchNorm1d)}[kind]
+        return plain(args.pop("num_features"), **args) if "num_features" in args else lazy(**args)
+    return {"maxpool2d": nn.MaxPool2d, "avgpool2d": nn.AvgPool2d, "adaptive_avgpool2d": nn.AdaptiveAvgPool2d,
+            "dropout": nn.Dropout, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh,
+            "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}[kind](**args)
+
+
+def _pytorch_fails(layers: list[dict], input_shape) -> bool:
+    try:
+        model = nn.Sequential(*(_torch(d) for d in layers)).eval()
+        with torch.no_grad():
+            model(torch.randn(2, *input_shape))
+    except (RuntimeError, ValueError, TypeError, IndexError):
+        return True
+    return False
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs)
 def test_check_agrees_with_pytorch(data):
     try:
         spec = playground.load_spec(data)
     except SpecError as err:
         assert str(err)  # a message, and nothing but SpecError
+        reasons = {p.reason for p in err.problems}
+        assert reasons <= set(REASONS), reasons
+        if reasons == {"shape"}:  # a shape PyTorch would accept must never be refused
+            assert _pytorch_fails(data["layers"], (1, 28, 28)), f"refused, but PyTorch runs it: {err}"
         return
     summary = playground.summarize(spec)
     model = playground.build(spec).eval()
@@ -92,3 +137,16 @@ def test_check_agrees_with_pytorch(data):
     assert summary.total_params == sum(p.numel() for p in model.parameters())
     assert [r.params for r in summary.rows] == [
         sum(p.numel() for p in m.parameters()) for m in model.children()]
+    assert not _pytorch_fails(data["layers"], summary.input_shape)  # the oracle agrees both ways
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(list(VALID.values())).flatmap(lambda s: s), min_size=1, max_size=8))
+def test_every_shape_refusal_is_a_real_pytorch_failure(layers):
+    """Only in-bounds layers, no class head: whatever the check refuses for a
+    shape reason must fail in PyTorch too."""
+    try:
+        playground.load_spec({"name": "random", "layers": layers, "data": {"dataset": "mnist"}})
+    except SpecError as err:
+        if {p.reason for p in err.problems} == {"shape"}:
+            assert _pytorch_fails(layers, (1, 28, 28)), f"refused, but PyTorch runs it: {err}"
