@@ -52,6 +52,13 @@ class Evaluation:
     labels: torch.Tensor
     images: torch.Tensor           # the test images as read (uint8, N x H x W), for browsing
 
+    @classmethod
+    def of(cls, labels: torch.Tensor, predictions: torch.Tensor, classes: tuple[str, ...], test_loss: float,
+           images: torch.Tensor) -> Evaluation:
+        labels, predictions = labels.cpu(), predictions.cpu()
+        return cls((predictions == labels).float().mean().item(), test_loss, classes,
+                   confusion_matrix(labels, predictions, len(classes)), predictions, labels, images)
+
     @property
     def per_class_accuracy(self) -> list[float]:
         totals = self.confusion.sum(1).clamp(min=1)
@@ -68,10 +75,13 @@ def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evalua
     x = datamod.to_tensor(raw.test.images, spec.data.mean, spec.data.std, run.device)
     y = raw.test.labels.to(run.device)
     loss, preds = evaluate(run.model, x, y, spec.data.test_batch_size)
-    k = len(raw.classes)
-    confusion = torch.bincount(y.cpu() * k + preds.cpu(), minlength=k * k).reshape(k, k)
-    return Evaluation((preds == y).float().mean().item(), loss, raw.classes, confusion, preds.cpu(), y.cpu(),
-                      raw.test.images)
+    return Evaluation.of(y, preds, raw.classes, loss, raw.test.images)
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """K x K counts: row i, column j counts the images of true class i predicted as j."""
+    k = num_classes
+    return torch.bincount(labels.long() * k + predictions.long(), minlength=k * k).reshape(k, k)
 
 
 def digit_to_input(gray, size: int = 28, box: int = 20) -> torch.Tensor:

@@ -104,6 +104,18 @@ def with_overrides(spec: SpecBase, **train_or_data) -> SpecBase:
     return load_spec(doc)
 
 
+EPOCH_SEED_STRIDE = 1_000_003
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order in which epoch ``epoch`` (0-based) visits the ``n`` training images:
+    ``torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))``.
+    The same (seed, epoch) always gives the same order, on any device, so a
+    resumed run sees exactly the batches an uninterrupted one would."""
+    generator = torch.Generator().manual_seed(seed * EPOCH_SEED_STRIDE + epoch)
+    return torch.randperm(n, generator=generator)
+
+
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
              amp_dtype: torch.dtype | None = None) -> tuple[float, torch.Tensor]:
     """Mean loss and the predicted class of every sample, in eval mode."""
@@ -219,8 +231,7 @@ class Trainer:
         amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
         try:
             for epoch in range(start_epoch, t.epochs):
-                generator = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
-                order = torch.randperm(n, generator=generator).to(device)
+                order = epoch_order(n, t.seed, epoch).to(device)
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
                     running.zero_()

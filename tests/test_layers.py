@@ -1,5 +1,7 @@
 """One harness for every registered layer plugin: its contract, and its shape,
-parameter and MAC arithmetic against what PyTorch really does."""
+parameter and MAC arithmetic against what PyTorch really does, for its
+example and for every variant it lists (groups, dilation, stride, padding,
+bias off...): PyTorch's module and its FlopCounterMode are the oracle."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import typing
 
 import pytest
 import torch
+from pydantic import ValidationError
 from torch.utils.flop_counter import FlopCounterMode
 
 from playground.layers import BUILTINS
@@ -35,17 +38,32 @@ def test_contract(plugin):
     layer = plugin.model_validate(plugin.example)
     assert layer.type == name
     assert plugin.describe()
-    with pytest.raises(Exception, match="extra"):
+    with pytest.raises(ValidationError, match="no_such_key"):
         plugin.model_validate({**plugin.example, "no_such_key": 1})
+    for variant in plugin.variants:
+        assert plugin.model_validate(variant).type == name
 
 
 def _ranks(plugin):
     return plugin.input_ranks or (1, 3)
 
 
+CONFIGS = [(cls.type_name(), config) for cls in BUILTINS for config in (cls.example, *cls.variants)]
+
+
+def test_the_harness_sees_non_default_configurations():
+    conv = [c for t, c in CONFIGS if t == "conv2d"]
+    assert any(c.get("groups", 1) > 1 for c in conv) and any(c.get("bias") is False for c in conv)
+    assert any("dilation" in c for c in conv) and any("stride" in c for c in conv)
+    assert any("padding" in c for c in conv)
+
+
 @pytest.mark.parametrize("train_mode", [True, False])
-def test_arithmetic_matches_pytorch(plugin, train_mode):
-    layer = plugin.model_validate(plugin.example)
+@pytest.mark.parametrize("type_name,config", CONFIGS, ids=lambda v: v if isinstance(v, str) else
+                         ",".join(f"{k}={v[k]}" for k in v if k != "type") or "example")
+def test_arithmetic_matches_pytorch(type_name, config, train_mode):
+    plugin = get_registry()[type_name]
+    layer = plugin.model_validate(config)
     for rank in _ranks(plugin):
         x_shape = SAMPLE_INPUTS[rank]
         y_shape = layer.output_shape(x_shape)

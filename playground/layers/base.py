@@ -64,6 +64,9 @@ class Layer(BaseModel):
     # A small valid configuration: the layer editor's starting point and the
     # plugin test harness's sample.
     example: ClassVar[dict[str, Any]] = {}
+    # More configurations the plugin test harness checks against PyTorch (shape,
+    # parameters, MACs): the non-default settings a bug would hide in.
+    variants: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:

@@ -28,6 +28,14 @@ class Conv2d(Layer):
 
     input_ranks = (3,)
     example = {"type": "conv2d", "out_channels": 8, "kernel_size": 3}
+    variants = (
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "groups": 2},
+        {"type": "conv2d", "out_channels": 6, "kernel_size": 3, "groups": 6, "bias": False},
+        {"type": "conv2d", "out_channels": 4, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0]},
+        {"type": "conv2d", "out_channels": 5, "kernel_size": 3, "dilation": 2, "padding": "same"},
+        {"type": "conv2d", "out_channels": 3, "kernel_size": 4, "stride": 3, "padding": 2, "bias": False},
+        {"type": "conv2d", "in_channels": 6, "out_channels": 2, "kernel_size": 1, "padding": "valid"},
+    )
 
     def _padding(self) -> tuple[int, int] | None:
         """Per-axis padding, or None for 'same'."""

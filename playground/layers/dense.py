@@ -43,6 +43,8 @@ class Linear(Layer):
 
     input_ranks = (1,)
     example = {"type": "linear", "out_features": 10}
+    variants = ({"type": "linear", "out_features": 7, "bias": False},
+                {"type": "linear", "out_features": 1})
 
     def output_shape(self, x: Shape) -> Shape:
         (n,) = x

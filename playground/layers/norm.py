@@ -58,6 +58,7 @@ class BatchNorm2d(_BatchNorm):
     type: Literal["batchnorm2d"] = "batchnorm2d"
     input_ranks = (3,)
     example = {"type": "batchnorm2d"}
+    variants = ({"type": "batchnorm2d", "affine": False}, {"type": "batchnorm2d", "num_features": 6})
 
     def build(self, x: Shape):
         from torch import nn
@@ -70,6 +71,7 @@ class BatchNorm1d(_BatchNorm):
     type: Literal["batchnorm1d"] = "batchnorm1d"
     input_ranks = (1, 2)
     example = {"type": "batchnorm1d"}
+    variants = ({"type": "batchnorm1d", "affine": False},)
 
     def build(self, x: Shape):
         from torch import nn

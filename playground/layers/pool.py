@@ -59,6 +59,8 @@ class MaxPool2d(_Pool2d):
     dilation: Kernel = Field(1, description="Spacing between window elements.")
 
     example = {"type": "maxpool2d", "kernel_size": 2}
+    variants = ({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+                {"type": "maxpool2d", "kernel_size": [2, 3], "stride": 1, "dilation": 2})
 
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
@@ -78,6 +80,9 @@ class AvgPool2d(_Pool2d):
     count_include_pad: bool = Field(True, description="Count the zero padding in the average.")
 
     example = {"type": "avgpool2d", "kernel_size": 2}
+    variants = ({"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                 "count_include_pad": False},
+                {"type": "avgpool2d", "kernel_size": [3, 2], "stride": [1, 2]})
 
     def build(self, x: Shape):
         from torch import nn
@@ -100,6 +105,7 @@ class AdaptiveAvgPool2d(Layer):
 
     input_ranks = (3,)
     example = {"type": "adaptive_avgpool2d", "output_size": 1}
+    variants = ({"type": "adaptive_avgpool2d", "output_size": [3, 2]},)
 
     def output_shape(self, x: Shape) -> Shape:
         oh, ow = pair(self.output_size)
