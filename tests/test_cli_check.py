@@ -23,6 +23,25 @@ def test_table_matches_golden_file(capsys):
     assert capsys.readouterr().out == expected
 
 
+def test_the_golden_numbers_are_the_hand_computed_ones():
+    """The golden file's numbers were checked by hand; this keeps the arithmetic
+    here, written out, so a regenerated golden file cannot drift from it."""
+    conv1 = 10 * (1 * 5 * 5) + 10, 10 * 24 * 24 * (1 * 5 * 5)        # params, MACs: 260, 144,000
+    conv2 = 20 * (10 * 5 * 5) + 20, 20 * 8 * 8 * (10 * 5 * 5)        # 5,020, 320,000
+    fc = 320 * 10 + 10, 320 * 10                                       # 3,210, 3,200
+    activations = 784 + 5760 + 1440 + 1440 + 1280 + 320 + 320 + 320 + 10   # values per sample: 11,674
+    golden = (GOLDEN / "mnist_cnn.check.txt").read_text()
+    for name, (params, macs) in (("conv1", conv1), ("conv2", conv2), ("fc", fc)):
+        row = next(line for line in golden.splitlines() if f"  {name}  " in line)
+        assert row.split()[-2:] == [f"{params:,}", f"{macs:,}"], row
+    total = conv1[0] + conv2[0] + fc[0], conv1[1] + conv2[1] + fc[1]
+    assert total == (8490, 467200)
+    assert "total                 8,490  467,200" in golden
+    assert f"activations: {activations * 4 / 1000:.3g}kB per sample" in golden               # 46.7kB
+    assert f"{activations * 4 * 64 / 1e6:.3g}MB per batch of 64" in golden                  # 2.99MB
+    assert f"({8490 * 4 / 1000:.2g}kB float32)" in golden                                  # 34kB
+
+
 def test_every_shipped_spec_checks(capsys):
     specs = sorted(str(p) for p in SPECS.glob("*.yaml"))
     assert len(specs) >= 4

@@ -81,10 +81,12 @@ def test_out_folder_is_never_overwritten(tiny, tmp_path, data_dir, capsys):
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
 
 
-def test_resume_refuses_changed_hyperparameters(tmp_path):
+def test_resume_refuses_changed_hyperparameters(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         train_main(["--resume", str(tmp_path), "--lr", "0.1"])
     assert info.value.code == 2
+    assert "--resume continues a run with its own spec; only --epochs, --device and --data-dir apply" \
+        in capsys.readouterr().err
 
 
 def test_evaluate_refuses_data_that_does_not_fit(tiny, tmp_path, data_dir, capsys):
@@ -106,7 +108,7 @@ def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "playground.train", str(tiny), "--epochs", "1000", "--data-dir", str(data_dir),
            "--out", str(out)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "checkpoint.pt").exists():
         time.sleep(0.1)
@@ -121,7 +123,7 @@ def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir):
 
     resume = subprocess.run([sys.executable, "-m", "playground.train", "--resume", str(out), "--epochs",
                              str(done + 2), "--data-dir", str(data_dir)], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=120)
+                            env=env, cwd=ROOT, timeout=120)
     assert resume.returncode == 0, resume.stderr
     assert "resuming in" in resume.stderr
     assert runs.read_info(out)["status"] == "completed"

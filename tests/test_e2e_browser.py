@@ -260,7 +260,22 @@ def test_thirty_layers_show_without_an_inner_scrollbar(page):
     assert scroll == 0
 
 
-def test_train_then_draw_a_digit(page):
+def _shown_image(page, caption: str):
+    """The uint8 image an st.image with ``caption`` shows, fetched as the browser got it."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = page.get_by_test_id("stImage").filter(has_text=caption).locator("img")
+    data = img.evaluate("""async im => {
+        const bytes = new Uint8Array(await (await fetch(im.src)).arrayBuffer());
+        let s = ""; for (const b of bytes) s += String.fromCharCode(b); return btoa(s); }""")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
+
+
+def test_train_then_draw_a_digit(page, server):
     page.get_by_role("tab", name="Train").click()
     epochs = page.get_by_label("Epochs")
     _expect(epochs).to_be_visible(timeout=90_000)
@@ -283,6 +298,20 @@ def test_train_then_draw_a_digit(page):
     _expect(page.get_by_text("what the model sees (28x28)")).to_be_visible(timeout=30_000)
     _expect(page.get_by_test_id("stMetricLabel").get_by_text("Prediction")).to_be_visible()
     _expect(page.get_by_text("probability", exact=False).first).to_be_visible()
+    # the predicted class, checked independently: the image the page shows, fed to the
+    # run's checkpoint in this process
+    import torch
+
+    from playground.inference import load_run, predict_proba
+
+    seen = _shown_image(page, "what the model sees")[::5, ::5]   # shown 5x enlarged
+    assert seen.shape == (28, 28) and seen.max() > 0
+    (run_dir,) = list((server[1] / "runs").iterdir())
+    run = load_run(run_dir, "cpu")
+    probs = predict_proba(run, torch.as_tensor(seen.copy())[None])[0]
+    expected = run.spec.dataset.classes[int(probs.argmax())]
+    _expect(page.get_by_test_id("stMetricValue")).to_have_text(expected)
+    _expect(page.get_by_text(f"{100 * float(probs.max()):.2f}% probability")).to_be_visible()
     page.get_by_role("button", name="Clear the drawing").click()
     _expect(page.get_by_text("what the model sees (28x28)")).to_be_hidden(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app-predict.png"), full_page=False)

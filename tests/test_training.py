@@ -143,14 +143,15 @@ def test_resume_can_extend_a_finished_run(spec, tmp_path, data_dir):
 
 
 class NanAfter(Elementwise):
-    """Identity until it has seen `calls` training batches, then NaN (a test plugin)."""
+    """Identity until it has seen `calls` training batches, then NaN or inf (a test plugin)."""
 
     type: Literal["nan_after"] = "nan_after"
     calls: int = 12
+    value: Literal["nan", "inf"] = "nan"
 
     def build(self, x):
         from torch import nn
-        limit = self.calls
+        limit, bad = self.calls, self.value
 
         class _Nan(nn.Module):
             seen = 0
@@ -158,14 +159,21 @@ class NanAfter(Elementwise):
             def forward(self, t):
                 if self.training:
                     self.seen += 1
-                return t * float("nan") if self.seen > limit else t
+                if self.seen <= limit:
+                    return t
+                if bad == "nan":
+                    return t * float("nan")
+                return t.index_fill(1, torch.tensor([0]), float("-inf"))  # class 0 impossible: an infinite loss
 
         return _Nan()
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(registry, tmp_path, data_dir):
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_nan_or_infinite_loss_stops_and_keeps_the_last_good_checkpoint(registry, tmp_path, data_dir, value):
     registry.register(NanAfter)
-    spec = playground.load_spec(TINY.replace("  - {type: relu}\n", "  - {type: nan_after, calls: 15}\n"))
+    text = TINY.replace("  - {type: relu}\n", "  - {type: nan_after, calls: 15}\n") if value == "nan" else \
+        TINY.replace("out_features: 10}\n", "out_features: 10}\n  - {type: nan_after, calls: 15, value: inf}\n")
+    spec = playground.load_spec(text)
     with pytest.raises(TrainingError, match="NaN or infinite in epoch 2") as info:
         _run(spec, tmp_path, data_dir)  # 10 steps per epoch: NaN from step 16, in epoch 2
     assert "last good checkpoint (epoch 1)" in str(info.value)

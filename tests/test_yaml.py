@@ -33,7 +33,7 @@ def test_unsafe_or_broken_yaml(text, line, message):
     assert message in str(err)
     if line is not None:
         assert err.problems[0].line == line
-    assert "Traceback" not in str(err)
+    assert len(str(err).splitlines()) <= 3   # one short, located message
 
 
 def test_python_tags_never_execute(tmp_path):
