@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SPEC ?= specs/mnist_cnn.yaml
 
-.PHONY: setup train test app check lint bench schema clean
+.PHONY: setup train test test-long mutants app check lint bench schema clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,17 @@ train: setup
 
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+# Property tests with many more examples than CI's fixed, derandomized set.
+test-long: setup
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_property.py tests/test_document.py $(ARGS)
+
+# Mutation testing of the core (not in CI: about an hour on two cores). Prints the
+# score per module; survivors need a test or a line in docs/mutants.md.
+mutants: setup
+	$(PY) -m pip install --quiet -e ".[dev]"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2
+	$(PY) scripts/mutation_scores.py
 
 app: setup
 	$(VENV)/bin/streamlit run app.py
@@ -38,4 +49,4 @@ schema: setup
 	$(PY) -m playground.schema --out spec.schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis mutants
