@@ -111,3 +111,31 @@ def test_literal_tags_are_unique_strings():
     for cls in BUILTINS:
         (tag,) = typing.get_args(cls.model_fields["type"].annotation)
         assert tag == cls.type_name()
+
+
+@pytest.mark.parametrize("config,x_shape,expected", [
+    ({"type": "conv2d", "out_channels": 3, "kernel_size": 28}, (1, 28, 28), (3, 1, 1)),
+    ({"type": "conv2d", "out_channels": 3, "kernel_size": [5, 4], "stride": 3}, (2, 5, 4), (3, 1, 1)),
+    ({"type": "conv2d", "out_channels": 2, "kernel_size": 3, "dilation": 2}, (1, 5, 5), (2, 1, 1)),
+    ({"type": "maxpool2d", "kernel_size": 4}, (2, 4, 4), (2, 1, 1)),
+    ({"type": "avgpool2d", "kernel_size": 3, "stride": 5}, (2, 3, 7), (2, 1, 1)),
+])
+def test_windows_that_exactly_fit_give_one_pixel(config, x_shape, expected):
+    layer = get_registry()[config["type"]].model_validate(config)
+    assert layer.output_shape(Shape(x_shape)) == expected
+    assert tuple(layer.build(Shape(x_shape))(torch.randn(1, *x_shape)).shape[1:]) == expected
+
+
+@pytest.mark.parametrize("config,x_shape", [
+    ({"type": "conv2d", "out_channels": 3, "kernel_size": 29}, (1, 28, 28)),
+    ({"type": "conv2d", "out_channels": 2, "kernel_size": 3, "dilation": 3}, (1, 6, 6)),
+    ({"type": "maxpool2d", "kernel_size": 5}, (2, 4, 4)),
+])
+def test_windows_one_pixel_too_big_are_refused_like_pytorch(config, x_shape):
+    from playground.layers.base import ShapeError
+
+    layer = get_registry()[config["type"]].model_validate(config)
+    with pytest.raises(ShapeError):
+        layer.output_shape(Shape(x_shape))
+    with pytest.raises(RuntimeError):
+        layer.build(Shape(x_shape))(torch.randn(1, *x_shape))
