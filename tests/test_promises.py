@@ -108,8 +108,8 @@ def test_a_nan_loss_exits_1_from_the_command_line(registry, tmp_path, data_dir, 
     assert runs.load_checkpoint(tmp_path / "run")["epoch"] == 1
 
 
-SLOW_STEPS = TINY.replace("out_channels: 4, kernel_size: 5, stride: 2", "out_channels: 192, kernel_size: 3") \
-    .replace("epochs: 3", "epochs: 1000")
+SLOW_STEPS = TINY.replace("out_channels: 4, kernel_size: 5, stride: 2", "out_channels: 64, kernel_size: 3") \
+    .replace("epochs: 3", "epochs: 1000").replace("batch_size: 32", "batch_size: 320")
 
 
 def test_a_second_ctrl_c_aborts_and_keeps_the_last_checkpoint(tmp_path, data_dir):
