@@ -139,3 +139,68 @@ def test_windows_one_pixel_too_big_are_refused_like_pytorch(config, x_shape):
         layer.output_shape(Shape(x_shape))
     with pytest.raises(RuntimeError):
         layer.build(Shape(x_shape))(torch.randn(1, *x_shape))
+
+
+def test_flatten_remembers_what_it_flattened():
+    flatten = get_registry()["flatten"].model_validate({"type": "flatten"})
+    assert flatten.output_shape(Shape((20, 4, 4))).flattened_from == (20, 4, 4)
+    assert flatten.output_shape(Shape((6, 9))).flattened_from == (6, 9)
+    assert flatten.output_shape(Shape((320,))).flattened_from is None   # nothing to tell
+
+
+@pytest.mark.parametrize("type_name,config", CONFIGS, ids=lambda v: v if isinstance(v, str) else
+                         ",".join(f"{k}={v[k]}" for k in v if k != "type") or "example")
+def test_fields_reach_the_pytorch_module(type_name, config):
+    """Fields are named after the torch.nn constructor arguments, so the built
+    module must carry each one as given (pairs as tuples)."""
+    plugin = get_registry()[type_name]
+    layer = plugin.model_validate(config)
+    x_shape = SAMPLE_INPUTS[_ranks(plugin)[-1]]
+    module = layer.build(x_shape)
+    checked = 0
+    for field in plugin.model_fields:
+        value = getattr(layer, field)
+        if field in ("type", "name") or value is None or not hasattr(module, field):
+            continue
+        got = getattr(module, field)
+        if field == "bias":  # a parameter, or None when switched off
+            got = got is not None
+        if isinstance(value, (list, tuple)):
+            value, got = tuple(value), tuple(got)
+        elif isinstance(got, tuple) and not isinstance(value, str):
+            value = (value,) * len(got)
+        assert got == value, (field, got, value)
+        checked += 1
+    assert checked or not [f for f in plugin.model_fields if f not in ("type", "name")]
+
+
+def test_shape_errors_read_as_their_message():
+    from playground.layers.base import ShapeError
+
+    err = ShapeError("kernel_size=5 does not fit", fix="Use 3.", field="kernel_size")
+    assert str(err) == "kernel_size=5 does not fit" and (err.fix, err.field) == ("Use 3.", "kernel_size")
+
+
+def test_a_plugin_type_tag_must_be_one_string_literal():
+    from typing import Literal
+
+    from playground.layers.base import Layer
+
+    class TwoTags(Layer):
+        type: Literal["a", "b"] = "a"
+
+    class NotAString(Layer):
+        type: Literal[1] = 1
+
+    class Plain(Layer):
+        type: str = "x"
+
+    for cls in (TwoTags, NotAString, Plain):
+        with pytest.raises(TypeError, match="must be Literal"):
+            cls.type_name()
+
+    class Undocumented(Layer):
+        type: Literal["undocumented"] = "undocumented"
+
+    Undocumented.__doc__ = None
+    assert Undocumented.describe() == "undocumented"

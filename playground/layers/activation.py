@@ -39,6 +39,7 @@ class GELU(Elementwise):
     type: Literal["gelu"] = "gelu"
     approximate: Literal["none", "tanh"] = Field("none", description="'tanh' uses the faster tanh approximation.")
     example = {"type": "gelu"}
+    variants = ({"type": "gelu", "approximate": "tanh"},)
 
     def build(self, x: Shape):
         from torch import nn

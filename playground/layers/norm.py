@@ -17,6 +17,7 @@ class Dropout(Elementwise):
     type: Literal["dropout"] = "dropout"
     p: float = Field(0.5, ge=0.0, le=1.0, description="Probability of zeroing an element.")
     example = {"type": "dropout", "p": 0.25}
+    variants = ({"type": "dropout"}, {"type": "dropout", "p": 0.0})
 
     def build(self, x: Shape):
         from torch import nn
@@ -58,7 +59,8 @@ class BatchNorm2d(_BatchNorm):
     type: Literal["batchnorm2d"] = "batchnorm2d"
     input_ranks = (3,)
     example = {"type": "batchnorm2d"}
-    variants = ({"type": "batchnorm2d", "affine": False}, {"type": "batchnorm2d", "num_features": 6})
+    variants = ({"type": "batchnorm2d", "affine": False}, {"type": "batchnorm2d", "num_features": 6},
+                {"type": "batchnorm2d", "eps": 0.001, "momentum": 0.3, "track_running_stats": False})
 
     def build(self, x: Shape):
         from torch import nn
@@ -71,7 +73,7 @@ class BatchNorm1d(_BatchNorm):
     type: Literal["batchnorm1d"] = "batchnorm1d"
     input_ranks = (1, 2)
     example = {"type": "batchnorm1d"}
-    variants = ({"type": "batchnorm1d", "affine": False},)
+    variants = ({"type": "batchnorm1d", "affine": False}, {"type": "batchnorm1d", "momentum": None, "eps": 0.01})
 
     def build(self, x: Shape):
         from torch import nn
