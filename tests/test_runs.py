@@ -1,0 +1,121 @@
+"""Run folders: naming, refusing to reuse a run, reading back what was written,
+and clear errors for folders that are missing, not runs, or damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import torch
+
+from playground import fileio, runs
+from playground.runs import RunError
+
+
+def test_run_folders_are_named_after_the_spec_and_never_reused(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20261128-101500")
+    first = runs.new_run_dir("net", base=tmp_path)
+    second = runs.new_run_dir("net", base=tmp_path)
+    third = runs.new_run_dir("net", base=tmp_path)
+    assert [p.name for p in (first, second, third)] == ["net-20261128-101500", "net-20261128-101500-2",
+                                                        "net-20261128-101500-3"]
+    assert all(p.is_dir() for p in (first, second, third))
+
+
+def test_out_must_be_new_or_empty(tmp_path):
+    assert runs.new_run_dir("net", out=tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    (tmp_path / "empty").mkdir()
+    assert runs.new_run_dir("net", out=tmp_path / "empty") == tmp_path / "empty"
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("x")
+    with pytest.raises(RunError, match=r"already exists and is not empty.\n  Pick a new --out folder, or continue "
+                                       r"that run with --resume"):
+        runs.new_run_dir("net", out=tmp_path / "used")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError, match="already exists"):
+        runs.new_run_dir("net", out=tmp_path / "file")
+
+
+def test_what_is_written_reads_back(tmp_path):
+    rows = [{"epoch": 1, "test_accuracy": 0.5}, {"epoch": 2, "test_accuracy": 0.75}]
+    runs.write_metrics(tmp_path, rows)
+    assert runs.read_metrics(tmp_path) == rows
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 2     # one JSON line per epoch
+    runs.write_info(tmp_path, {"status": "running", "params": 8490})
+    assert runs.read_info(tmp_path) == {"status": "running", "params": 8490}
+    runs.write_spec(tmp_path, {"name": "net", "layers": [{"type": "relu"}]})
+    assert (tmp_path / "spec.yaml").read_text() == "name: net\nlayers:\n- type: relu\n"   # key order kept
+    runs.save_checkpoint(tmp_path, {"epoch": 3, "model": {"w": torch.arange(4.0)}})
+    ckpt = runs.load_checkpoint(tmp_path)
+    assert ckpt["epoch"] == 3 and ckpt["format"] == runs.CHECKPOINT_FORMAT
+    assert torch.equal(ckpt["model"]["w"], torch.arange(4.0))
+
+
+def test_missing_metrics_read_as_none_yet(tmp_path):
+    assert runs.read_metrics(tmp_path) == []
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1}\n\n')
+    assert runs.read_metrics(tmp_path) == [{"epoch": 1}]
+
+
+def test_info_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(RunError, match=f"{tmp_path} is not a run folder \\(no run.json\\)."):
+        runs.read_info(tmp_path)
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(RunError, match="run.json is damaged"):
+        runs.read_info(tmp_path)
+
+
+def test_checkpoint_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(RunError, match="is not a folder; give a run folder such as runs/"):
+        runs.load_checkpoint(tmp_path / "missing")
+    with pytest.raises(RunError, match="has no checkpoint.pt: the run stopped before its first checkpoint."):
+        runs.load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError, match="cannot be loaded safely"):
+        runs.load_checkpoint(tmp_path)
+    fileio.atomic_write(tmp_path / "checkpoint.pt", lambda f: torch.save({"format": 99}, f))
+    with pytest.raises(RunError, match="is not a playground checkpoint"):
+        runs.load_checkpoint(tmp_path)
+    fileio.atomic_write(tmp_path / "checkpoint.pt", lambda f: torch.save([1, 2], f))
+    with pytest.raises(RunError, match="is not a playground checkpoint"):
+        runs.load_checkpoint(tmp_path)
+
+
+def test_checkpoints_refuse_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    fileio.atomic_write(tmp_path / "checkpoint.pt", lambda f: torch.save({"format": 1, "x": Evil()}, f))
+    with pytest.raises(RunError, match="cannot be loaded safely"):
+        runs.load_checkpoint(tmp_path)
+
+
+def test_list_runs_newest_first_and_only_runs(tmp_path):
+    assert runs.list_runs(tmp_path / "none") == []
+    for i, name in enumerate(["old", "new"]):
+        (tmp_path / name).mkdir()
+        runs.write_info(tmp_path / name, {"status": "completed"})
+        stamp = time.time() - 100 + 50 * i
+        os.utime(tmp_path / name, (stamp, stamp))
+    (tmp_path / "not-a-run").mkdir()
+    assert [p.name for p in runs.list_runs(tmp_path)] == ["new", "old"]
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = fileio.atomic_write_text(tmp_path / "x.txt", "hello")
+    finally:
+        os.umask(old)
+    assert path.read_text() == "hello"
+    assert path.stat().st_mode & 0o777 == 0o644
+    nested = fileio.atomic_write_text(tmp_path / "a" / "b" / "y.txt", "made its folders")
+    assert nested.read_text() == "made its folders"
+
+
+def test_info_is_indented_json(tmp_path):
+    runs.write_info(tmp_path, {"a": 1})
+    assert (tmp_path / "run.json").read_text() == json.dumps({"a": 1}, indent=2) + "\n"
