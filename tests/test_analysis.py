@@ -1,0 +1,112 @@
+"""The static check's own rules, at their boundaries: budgets, the summary's
+totals, rank messages, empty outputs, names."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+
+import playground
+from playground import SpecError
+from playground.layers import Elementwise
+from playground.shapes import Shape
+
+ACTIVATIONS = 784 + 5760 + 1440 + 1440 + 1280 + 320 + 320 + 320 + 10   # mnist_cnn, values per sample
+
+
+def _spec(mnist_text, budget: str = ""):
+    return playground.load_spec(mnist_text.replace("train:\n", f"budget: {{{budget}}}\ntrain:\n") if budget
+                                else mnist_text)
+
+
+def test_summary_totals(mnist_text):
+    s = playground.summarize(_spec(mnist_text))
+    assert (s.total_params, s.total_macs, s.activation_values, s.num_classes) == (8490, 467200, ACTIVATIONS, 10)
+    assert s.activation_bytes() == ACTIVATIONS * 4 and s.activation_bytes(64) == ACTIVATIONS * 4 * 64
+    assert s.input_shape == (1, 28, 28) and s.output_shape == (10,) and s.name == "mnist_cnn"
+    assert [r.label for r in s.rows][:2] == ["conv2d 'conv1'", "maxpool2d"]
+    assert [r.input_shape for r in s.rows][:2] == [(1, 28, 28), (10, 24, 24)]
+
+
+def test_the_parameter_budget_is_inclusive(mnist_text):
+    assert playground.summarize(_spec(mnist_text, "max_params: 8490")).total_params == 8490
+    with pytest.raises(SpecError) as info:
+        _spec(mnist_text, "max_params: 8489")
+    (p,) = info.value.problems
+    assert p.path == ("layers", 3) and p.reason == "budget"
+    assert "the model has 8,490 parameters, over budget.max_params=8,489; this layer alone has 5,020." in p.message
+
+
+def test_the_activation_budget_is_inclusive(mnist_text):
+    mib = ACTIVATIONS * 4 * 64 / 2**20
+    assert playground.summarize(_spec(mnist_text, f"max_activation_mb: {mib!r}"))
+    with pytest.raises(SpecError) as info:
+        _spec(mnist_text, f"max_activation_mb: {mib * 0.999!r}")
+    (p,) = info.value.problems
+    assert p.path == ("layers", 0) and p.reason == "budget"
+    assert "activations take 3 MiB per batch of 64" in p.message and "10x24x24 is the largest" in p.message
+
+
+@pytest.mark.parametrize("layers,message,fix", [
+    ([{"type": "conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "linear", "out_features": 10}],
+     "linear needs a flat (features,) vector, but its input is a CxHxW feature map (4x26x26).",
+     "Insert `- {type: flatten}` before it (it would flatten 4x26x26 to 2704)."),
+    ([{"type": "flatten"}, {"type": "maxpool2d", "kernel_size": 2}],
+     "maxpool2d needs a CxHxW feature map, but its input is a flat (features,) vector (784).",
+     "Move it before the layer that flattens the feature map, or use a layer that accepts a flat (features,) vector."),
+    ([{"type": "flatten"}, {"type": "batchnorm2d"}],
+     "batchnorm2d needs a CxHxW feature map, but its input is a flat (features,) vector (784).", "Move it before"),
+    ([{"type": "batchnorm1d"}], "batchnorm1d needs a flat (features,) vector or a CxL sequence, but its input is "
+     "a CxHxW feature map (1x28x28).", "Insert `- {type: flatten}` before it (it would flatten 1x28x28 to 784)."),
+])
+def test_rank_messages(layers, message, fix):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "r", "layers": layers})
+    (p,) = info.value.problems
+    assert p.reason == "rank" and p.message == message and p.fix.startswith(fix)
+    assert p.path == ("layers", len(layers) - 1)
+
+
+class Vanish(Elementwise):
+    """Claims an empty output (a broken test plugin)."""
+
+    type: Literal["vanish"] = "vanish"
+
+    def output_shape(self, x):
+        return Shape((x[0], 0, x[2]))
+
+
+def test_an_empty_output_dimension_is_refused(registry):
+    registry.register(Vanish)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "v", "layers": [{"type": "vanish"}, {"type": "flatten"},
+                                                       {"type": "linear", "out_features": 10}]})
+    (p,) = info.value.problems
+    assert p.path == ("layers", 0) and p.reason == "shape"
+    assert p.message == "its output shape 1x0x28 has an empty dimension."
+
+
+def test_duplicate_names_point_at_the_second_use():
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "d", "layers": [{"type": "relu", "name": "a"}, {"type": "tanh", "name": "b"},
+                                                       {"type": "flatten", "name": "a"},
+                                                       {"type": "linear", "out_features": 10}]})
+    (p,) = info.value.problems
+    assert p.path == ("layers", 2, "name") and p.reason == "name"
+    assert p.message == "name 'a' is already used by layers[0]."
+
+
+def test_the_input_must_match_the_dataset():
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "i", "input": {"channels": 3, "height": 28, "width": 28},
+                              "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 10}]})
+    (p,) = info.value.problems
+    assert p.reason == "input" and p.message == "input is 3x28x28, but mnist images are 1x28x28."
+    assert p.fix == "Set input: {channels: 1, height: 28, width: 28}, or leave it out."
+
+
+def test_errors_keep_the_rows_before_the_failure(mnist_text):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(mnist_text.replace("in_features: 320", "in_features: 300"))
+    assert [r.index for r in info.value.rows] == list(range(7))
