@@ -108,7 +108,8 @@ def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> 
     """Refuse a dataset whose image size or class count disagrees with the spec."""
     for name, split in (("train", raw.train), ("test", raw.test)):
         images = split.images
-        shape = (1, *images.shape[1:]) if images.dim() == 3 else tuple(images.shape[1:])
+        # N x H x W (grayscale) or N x H x W x C (color, as torchvision stores it): compared as C x H x W
+        shape = (1, *images.shape[1:]) if images.dim() == 3 else (images.shape[3], *images.shape[1:3])
         if tuple(shape) != tuple(input_shape):
             raise DataError(f"the {name} images in {raw.root} are {fmt(shape)}, but the spec's input is "
                             f"{fmt(input_shape)}.\n"

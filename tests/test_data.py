@@ -1,0 +1,80 @@
+"""Where data comes from and what is refused before training starts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from playground import data as datamod
+from playground.data import DataError, RawData, Split, check_fits
+from playground.datasets import DATASETS
+
+
+def test_data_root_flag_then_environment_then_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("PLAYGROUND_DATA", raising=False)
+    assert datamod.data_root() == datamod.data_root(None) == type(tmp_path)("data")
+    monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path / "env"))
+    assert datamod.data_root() == tmp_path / "env"
+    assert datamod.data_root(tmp_path / "flag") == tmp_path / "flag"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert datamod.data_root("~/datasets") == tmp_path / "datasets"
+
+
+def _raw(train_images, train_labels, test_images=None, test_labels=None, classes=10):
+    test_images = train_images if test_images is None else test_images
+    test_labels = train_labels if test_labels is None else test_labels
+    return RawData(DATASETS["mnist"], "root", Split(train_images, train_labels), Split(test_images, test_labels),
+                   tuple(str(i) for i in range(classes)))
+
+
+def test_fits_when_everything_agrees():
+    check_fits(_raw(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.tensor([0, 9, 3, 1])), (1, 28, 28), 10)
+
+
+@pytest.mark.parametrize("raw,message", [
+    (_raw(torch.zeros(4, 28, 28), torch.zeros(3, dtype=torch.long)),
+     "the train split in root has 4 images and 3 labels"),
+    (_raw(torch.zeros(0, 28, 28), torch.zeros(0, dtype=torch.long)),
+     "the train split in root has 0 images and 0 labels"),
+    (_raw(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long), torch.zeros(2, 28, 28),
+          torch.tensor([0, 10])), "the test labels in root go up to 10, but the model has 10 outputs"),
+    (_raw(torch.zeros(2, 28, 28), torch.tensor([0, -1])), "the train labels in root go up to 0"),
+    (_raw(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long), torch.zeros(2, 32, 32)),
+     "the test images in root are 1x32x32, but the spec's input is 1x28x28"),
+    (_raw(torch.zeros(2, 28, 28, 3), torch.zeros(2, dtype=torch.long)),
+     "the train images in root are 3x28x28, but the spec's input is 1x28x28"),
+    (_raw(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long), classes=12), "MNIST has 12 classes, but the "
+     "model has 10 outputs.\n  Set the last layer's out_features to 12."),
+])
+def test_what_does_not_fit_is_refused(raw, message):
+    with pytest.raises(DataError) as info:
+        check_fits(raw, (1, 28, 28), 10)
+    assert message in str(info.value)
+
+
+def test_color_images_are_prepared_channels_first():
+    from PIL import Image
+    from torchvision import transforms
+
+    images = torch.randint(0, 256, (3, 8, 6, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    ours = datamod.to_tensor(images, 0.5, 0.25, torch.device("cpu"))
+    pipeline = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.25,) * 3)])
+    theirs = torch.stack([pipeline(Image.fromarray(img.numpy(), mode="RGB")) for img in images])
+    assert ours.shape == (3, 3, 8, 6)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+    assert datamod.to_tensor(images, 0.5, 0.25, torch.device("cpu"), channels_last=True) \
+        .is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_data_error_can_point_at_another_setting(tmp_path):
+    with pytest.raises(DataError) as info:
+        datamod.load_raw("fashion_mnist", tmp_path, download=False)
+    err = info.value
+    assert "point --data-dir (or PLAYGROUND_DATA) at a folder holding FashionMNIST/raw." in str(err)
+    assert err.reworded("the Data folder field").endswith("point the Data folder field at a folder holding "
+                                                          "FashionMNIST/raw.")
+    assert DataError("plain").reworded("anything") == "plain"
+
+
+def test_color_images_fit_a_color_input():
+    check_fits(_raw(torch.zeros(2, 28, 28, 3, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)), (3, 28, 28), 10)
