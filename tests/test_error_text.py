@@ -74,3 +74,4 @@ def test_fail_makes_one_problem():
     assert (p.path, p.message, p.fix, p.label, p.line, p.reason) == (("layers", 1), "bad.", "Fix it.", "relu", 4,
                                                                      "shape")
     assert isinstance(err, ValueError)
+    assert fail((), "m").problems[0].reason == "spec"   # problems found before the check
