@@ -64,7 +64,7 @@ def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> Spe
     wanted = " or ".join(_RANK_WORDS.get(r, f"a rank-{r} input") for r in ranks)
     got = _RANK_WORDS.get(len(x), f"a rank-{len(x)} tensor")
     message = f"{layer.type} needs {wanted}, but its input is {got} ({fmt(x)})."
-    if ranks == (1,) or min(ranks) < len(x):
+    if min(ranks) < len(x):   # it wants fewer dimensions: flattening first is the fix
         fix = f"Insert `- {{type: flatten}}` before it (it would flatten {fmt(x)} to {numel(x)})."
     else:
         fix = f"Move it before the layer that flattens the feature map, or use a layer that accepts {got}."

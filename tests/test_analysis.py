@@ -95,6 +95,7 @@ def test_duplicate_names_point_at_the_second_use():
     (p,) = info.value.problems
     assert p.path == ("layers", 2, "name") and p.reason == "name"
     assert p.message == "name 'a' is already used by layers[0]."
+    assert p.fix == "Give every layer a different name, or leave names out."
 
 
 def test_the_input_must_match_the_dataset():
@@ -110,3 +111,47 @@ def test_errors_keep_the_rows_before_the_failure(mnist_text):
     with pytest.raises(SpecError) as info:
         playground.load_spec(mnist_text.replace("in_features: 320", "in_features: 300"))
     assert [r.index for r in info.value.rows] == list(range(7))
+
+
+class Needs4d(Elementwise):
+    """Wants a rank-4 input (a test plugin)."""
+
+    type: Literal["needs4d"] = "needs4d"
+    input_ranks = (4,)
+
+
+class Picky(Elementwise):
+    """Refuses any input without naming a field (a test plugin)."""
+
+    type: Literal["picky"] = "picky"
+
+    def output_shape(self, x):
+        from playground.layers.base import ShapeError
+        raise ShapeError("never fits.", fix="Remove it.")
+
+
+def test_ranks_without_words_are_named_by_number(registry):
+    registry.register(Needs4d)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "r", "layers": [{"type": "needs4d"}]})
+    (p,) = info.value.problems
+    assert p.message == "needs4d needs a rank-4 input, but its input is a CxHxW feature map (1x28x28)."
+    assert p.fix.startswith("Move it before the layer that flattens")
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "r", "layers": [{"type": "flatten"}, {"type": "flatten"},
+                                                       {"type": "needs4d"}]})
+    assert "but its input is a flat (features,) vector (784)" in info.value.problems[0].message
+
+
+def test_a_shape_error_without_a_field_points_at_the_layer(registry):
+    registry.register(Picky)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "p", "layers": [{"type": "relu"}, {"type": "picky"}]})
+    (p,) = info.value.problems
+    assert (p.path, p.message, p.fix, p.reason) == (("layers", 1), "never fits.", "Remove it.", "shape")
+
+
+def test_a_kernel_that_does_not_fit_is_a_shape_problem(mnist_text):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(mnist_text.replace("kernel_size: 5}", "kernel_size: 50}", 1))
+    assert [p.reason for p in info.value.problems] == ["shape"]
