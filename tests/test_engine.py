@@ -115,3 +115,21 @@ def test_a_resumed_run_adds_its_time_to_the_earlier_time(spec, tmp_path, data_di
     list(Trainer.resume(tmp_path / "run", epochs=2, data_dir=data_dir, download=False).events())
     info = runs.read_info(tmp_path / "run")
     assert info["seconds"] > first and info["epochs_done"] == 2
+
+
+def test_a_loaded_run_predicts_like_its_model(spec, tmp_path, data_dir):
+    from playground.data import to_tensor
+    from playground.inference import load_run, predict_proba
+
+    train(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
+    run = load_run(tmp_path / "run", "cpu")
+    assert run.epoch == 1 and run.spec.name == "tiny" and not run.model.training
+    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    probs = predict_proba(run, images)
+    model = playground.build(run.spec)
+    model.load_state_dict(runs.load_checkpoint(tmp_path / "run")["model"])
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(to_tensor(images, spec.data.mean, spec.data.std,
+                                                        torch.device("cpu"))), 1)
+    torch.testing.assert_close(probs, expected)
+    assert probs.sum(1).allclose(torch.ones(4))
