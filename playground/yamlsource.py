@@ -62,8 +62,8 @@ class _Walker:
         self.aliases = 0
 
     def value(self, node: yaml.Node, path: Path):
-        line = node.start_mark.line + 1
-        self.lines.setdefault(path, line)
+        # The line of the key (for an alias: where it is used, not the anchor it points to).
+        line = self.lines.setdefault(path, node.start_mark.line + 1)
         self.nodes += 1
         if id(node) in self.seen:  # the same node again: an alias being expanded
             self.aliases += 1

@@ -66,3 +66,58 @@ def test_lines_are_recorded_for_every_value():
 
 def test_date_like_values_stay_strings():
     assert yamlsource.parse("name: 2024-01-01\n").data == {"name": "2024-01-01"}
+
+
+def test_limits_are_inclusive(monkeypatch):
+    text = "name: x\n"
+    monkeypatch.setattr(yamlsource, "MAX_BYTES", len(text.encode()))
+    assert yamlsource.parse(text).data == {"name": "x"}
+    monkeypatch.setattr(yamlsource, "MAX_BYTES", len(text.encode()) - 1)
+    with pytest.raises(SpecError, match="the spec is larger than"):
+        yamlsource.parse(text)
+
+
+def _aliases(n: int) -> str:
+    return "a: &a [1]\n" + "".join(f"k{i}: *a\n" for i in range(n))   # aliases of a list: each one expands
+
+
+def test_alias_budget_boundary():
+    assert len(yamlsource.parse(_aliases(yamlsource.MAX_ALIASES)).data) == yamlsource.MAX_ALIASES + 1
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse(_aliases(yamlsource.MAX_ALIASES + 1))
+    (p,) = info.value.problems
+    assert p.message == "the spec uses YAML aliases more than 100 times." and p.line == yamlsource.MAX_ALIASES + 2
+    assert p.fix == "Write the values out instead of using anchors and aliases."
+
+
+def test_value_budget_boundary(monkeypatch):
+    monkeypatch.setattr(yamlsource, "MAX_NODES", 4)   # the mapping and three values
+    assert yamlsource.parse("a: 1\nb: 2\nc: 3\n").data == {"a": 1, "b": 2, "c": 3}
+    with pytest.raises(SpecError, match="the spec expands to more than 4 values"):
+        yamlsource.parse("a: 1\nb: 2\nc: 3\nd: 4\n")
+
+
+@pytest.mark.parametrize("text,data", [
+    ("a: 1\nb: 1.5\nc: true\nd: null\ne: x\n", {"a": 1, "b": 1.5, "c": True, "d": None, "e": "x"}),
+    ("a: [1, [2, 3]]\nb: {c: {d: 4}}\n", {"a": [1, [2, 3]], "b": {"c": {"d": 4}}}),
+    ("a: 12:30:00\n", {"a": 45000}), ("a: 0x1F\n", {"a": 31}),
+])
+def test_plain_data_reads_like_yaml_safe_load(text, data):
+    import yaml
+
+    assert yamlsource.parse(text).data == data == yaml.safe_load(text)
+
+
+def test_problems_name_their_line_and_the_fix():
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\nlayers: [{type: relu}]\nname: y\n")
+    (p,) = info.value.problems
+    assert (p.path, p.line) == (("name",), 3)
+    assert p.fix == "Keep one 'name' (line 1 or 3)."
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("a: !!set {x}\n")
+    (p,) = info.value.problems
+    assert p.message == "YAML tags such as !!set are not allowed in a spec." and p.line == 1
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\n? [1, 2]\n: 3\n")
+    assert "keys must be plain names" in info.value.problems[0].message and info.value.problems[0].line == 2
