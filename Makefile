@@ -28,7 +28,7 @@ test-long: setup
 # score per module; survivors need a test or a line in docs/mutants.md.
 mutants: setup
 	$(PY) -m pip install --quiet -e ".[dev]"
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutants $(VENV)/bin/mutmut run --max-children 2
 	$(PY) scripts/mutation_scores.py
 
 app: setup

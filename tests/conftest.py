@@ -18,6 +18,7 @@ from playground.registry import Registry, set_registry
 # is reproducible); `make test-long` (HYPOTHESIS_PROFILE=long) explores many more.
 settings.register_profile("ci", max_examples=300, derandomize=True, print_blob=True)
 settings.register_profile("long", max_examples=5000, print_blob=True)
+settings.register_profile("mutants", max_examples=100, derandomize=True)   # `make mutants`: each mutant, quickly
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
