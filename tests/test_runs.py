@@ -119,3 +119,20 @@ def test_written_files_are_readable_by_others(tmp_path):
 def test_info_is_indented_json(tmp_path):
     runs.write_info(tmp_path, {"a": 1})
     assert (tmp_path / "run.json").read_text() == json.dumps({"a": 1}, indent=2) + "\n"
+
+
+def test_the_temporary_file_lies_beside_the_target(tmp_path):
+    """Same folder (so the final rename is atomic, on one file system), hidden,
+    named after the target; gone once the write is done."""
+    seen = []
+
+    def write(f):
+        seen.extend(p.name for p in tmp_path.iterdir())
+        f.write(b"new")
+
+    fileio.atomic_write(tmp_path / "run.json", write)
+    (temporary,) = seen
+    assert temporary.startswith(".run.json.") and temporary.endswith(".tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+    fileio.atomic_write_text(tmp_path / "t.txt", "héllo")
+    assert (tmp_path / "t.txt").read_bytes() == "héllo".encode()
