@@ -24,6 +24,23 @@ def test_run_folders_are_named_after_the_spec_and_never_reused(tmp_path, monkeyp
     assert all(p.is_dir() for p in (first, second, third))
 
 
+def test_run_folder_names_carry_the_time(tmp_path):
+    import re
+
+    path = runs.new_run_dir("net", base=tmp_path / "not" / "yet")   # the base is created as needed
+    assert re.fullmatch(r"net-\d{8}-\d{6}", path.name)
+    assert abs(time.mktime(time.strptime(path.name[4:], "%Y%m%d-%H%M%S")) - time.time()) < 120
+
+
+def test_a_thousand_runs_in_one_second_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20261128-101500")
+    (tmp_path / "net-20261128-101500").mkdir()
+    for n in range(2, 1000):
+        (tmp_path / f"net-20261128-101500-{n}").mkdir()
+    with pytest.raises(RunError, match=f"^cannot create a run folder under {tmp_path}$"):
+        runs.new_run_dir("net", base=tmp_path)
+
+
 def test_out_must_be_new_or_empty(tmp_path):
     assert runs.new_run_dir("net", out=tmp_path / "a" / "b") == tmp_path / "a" / "b"
     (tmp_path / "empty").mkdir()
@@ -89,8 +106,14 @@ def test_checkpoints_refuse_pickled_code(tmp_path):
             return (os.system, ("echo pwned",))
 
     fileio.atomic_write(tmp_path / "checkpoint.pt", lambda f: torch.save({"format": 1, "x": Evil()}, f))
-    with pytest.raises(RunError, match="cannot be loaded safely"):
+    with pytest.raises(RunError, match="cannot be loaded safely: UnpicklingError: "):
         runs.load_checkpoint(tmp_path)
+
+
+def test_checkpoints_load_where_they_are_asked_to(tmp_path):
+    runs.save_checkpoint(tmp_path, {"epoch": 1, "model": {"w": torch.ones(2)}})
+    assert runs.load_checkpoint(tmp_path, map_location="meta")["model"]["w"].device.type == "meta"
+    assert runs.load_checkpoint(tmp_path)["model"]["w"].device.type == "cpu"
 
 
 def test_list_runs_newest_first_and_only_runs(tmp_path):
