@@ -49,6 +49,7 @@ def test_render():
 
 
 @pytest.mark.parametrize("count,tail", [(MAX_SHOWN, None), (MAX_SHOWN + 1, "... and 1 more problem."),
+                                        (MAX_SHOWN + 2, "... and 2 more problems."),
                                         (MAX_SHOWN + 3, "... and 3 more problems.")])
 def test_one_screen_at_most(count, tail):
     err = SpecError([Problem(("layers", i), f"problem {i}") for i in range(count)])

@@ -66,4 +66,5 @@ def test_small_helpers():
 def test_describe_features_says_where_features_came_from():
     assert describe_features(Shape((320,), flattened_from=(20, 4, 4))) == "20x4x4 flattens to 320"
     assert describe_features(Shape((7,))) == "has 7 features"
+    assert describe_features((7,)) == "has 7 features"   # a plain tuple, as a plugin may return
     assert Shape((3, 4)) == (3, 4) and Shape((3,)).flattened_from is None
