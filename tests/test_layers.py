@@ -204,3 +204,23 @@ def test_a_plugin_type_tag_must_be_one_string_literal():
 
     Undocumented.__doc__ = None
     assert Undocumented.describe() == "undocumented"
+
+
+@pytest.mark.parametrize("config,x_shape,field,message,fix", [
+    ({"type": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": "same", "stride": 2}, (1, 8, 8), "padding",
+     "padding='same' needs stride 1.", "Set stride: 1, or give padding as a number."),
+    ({"type": "conv2d", "out_channels": 2, "kernel_size": [9, 1]}, (1, 8, 8), "kernel_size",   # one axis too small
+     "kernel_size=(9, 1) (dilation 1, padding 0) does not fit its 1x8x8 input: the output would be 0x8.",
+     "Use a smaller kernel_size, add padding, or remove a pooling layer before it."),
+    ({"type": "maxpool2d", "kernel_size": [1, 9]}, (1, 8, 8), "kernel_size",
+     "kernel_size=(1, 9) does not fit its 1x8x8 input: the output would be 8x0.",
+     "Use a smaller kernel_size, or remove an earlier pooling layer."),
+])
+def test_shape_errors_word_for_word(config, x_shape, field, message, fix):
+    """Exact texts: a message that only contains the right words could still be wrong."""
+    from playground.layers.base import ShapeError
+
+    layer = get_registry()[config["type"]].model_validate(config)
+    with pytest.raises(ShapeError) as info:
+        layer.output_shape(Shape(x_shape))
+    assert (info.value.field, info.value.message, info.value.fix) == (field, message, fix)
