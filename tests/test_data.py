@@ -78,3 +78,58 @@ def test_a_data_error_can_point_at_another_setting(tmp_path):
 
 def test_color_images_fit_a_color_input():
     check_fits(_raw(torch.zeros(2, 28, 28, 3, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)), (3, 28, 28), 10)
+
+
+def test_prepared_data_lands_on_the_device_in_the_asked_layout():
+    images = torch.randint(0, 256, (2, 5, 4, 3), dtype=torch.uint8)
+    plain = datamod.to_tensor(images, 0.5, 0.5, torch.device("cpu"))
+    assert plain.is_contiguous() and not plain.is_contiguous(memory_format=torch.channels_last)
+    assert datamod.to_tensor(images, 0.5, 0.5, torch.device("meta")).device.type == "meta"
+
+
+def test_a_missing_dataset_is_downloaded_into_the_data_root_then_read(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+    from tinydata import write_dataset
+
+    calls = []
+
+    def fake_download(self):   # what torchvision's download leaves behind, without a network
+        calls.append(self.root)
+        write_dataset(type(tmp_path)(self.root), n_train=30, n_test=12)
+
+    monkeypatch.setattr(tvd.MNIST, "download", fake_download)
+    raw = datamod.load_raw("mnist", tmp_path, download=True)
+    assert calls and set(calls) == {str(tmp_path)}
+    assert (len(raw.train.images), len(raw.test.images)) == (30, 12) and raw.root == tmp_path
+    assert raw.classes[0].startswith("0")
+
+
+def test_a_dataset_torchvision_cannot_read_is_a_data_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    class Unreadable:
+        data, targets, classes = "not images", None, ()
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(tvd, "MNIST", Unreadable)
+    with pytest.raises(DataError, match=f"^cannot read MNIST from {tmp_path}: "):
+        datamod.load_raw("mnist", tmp_path, download=False)
+
+
+def test_missing_data_messages_survive_braces_in_paths(tmp_path):
+    root = tmp_path / "{weird} folder"
+    with pytest.raises(DataError) as info:
+        datamod.load_raw("mnist", root, download=False)
+    page = info.value.reworded("the Data folder field")
+    assert str(root / "MNIST" / "raw") in page and page.endswith("point the Data folder field at a folder holding "
+                                                                 "MNIST/raw.")
+    assert page == str(info.value).replace("--data-dir (or PLAYGROUND_DATA)", "the Data folder field")
+
+
+def test_a_size_mismatch_says_how_to_fix_it():
+    with pytest.raises(DataError) as info:
+        check_fits(_raw(torch.zeros(2, 32, 32), torch.zeros(2, dtype=torch.long)), (1, 28, 28), 10)
+    assert str(info.value) == ("the train images in root are 1x32x32, but the spec's input is 1x28x28.\n"
+                               "  Use a spec whose input matches the data, or the right data folder.")
