@@ -83,8 +83,9 @@ def test_an_empty_output_dimension_is_refused(registry):
         playground.load_spec({"name": "v", "layers": [{"type": "vanish"}, {"type": "flatten"},
                                                        {"type": "linear", "out_features": 10}]})
     (p,) = info.value.problems
-    assert p.path == ("layers", 0) and p.reason == "shape"
+    assert p.path == ("layers", 0) and p.reason == "shape" and p.label == "vanish"
     assert p.message == "its output shape 1x0x28 has an empty dimension."
+    assert p.fix == "Check this layer's sizes against its input."
 
 
 def test_duplicate_names_point_at_the_second_use():
@@ -155,3 +156,31 @@ def test_a_kernel_that_does_not_fit_is_a_shape_problem(mnist_text):
     with pytest.raises(SpecError) as info:
         playground.load_spec(mnist_text.replace("kernel_size: 5}", "kernel_size: 50}", 1))
     assert [p.reason for p in info.value.problems] == ["shape"]
+
+
+@pytest.mark.parametrize("layers,fix", [
+    ([{"type": "conv2d", "out_channels": 3, "kernel_size": 3}],
+     "End the model with a layer that outputs 10 values, e.g. `- {type: linear, out_features: 10}` after a flatten."),
+    ([{"type": "flatten"}, {"type": "linear", "out_features": 4}, {"type": "relu"}],
+     "End the model with a layer that outputs 10 values, e.g. `- {type: linear, out_features: 10}`."),
+])
+def test_the_class_count_fix_says_whether_to_flatten_first(layers, fix):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "c", "layers": layers})
+    assert info.value.problems[0].fix == fix
+
+
+def test_a_plugin_may_return_a_plain_tuple(registry):
+    class Tupled(Elementwise):
+        """Returns its shape as a plain tuple (a test plugin)."""
+
+        type: Literal["tupled"] = "tupled"
+
+        def output_shape(self, x):
+            return (x[0], x[1], x[2])
+
+    registry.register(Tupled)
+    with pytest.raises(SpecError) as info:   # the tuple becomes a Shape that flatten can describe
+        playground.load_spec({"name": "t", "layers": [{"type": "tupled"}, {"type": "flatten"},
+                                                       {"type": "linear", "in_features": 5, "out_features": 10}]})
+    assert "in_features=5, but its input 1x28x28 flattens to 784." in info.value.problems[0].message
