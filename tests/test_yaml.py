@@ -118,6 +118,7 @@ def test_problems_name_their_line_and_the_fix():
         yamlsource.parse("a: !!set {x}\n")
     (p,) = info.value.problems
     assert p.message == "YAML tags such as !!set are not allowed in a spec." and p.line == 1
+    assert p.fix == "Remove the tag; values are plain numbers, strings, lists and mappings."
     with pytest.raises(SpecError) as info:
         yamlsource.parse("name: x\n? [1, 2]\n: 3\n")
     assert "keys must be plain names" in info.value.problems[0].message and info.value.problems[0].line == 2
