@@ -51,6 +51,24 @@ def registry():
     set_registry(old)
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """A tiny MNIST in torchvision's layout, written once; tests only read it."""
+    from tinydata import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def spec():
+    """The tiny training spec (tinydata.TINY), loaded."""
+    from tinydata import TINY
+
+    import playground
+
+    return playground.load_spec(TINY)
+
+
 @pytest.fixture
 def mnist_text() -> str:
     return (SPECS / "mnist_cnn.yaml").read_text()

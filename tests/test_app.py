@@ -11,8 +11,7 @@ import pytest
 from conftest import ROOT, SPECS
 from pydantic import Field
 from streamlit.testing.v1 import AppTest
-from test_training import TINY
-from tinydata import write_dataset
+from tinydata import TINY
 
 from playground.layers import BUILTINS, Elementwise
 
@@ -337,12 +336,17 @@ def _train(at, name="tiny"):
     return job
 
 
-def test_train_from_the_page_then_predict(folders):
-    data = write_dataset(folders / "data")
-    (folders / "specs" / "tiny.yaml").write_text(TINY)
+def _tiny_page(folders, data, text: str = TINY):
+    """The page with the tiny spec open and the data folder set."""
+    (folders / "specs" / "tiny.yaml").write_text(text)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
-    at.text_input(key="data_dir").set_value(str(data))
+    at.text_input(key="data_dir").set_value(str(data)).run()
+    return at
+
+
+def test_train_from_the_page_then_predict(folders, data_dir):
+    at = _tiny_page(folders, data_dir)
     _by_label(at.number_input, "Epochs").set_value(2)
     _by_label(at.selectbox, "Device").set_value("cpu")
     job = _train(at)
@@ -369,12 +373,8 @@ def test_train_from_the_page_then_predict(folders):
     assert at.selectbox(key="predict_run").value == str(newest)
 
 
-def test_a_picked_run_stays_picked(folders):
-    data = write_dataset(folders / "data")
-    (folders / "specs" / "tiny.yaml").write_text(TINY)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
-    at.text_input(key="data_dir").set_value(str(data))
+def test_a_picked_run_stays_picked(folders, data_dir):
+    at = _tiny_page(folders, data_dir)
     _by_label(at.number_input, "Epochs").set_value(1)
     _train(at)
     first = at.selectbox(key="predict_run").value
@@ -386,10 +386,7 @@ def test_a_picked_run_stays_picked(folders):
 
 
 def test_missing_data_points_to_the_data_folder_field(folders):
-    (folders / "specs" / "tiny.yaml").write_text(TINY)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
-    at.text_input(key="data_dir").set_value(str(folders / "nothing-here"))
+    at = _tiny_page(folders, folders / "nothing-here")
     at.checkbox(key="train_download").uncheck()
     job = _train(at)
     assert job.snapshot().status == "failed"
@@ -436,14 +433,10 @@ def test_every_layer_type_gets_a_card_whose_widgets_write_back(app, type_name):
     assert _text(app).splitlines()[13].startswith(f"  - {{type: {type_name}") and "name: added" in _text(app)
 
 
-def test_stopping_from_the_page_says_how_far_it_got(folders):
+def test_stopping_from_the_page_says_how_far_it_got(folders, data_dir):
     import time
 
-    data = write_dataset(folders / "data")
-    (folders / "specs" / "tiny.yaml").write_text(TINY.replace("epochs: 3", "epochs: 500"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
-    at.text_input(key="data_dir").set_value(str(data)).run()
+    at = _tiny_page(folders, data_dir, TINY.replace("epochs: 3", "epochs: 500"))
     _button(at.button, "Train tiny").click().run()
     job = at.session_state["job"]
     deadline = time.time() + 60

@@ -12,17 +12,11 @@ import time
 import pytest
 import torch
 from conftest import ROOT
-from test_training import TINY
-from tinydata import write_dataset
+from tinydata import TINY, write_dataset
 
 from playground import runs
 from playground.evaluate import main as evaluate_main
 from playground.train import main as train_main
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture

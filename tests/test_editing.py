@@ -83,8 +83,7 @@ def test_digit_preprocessing_centres_and_scales():
 
 
 def test_background_job_stops_with_a_checkpoint(tmp_path):
-    from test_training import TINY
-    from tinydata import write_dataset
+    from tinydata import TINY, write_dataset
 
     import playground
     from playground import runs
@@ -107,7 +106,7 @@ def test_background_job_stops_with_a_checkpoint(tmp_path):
 
 
 def test_background_job_reports_errors(tmp_path):
-    from test_training import TINY
+    from tinydata import TINY
 
     import playground
     from playground.app.jobs import TrainingJob

@@ -9,22 +9,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_training import TINY
-from tinydata import write_dataset
+from tinydata import TINY
 
 import playground
 from playground import runs
 from playground.training import EpochDone, RunEnded, RunStarted, StepDone, Trainer, evaluate, train, with_overrides
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def spec():
-    return playground.load_spec(TINY)
 
 
 def test_overrides_go_to_their_section(spec):

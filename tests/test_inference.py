@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_training import TINY
-from tinydata import write_dataset
+from tinydata import TINY, write_dataset
 
 import playground
 from playground.inference import Evaluation, digit_to_input, evaluate_run, load_run

@@ -14,8 +14,8 @@ import time
 import pytest
 import torch
 from conftest import ROOT
-from test_training import TINY, NanAfter
-from tinydata import write_dataset
+from test_training import NanAfter
+from tinydata import TINY, write_dataset
 
 import playground
 from playground import fileio, runs
@@ -89,11 +89,6 @@ def test_the_last_layer_must_give_one_score_per_class(tail, accepted, message):
 
 
 # -- training failures, from the command line ---------------------------------
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("data"))
-
 
 def test_a_nan_loss_exits_1_from_the_command_line(registry, tmp_path, data_dir, capsys):
     from playground.train import main

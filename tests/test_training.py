@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 import torch
-from tinydata import write_dataset
+from tinydata import TINY, write_dataset
 
 import playground
 from playground import runs
@@ -15,29 +15,7 @@ from playground.data import DataError
 from playground.layers import Elementwise
 from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train
 
-TINY = """\
-name: tiny
-layers:
-  - {type: conv2d, out_channels: 4, kernel_size: 5, stride: 2}
-  - {type: relu}
-  - {type: dropout, p: 0.2}
-  - {type: flatten}
-  - {type: linear, out_features: 10}
-data: {batch_size: 32, test_batch_size: 40}
-train: {epochs: 3, lr: 0.05, momentum: 0.5, seed: 3, device: cpu}
-"""
-
 TIMING = {"seconds", "eval_seconds", "images_per_s"}
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def spec():
-    return playground.load_spec(TINY)
 
 
 def _run(spec, tmp_path, data_dir, name="run", **kwargs):

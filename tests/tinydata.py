@@ -8,6 +8,19 @@ from pathlib import Path
 
 import torch
 
+# A small spec that trains in a second on the tiny dataset (10 steps of 32 per epoch).
+TINY = """\
+name: tiny
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 5, stride: 2}
+  - {type: relu}
+  - {type: dropout, p: 0.2}
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+data: {batch_size: 32, test_batch_size: 40}
+train: {epochs: 3, lr: 0.05, momentum: 0.5, seed: 3, device: cpu}
+"""
+
 
 def _write_idx(path: Path, tensor: torch.Tensor) -> None:
     dims = tensor.shape
