@@ -108,14 +108,9 @@ def _on_text_edit() -> None:
     st.session_state.history.record(st.session_state.yaml_text, "typed in the YAML")
 
 
-def _on_undo() -> None:
-    text = st.session_state.history.undo()
-    if text is not None:
-        st.session_state.yaml_text = text
-
-
-def _on_redo() -> None:
-    text = st.session_state.history.redo()
+def _on_history(step: str) -> None:
+    """Undo or redo: show the text the history steps to (if it can)."""
+    text = getattr(st.session_state.history, step)()
     if text is not None:
         st.session_state.yaml_text = text
 
@@ -269,9 +264,9 @@ def sidebar(checked: editing.Checked) -> None:
         st.file_uploader("Upload a YAML spec", type=["yaml", "yml"], key="upload", on_change=_on_upload)
         history = state.history
         undo, redo = st.columns(2)
-        undo.button("↶ Undo", on_click=_on_undo, disabled=not history.can_undo, width="stretch",
+        undo.button("↶ Undo", on_click=_on_history, args=("undo",), disabled=not history.can_undo, width="stretch",
                     help=f"Undo: {history.undo_label}." if history.can_undo else "Nothing to undo.")
-        redo.button("↷ Redo", on_click=_on_redo, disabled=not history.can_redo, width="stretch",
+        redo.button("↷ Redo", on_click=_on_history, args=("redo",), disabled=not history.can_redo, width="stretch",
                     help=f"Redo: {history.redo_label}." if history.can_redo else "Nothing to redo.")
         name = checked.spec.name if checked.spec else (state.save_name or "spec")
         st.download_button("Download this spec", state.yaml_text, file_name=f"{name}.yaml",
@@ -362,8 +357,8 @@ def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
         "choice": lambda: st.selectbox(form.name, list(form.choices), index=None, placeholder=form.placeholder,
                                        **common),
         "text": lambda: st.text_input(form.name, placeholder=form.placeholder, **common),
-        "yaml": lambda: st.text_input(form.name, placeholder=form.placeholder, **common),
     }
+    render["yaml"] = render["text"]   # the same box; _on_field reads it as YAML
     render[kind]()
 
 
@@ -440,7 +435,6 @@ def edit_tab(checked: editing.Checked) -> None:
 
 # -- train ----------------------------------------------------------------------
 
-TRAIN_FIELDS = ("epochs", "lr", "batch", "device")
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 

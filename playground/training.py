@@ -226,6 +226,11 @@ class Trainer:
                         **extra)
             runs.write_info(run_dir, info)
 
+        def test_pass() -> tuple[float, float]:
+            """Mean test loss and accuracy (0..1) of the model as it is now."""
+            loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
+            return loss, (preds == test_y).float().mean().item()
+
         yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
                          n, len(test_x), self.summary.total_params)
         amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
@@ -242,8 +247,7 @@ class Trainer:
                         checkpoint(epoch, step)
                         kept = last_accuracy()
                         if step > 0:  # the weights moved since the last test: score the ones kept
-                            _, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
-                            kept = (preds == test_y).float().mean().item()
+                            kept = test_pass()[1]
                         trained = round(epoch + step / steps, 2)
                         finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
                         yield RunEnded("stopped", epoch, kept, run_dir, trained, info["seconds"])
@@ -266,8 +270,7 @@ class Trainer:
                                        seen / max(time.perf_counter() - began, 1e-9))
                 seconds = time.perf_counter() - began
                 eval_began = time.perf_counter()
-                test_loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
-                accuracy = (preds == test_y).float().mean().item()
+                test_loss, accuracy = test_pass()
                 done = EpochDone(epoch + 1, t.epochs, running.item() / steps, test_loss, accuracy,
                                  seconds, time.perf_counter() - eval_began, seen / max(seconds, 1e-9))
                 metrics.append(done.as_metrics())

@@ -35,13 +35,27 @@ from playground.registry import Registry, get_registry
 from playground.yamlsource import parse
 
 
+def _round_trip() -> YAML:
+    """ruamel.yaml's round-trip mode as every edit here uses it: quotes kept, and
+    never re-wrapping a long flow line."""
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 4096
+    return rt
+
+
+def _dumped(rt: YAML, node: Any) -> str:
+    out = io.StringIO()
+    rt.dump(node, out)
+    return out.getvalue()
+
+
 class _Doc:
-    """A round-trip-loaded spec and what it takes to write it back the same way."""
+    """A round-trip-loaded spec and what it takes to write it back the same way.
+    Only made from text ``_Lines`` has already read with the safe reader."""
 
     def __init__(self, text: str):
-        parse(text)  # the safe reader first: refuses what the round-trip reader should never see
-        rt = YAML(typ="rt")
-        rt.preserve_quotes = True
+        rt = _round_trip()
         data, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
         if not isinstance(data, CommentedMap):
             raise fail((), "the spec is not a mapping, so its layers cannot be edited.",
@@ -50,7 +64,6 @@ class _Doc:
         indent = indent or 2
         offset = block_seq_indent if block_seq_indent is not None else 0
         rt.indent(mapping=_map_indent(text) or indent, sequence=max(indent, offset + 2), offset=offset)
-        rt.width = 4096  # never re-wrap a long flow line
         self._yaml = rt
         self._final_newline = text.endswith("\n")
 
@@ -63,9 +76,7 @@ class _Doc:
         return layers
 
     def text(self) -> str:
-        out = io.StringIO()
-        self._yaml.dump(self.data, out)
-        text = out.getvalue()
+        text = _dumped(self._yaml, self.data)
         return text if self._final_newline else text.removesuffix("\n")
 
 
@@ -112,8 +123,9 @@ def _layer(layers: CommentedSeq, index: int) -> CommentedMap:
 
 
 class _Lines:
-    """The layers of a block list, each as an inclusive range of lines; None when
-    the layout is not one this fast path handles."""
+    """The layers of a block list, each as an inclusive range of lines; ``ok`` is
+    False when the layout is not one this fast path handles. Reading the text
+    here, with the safe reader, is what every edit starts with."""
 
     def __init__(self, text: str):
         self.text = text
@@ -129,7 +141,7 @@ class _Lines:
         for node in layers.value:
             first = node.start_mark.line
             prefix = self.lines[first][:node.start_mark.column] if first < len(self.lines) else ""
-            if prefix.strip() != "-" or not prefix.rstrip().endswith("-"):
+            if prefix.strip() != "-":
                 return   # the dash and the layer are not on one line
             last = _last_line(node)
             if node.flow_style and last != first:
@@ -168,9 +180,7 @@ def _roundtrip_layer(lines: list[str], column: int, change) -> list[str]:
     first = lines[0]
     head, body = first[:column], first[column:]
     snippet = [body] + [line[column:] if line[:column].strip() == "" else line for line in lines[1:]]
-    yaml_rt = YAML(typ="rt")
-    yaml_rt.preserve_quotes = True
-    yaml_rt.width = 4096
+    yaml_rt = _round_trip()
     text = "".join(snippet)
     indent = _map_indent(text)
     if indent:
@@ -179,9 +189,7 @@ def _roundtrip_layer(lines: list[str], column: int, change) -> list[str]:
     if not isinstance(node, CommentedMap):
         raise _not_a_mapping()
     change(node)
-    out = io.StringIO()
-    yaml_rt.dump(node, out)
-    new = out.getvalue().splitlines(keepends=True)
+    new = _dumped(yaml_rt, node).splitlines(keepends=True)
     pad = " " * column
     if not lines[-1].endswith("\n") and new and new[-1].endswith("\n"):
         new[-1] = new[-1][:-1]
@@ -189,12 +197,7 @@ def _roundtrip_layer(lines: list[str], column: int, change) -> list[str]:
 
 
 def _new_layer_lines(example: dict, prefix: str, flow: bool) -> list[str]:
-    node = _styled(example, flow)
-    yaml_rt = YAML(typ="rt")
-    yaml_rt.width = 4096
-    out = io.StringIO()
-    yaml_rt.dump(node, out)
-    new = out.getvalue().splitlines(keepends=True)
+    new = _dumped(_round_trip(), _styled(example, flow)).splitlines(keepends=True)
     pad = " " * len(prefix)
     return [prefix + new[0]] + [pad + line for line in new[1:]]
 

@@ -9,6 +9,7 @@ rows worked out before the error). The layer operations live in
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +51,11 @@ class Checked:
     def bad_layers(self) -> set[int]:
         return self.error.layer_indices if self.error else set()
 
-    @property
+    @functools.cached_property
     def layers(self) -> tuple[LayerView, ...]:
         """Every layer of the document, named and typed as written, with the shape
-        facts the check got to (none past an error), the failing ones marked."""
+        facts the check got to (none past an error), the failing ones marked.
+        Worked out once: the table, the editor and the diagram all read it."""
         doc_layers = self.doc_layers
         rows = {r.index: r for r in self.rows}
         bad = self.bad_layers
@@ -101,11 +103,6 @@ class LayerView:
     params: int | None
     macs: int | None
     bad: bool
-
-    @property
-    def title(self) -> str:
-        """'conv2d conv1' or 'relu'."""
-        return f"{self.type} {self.name}" if self.name else self.type
 
 
 def check_text(text: str, registry: Registry | None = None) -> Checked:

@@ -33,7 +33,6 @@ class JobState:
     losses: list[tuple[float, float]] = field(default_factory=list)   # (epoch progress, running loss)
     metrics: list[dict] = field(default_factory=list)                 # one per finished epoch
     error: str | None = None
-    ended: RunEnded | None = None     # how the run ended (accuracy of the weights kept), once it has
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -91,7 +90,7 @@ class TrainingJob:
         elif isinstance(event, EpochDone):
             s.metrics.append(event.as_metrics())
         elif isinstance(event, RunEnded):
-            s.status, s.finished, s.ended = event.status, time.time(), event
+            s.status, s.finished = event.status, time.time()
 
     def _run(self) -> None:
         try:
