@@ -9,6 +9,7 @@ GPU supports it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,8 @@ def _mps_available() -> bool:
 
 def resolve(name: str = "auto", *, amp: bool = True) -> DeviceSetup:
     """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' -> a DeviceSetup, or DeviceError."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise DeviceError(f"unknown device '{name}'.\n  Use auto, cpu, cuda, cuda:N or mps.")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
     if name.startswith("cuda"):

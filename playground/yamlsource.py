@@ -45,6 +45,11 @@ def parse(text: str) -> Document:
         context = f" ({exc.context})" if exc.context else ""
         raise fail((), f"invalid YAML: {problem}{context}.",
                    "Check the indentation and quoting around this line.", line=line) from None
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow, e.g. a control character
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise fail((), f"invalid YAML: {exc.reason}: found #x{code:04x}.",
+                   "Delete the character; inside double quotes it can be written as an escape (\"\\x07\").",
+                   line=text.count("\n", 0, exc.position) + 1) from None
     except yaml.YAMLError as exc:
         raise fail((), f"invalid YAML: {exc}.") from None
     if root is None:

@@ -106,3 +106,21 @@ def test_evaluation_of_keeps_what_it_was_given():
     ev = Evaluation.of(labels, preds, ("a", "b"), 0.25, images)
     assert torch.equal(ev.labels, labels) and torch.equal(ev.predictions, preds) and ev.images is images
     assert (ev.test_loss, ev.classes, ev.accuracy) == (0.25, ("a", "b"), 0.5)
+
+
+def test_a_run_loads_straight_onto_the_device_asked_for(trained, monkeypatch):
+    # No second real device here, so "meta" (shapes only, no memory) stands in for a GPU:
+    # the checkpoint is mapped to it and the model lives on it, never detouring through the CPU.
+    from playground import devices, inference, runs
+
+    meta = devices.DeviceSetup(torch.device("meta"), False, None, 1)
+    asked, seen = [], []
+    monkeypatch.setattr(inference.devices, "resolve", lambda name: asked.append(name) or meta)
+    real = runs.load_checkpoint
+    monkeypatch.setattr(inference.runs, "load_checkpoint",
+                        lambda run_dir, map_location: seen.append(map_location) or real(run_dir, map_location))
+    run_dir, _ = trained
+    run = load_run(run_dir, "cuda:1")
+    assert asked == ["cuda:1"] and seen == [torch.device("meta")]
+    assert run.device == torch.device("meta") and run.run_dir == run_dir
+    assert {p.device.type for p in run.model.parameters()} == {"meta"}

@@ -122,3 +122,63 @@ def test_problems_name_their_line_and_the_fix():
     with pytest.raises(SpecError) as info:
         yamlsource.parse("name: x\n? [1, 2]\n: 3\n")
     assert "keys must be plain names" in info.value.problems[0].message and info.value.problems[0].line == 2
+
+
+# Every refusal, word for word: what went wrong, where, and the fix.
+@pytest.mark.parametrize("text,path,line,message,fix", [
+    ("name: x\nlayers: [\n", (), 3, "invalid YAML: did not find expected node content (while parsing a flow node).",
+     "Check the indentation and quoting around this line."),
+    ("a: b: c\n", (), 1, "invalid YAML: mapping values are not allowed in this context.",
+     "Check the indentation and quoting around this line."),
+    ("name: x\nb: \x01\n", (), 2, "invalid YAML: control characters are not allowed: found #x0001.",
+     'Delete the character; inside double quotes it can be written as an escape ("\\x07").'),
+    ("", (), None, "the spec is empty.", "A spec needs at least: name, and a list of layers."),
+    ("base: &b {type: relu}\nlayers:\n  - <<: *b\n", ("layers", 0), 3, "YAML merge keys (<<) are not supported.",
+     "Write the keys out in full."),
+    ("name: x\n1: 2\n", (), 2, "keys must be plain names, got '1'.", "Quote the key or rename it."),
+    ("a:\n  b: !custom x\n", ("a", "b"), 2, "YAML tags such as !custom are not allowed in a spec.",
+     "Remove the tag; values are plain numbers, strings, lists and mappings."),
+    ("a: !!seq [1]\nb: !mine [1]\n", ("b",), 2, "YAML tags such as !mine are not allowed in a spec.",
+     "Remove the tag; values are plain numbers, strings, lists and mappings."),
+    ("a: !mine {b: 1}\n", ("a",), 1, "YAML tags such as !mine are not allowed in a spec.",
+     "Remove the tag; values are plain numbers, strings, lists and mappings."),
+])
+def test_refusals_word_for_word(text, path, line, message, fix):
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse(text)
+    (p,) = info.value.problems
+    assert (p.path, p.line, p.message, p.fix) == (path, line, message, fix)
+
+
+def test_size_and_value_limits_word_for_word(monkeypatch):
+    monkeypatch.setattr(yamlsource, "MAX_BYTES", 3 * 1024 * 1024 - 1)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("#" * (3 * 1024 * 1024))
+    (p,) = info.value.problems
+    assert (p.path, p.line, p.message, p.fix) == (
+        (), None, "the spec is larger than 2 MiB.",
+        "Specs are short lists of layers; check that this is the right file.")
+    monkeypatch.setattr(yamlsource, "MAX_NODES", 2)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("a: 1\nb: [2, 3]\n")
+    (p,) = info.value.problems
+    assert (p.path, p.line, p.message, p.fix) == (
+        ("b",), 2, "the spec expands to more than 2 values.", "Remove anchors and aliases, or split the spec.")
+
+
+def test_an_unexpected_yaml_error_is_still_a_spec_error(monkeypatch):
+    def broken(*args, **kwargs):
+        raise __import__("yaml").YAMLError("something odd")
+
+    monkeypatch.setattr(yamlsource.yaml, "compose", broken)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\n")
+    (p,) = info.value.problems
+    assert (p.path, p.line, p.message, p.fix) == ((), None, "invalid YAML: something odd.", None)
+
+
+def test_the_node_tree_comes_back_with_marks_for_editors():
+    doc = yamlsource.parse("name: x\nlayers:\n  - {type: relu}\n")
+    assert doc.root is not None and doc.root.tag == "tag:yaml.org,2002:map"
+    (_, layers), = [(k, v) for k, v in doc.root.value if k.value == "layers"]
+    assert [item.start_mark.line for item in layers.value] == [2]
