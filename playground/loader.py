@@ -129,15 +129,17 @@ def _rank(error_type: str) -> int:
 
 
 def _layer_raw(data: Mapping, index: int) -> Any:
-    layers = data.get("layers")
-    return layers[index] if isinstance(layers, list) and index < len(layers) else None
+    """The layer as written, at an index pydantic reported (a list or tuple of layers)."""
+    try:
+        return data["layers"][index]
+    except TypeError:   # layers given as a generator, already consumed
+        return None
 
 
 def _clean_path(loc: tuple, data: Mapping, registry: Registry) -> Path:
     parts = list(loc)
     if len(parts) >= 3 and parts[0] == "layers" and isinstance(parts[1], int):
-        raw = _layer_raw(data, parts[1])
-        if isinstance(raw, dict) and parts[2] == raw.get("type") and parts[2] in registry:
+        if parts[2] in registry:   # the tagged union's member: the layer's own type
             del parts[2]
     return tuple(p for p in parts if isinstance(p, int) or not _UNION_MARKER.search(str(p)))
 

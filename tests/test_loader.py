@@ -123,3 +123,76 @@ def test_a_loaded_file_remembers_where_it_came_from(tmp_path):
     spec = playground.load_spec(path)
     assert spec._origin[0] == str(path) and spec._origin[1][("layers", 1, "out_features")] == 4
     assert Path(spec._origin[0]).name == "n.yaml"
+
+
+class _Marker:
+    """An arbitrary Python type a plugin field may accept (validated with isinstance)."""
+
+
+def _union_plugin():
+    from typing import Annotated, Literal
+
+    from pydantic import ConfigDict, Field
+
+    from playground.layers import Elementwise
+
+    class Sized(Elementwise):
+        """A mock plugin whose fields are unions with the literal member first."""
+
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+        type: Literal["sized"] = "sized"
+        size: Literal["auto"] | Annotated[int, Field(gt=0)] = Field("auto", description="A size, or auto.")
+        hook: Literal["none"] | _Marker = Field("none", description="A hook object, or none.")
+        example = {"type": "sized"}
+
+        def build(self, x):
+            from torch import nn
+
+            return nn.Identity()
+
+    return Sized
+
+
+@pytest.mark.parametrize("layer,message", [
+    # several union members fail on one value: the message of the closest one is shown
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": "samee"},
+     "Input should be 'same' or 'valid'. Received: padding='samee'. Did you mean 'same'?"),
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": "abc"},
+     "Input should be a valid integer, unable to parse string as an integer. Received: kernel_size='abc'."),
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1.5},
+     "Input should be a valid integer, got a number with a fractional part. Received: padding=1.5."),
+    ({"type": "sized", "size": -3}, "Input should be greater than 0. Received: size=-3."),
+    ({"type": "sized", "size": "big"}, "Input should be 'auto'. Received: size='big'."),
+    ({"type": "sized", "hook": "x"}, "Input should be 'none'. Received: hook='x'."),
+])
+def test_union_errors_show_the_closest_member(registry, layer, message):
+    registry.register(_union_plugin())
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "n", "layers": [layer]})
+    (p,) = info.value.problems
+    assert p.message == message
+
+
+def test_values_are_shown_whole_up_to_60_characters():
+    shown = "x" * 58   # its repr, with quotes, is 60 characters
+    with pytest.raises(SpecError) as info:
+        validate(shown)
+    assert f"Received: '{shown}'." in info.value.problems[0].message
+    with pytest.raises(SpecError) as info:
+        validate(shown + "y")
+    assert f"Received: '{'x' * 56}...." in info.value.problems[0].message
+
+
+def test_layers_given_as_a_tuple_are_labelled_like_a_list():
+    with pytest.raises(SpecError) as info:
+        validate({"name": "n", "layers": ({"type": "flatten"}, {"type": "linear", "out_features": 0, "name": "fc"})})
+    (p,) = info.value.problems
+    assert (p.path, p.label) == (("layers", 1, "out_features"), "linear 'fc'")
+
+
+def test_layers_given_as_a_generator_still_get_a_clean_path():
+    layers = (layer for layer in [{"type": "flatten"}, {"type": "linear", "out_features": 0}])
+    with pytest.raises(SpecError) as info:
+        validate({"name": "n", "layers": layers})
+    (p,) = info.value.problems
+    assert (p.path, p.label) == (("layers", 1, "out_features"), None)   # consumed: no label to read back
