@@ -187,15 +187,15 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
                        f"Valid types: {types}.", label=None)
     if kind == "union_tag_not_found":
         return Problem(path, "this layer has no 'type'.", f"Add `type:` with one of: {types}.")
-    if in_layer and len(path) == 2 and kind in ("model_type", "model_attributes_type", "dict_type"):
+    if in_layer and len(path) == 2 and kind == "model_attributes_type":   # a layer that is not a mapping
         fix = (f"Write it as `- {{type: {value}}}`." if isinstance(value, str) and value in registry
                else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
         return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
     if kind == "extra_forbidden" and key is not None:
         owner = model.type_name() if label else (path[0] if len(path) > 1 else "the spec")
-        valid = [k for k in (model.model_fields if model else ()) if k != "type"]
+        valid = [k for k in model.model_fields if k != "type"]   # every layer has at least `name`
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
-                       f"Valid keys: {', '.join(valid)}." if valid else None, label=label)
+                       f"Valid keys: {', '.join(valid)}.", label=label)
     if kind == "missing" and key is not None:
         what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
         example = model.example.get(key) if model is not None and hasattr(model, "example") else None
@@ -207,6 +207,6 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
     if not isinstance(value, (dict, list)) or kind.endswith("_type"):
         message += f" Received: {received}."
     if kind == "literal_error" and isinstance(value, str):
-        message += did_you_mean(value, re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+        message += did_you_mean(value, re.findall(r"'([^']*)'", str(ctx["expected"])))
     fix = f"{names[0]}: {field.description}" if field is not None and field.description else None
     return Problem(path, message, fix, label=label)

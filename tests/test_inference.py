@@ -92,12 +92,12 @@ def test_an_evaluation_carries_the_test_set(trained):
     assert ev.accuracy == pytest.approx((ev.predictions == ev.labels).float().mean().item())
 
 
-def test_evaluation_downloads_missing_data_when_asked(trained, tmp_path, monkeypatch):
+def test_evaluation_downloads_missing_data_by_default(trained, tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
     run_dir, _ = trained
     monkeypatch.setattr(tvd.MNIST, "download", lambda self: write_dataset(type(tmp_path)(self.root)))
-    ev = evaluate_run(load_run(run_dir, "cpu"), tmp_path / "fresh", download=True)
+    ev = evaluate_run(load_run(run_dir, "cpu"), tmp_path / "fresh")   # downloading is the default
     assert len(ev.labels) == 80
 
 
@@ -124,3 +124,14 @@ def test_a_run_loads_straight_onto_the_device_asked_for(trained, monkeypatch):
     assert asked == ["cuda:1"] and seen == [torch.device("meta")]
     assert run.device == torch.device("meta") and run.run_dir == run_dir
     assert {p.device.type for p in run.model.parameters()} == {"meta"}
+
+
+def test_evaluation_without_downloading_names_the_missing_files(trained, tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from playground.data import DataError
+
+    run_dir, _ = trained
+    monkeypatch.setattr(tvd.MNIST, "download", lambda self: pytest.fail("downloaded although told not to"))
+    with pytest.raises(DataError, match="MNIST"):
+        evaluate_run(load_run(run_dir, "cpu"), tmp_path / "empty", download=False)

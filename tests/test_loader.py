@@ -196,3 +196,120 @@ def test_layers_given_as_a_generator_still_get_a_clean_path():
         validate({"name": "n", "layers": layers})
     (p,) = info.value.problems
     assert (p.path, p.label) == (("layers", 1, "out_features"), None)   # consumed: no label to read back
+
+
+@pytest.mark.parametrize("section,value,message,fix", [
+    ("input", 5, "Input should be a valid dictionary or instance of InputShape. Received: input=5.",
+     "input: Input image shape; defaults to the dataset's (1x28x28 for MNIST)."),
+    ("train", "fast", "Input should be a valid dictionary or instance of Train. Received: train='fast'.",
+     "train: Optimizer and schedule. Defaults follow the MNIST tutorial."),
+])
+def test_a_section_that_is_not_a_mapping_is_explained_by_the_spec_field(section, value, message, fix):
+    with pytest.raises(SpecError) as info:
+        validate({"name": "n", "layers": [{"type": "flatten"}], section: value})
+    (p,) = info.value.problems
+    assert (p.path, p.message, p.fix, p.label) == ((section,), message, fix, None)
+
+
+def _plain_plugin():
+    from typing import Annotated, Literal
+
+    from pydantic import Field, field_validator
+
+    from playground.layers import Elementwise
+
+    class Plain(Elementwise):
+        """A mock plugin written tersely: fields without descriptions, a validator, a tie-prone union."""
+
+        type: Literal["plain"] = "plain"
+        width: int
+        offset: Annotated[int, Field(ge=1)] | Annotated[int, Field(le=-1)] = 1
+        even: int = 2
+        example = {"type": "plain", "width": 1}
+
+        @field_validator("even")
+        @classmethod
+        def _even(cls, value):
+            if value % 2:
+                raise ValueError("must be even.")
+            return value
+
+        def build(self, x):
+            from torch import nn
+
+            return nn.Identity()
+
+    return Plain
+
+
+def test_the_registry_passed_in_is_the_one_used():
+    from playground.layers import BUILTINS
+    from playground.registry import Registry
+
+    own = Registry()
+    for cls in BUILTINS:
+        own.register(cls, source="builtins (test)")
+    own.register(_plain_plugin(), source="test")
+    text = "name: n\nlayers:\n  - {type: plain, width: 3}\n  - {type: flatten}\n  - {type: linear, out_features: 10}\n"
+    assert [layer.type for layer in playground.load_spec(text, registry=own).layers] == ["plain", "flatten", "linear"]
+    with pytest.raises(SpecError, match="unknown layer type 'plain'"):
+        playground.load_spec(text)   # the process registry has no such plugin
+
+
+@pytest.mark.parametrize("layer,message,fix", [
+    ({"type": "plain"}, "missing required key 'width'.", "Add `width: 1`."),   # no description to quote
+    ({"type": "plain", "width": 1, "offset": 0}, "Input should be greater than or equal to 1. Received: offset=0.",
+     None),   # two members fail alike: the first one listed speaks
+    ({"type": "plain", "width": 1, "even": 3}, "must be even. Received: even=3.", None),
+    ({"type": "plain", "width": [1, 2]}, "Input should be a valid integer. Received: width=[1, 2].", None),
+])
+def test_terse_plugins_get_exact_messages(registry, layer, message, fix):
+    registry.register(_plain_plugin())
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "n", "layers": [layer]})
+    (p,) = info.value.problems
+    assert (p.message, p.fix, p.label) == (message, fix, "plain")
+
+
+@pytest.mark.parametrize("data,path,message,fix", [
+    ({"name": "n", "layers": [{"type": "flatten"}], "data": {"batch_size": 0}}, ("data", "batch_size"),
+     "Input should be greater than or equal to 1. Received: batch_size=0.", "batch_size: "),
+    ({"name": "n", "layers": [{"type": "flatten"}], "train": {"optimizer": "adam", "momentum": 0.9}},
+     ("train", "momentum"),
+     "momentum applies to sgd only, not to adam; remove it or set optimizer: sgd. Received: momentum=0.9.",
+     "momentum: SGD momentum (sgd only; default 0.5)."),
+    ({"name": "n", "layers": [{"out_features": 10}]}, ("layers", 0), "this layer has no 'type'.",
+     "Add `type:` with one of: conv2d, maxpool2d, "),
+    ({"name": "n", "layers": ["relu"]}, ("layers", 0), "a layer must be a mapping with a 'type'. Received: 'relu'.",
+     "Write it as `- {type: relu}`."),
+])
+def test_messages_and_fixes_word_for_word(data, path, message, fix):
+    with pytest.raises(SpecError) as info:
+        validate(data)
+    (p,) = info.value.problems
+    assert (p.path, p.message) == (path, message)
+    assert p.fix.startswith(fix), p.fix
+    if fix.endswith("."):
+        assert p.fix == fix
+
+
+def test_file_problems_name_the_file(tmp_path):
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(tmp_path / "list.yaml")
+    assert str(info.value).startswith(f"{tmp_path / 'list.yaml'}:1: the spec must be a mapping")
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(tmp_path)
+    assert str(info.value) == f"{tmp_path}: this is a folder, not a spec file."
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(tmp_path / "list.yaml" / "x.yaml")
+    assert str(info.value) == f"{tmp_path / 'list.yaml' / 'x.yaml'}: cannot read the file: Not a directory."
+    (tmp_path / "latin1.yaml").write_bytes(b"name: n\n# caf\xe9\n")
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(tmp_path / "latin1.yaml")
+    assert str(info.value) == f"{tmp_path / 'latin1.yaml'}:2: the file is not UTF-8 text.\n  Save it as UTF-8."
+
+
+def test_text_with_a_newline_is_text_even_if_it_ends_like_a_file_name():
+    text = GOOD + "# copied from mnist.yaml"
+    assert playground.load_spec(text).name == "n"
