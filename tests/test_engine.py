@@ -122,3 +122,11 @@ def test_a_loaded_run_predicts_like_its_model(spec, tmp_path, data_dir):
                                                         torch.device("cpu"))), 1)
     torch.testing.assert_close(probs, expected)
     assert probs.sum(1).allclose(torch.ones(4))
+
+
+def test_epoch_metrics_are_the_event_with_rounded_timings():
+    done = EpochDone(epoch=2, epochs=5, train_loss=0.123456789, test_loss=0.987654321, test_accuracy=0.9876,
+                     seconds=1.23456, eval_seconds=0.98765, images_per_s=12345.678)
+    assert done.as_metrics() == {"epoch": 2, "train_loss": 0.123456789, "test_loss": 0.987654321,
+                                 "test_accuracy": 0.9876, "seconds": 1.235, "eval_seconds": 0.988,
+                                 "images_per_s": 12345.7}

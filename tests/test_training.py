@@ -188,3 +188,34 @@ def test_overrides_are_checked(spec):
     assert with_overrides(spec, lr=0.2, batch_size=8).train.lr == 0.2
     with pytest.raises(playground.SpecError, match=r"train.lr: Input should be greater than 0. Received: lr=-1"):
         with_overrides(spec, lr=-1)
+
+
+def test_a_loss_that_is_never_finite_says_no_checkpoint_is_kept_yet(registry, tmp_path, data_dir):
+    registry.register(NanAfter)
+    spec = playground.load_spec(TINY.replace("  - {type: relu}\n", "  - {type: nan_after, calls: 0}\n"))
+    with pytest.raises(TrainingError) as info:
+        _run(spec, tmp_path, data_dir)
+    assert str(info.value) == (
+        "the training loss became NaN or infinite in epoch 1, by step 10 (lr=0.05, optimizer=sgd).\n"
+        f"  The last good checkpoint (none yet) is kept in {tmp_path / 'run'}.\n"
+        "  Lower the learning rate (--lr), or check the data normalization.")
+
+
+def test_train_returns_how_the_run_ended(spec, tmp_path, data_dir):
+    ended = train(with_overrides_epochs(spec, 1), out=tmp_path / "run", data_dir=data_dir, download=False)
+    assert isinstance(ended, RunEnded)
+    assert (ended.status, ended.epoch, ended.run_dir) == ("completed", 1, tmp_path / "run")
+
+
+def with_overrides_epochs(spec, epochs):
+    from playground.training import with_overrides
+
+    return with_overrides(spec, epochs=epochs)
+
+
+def test_resume_takes_a_device_override(spec, tmp_path, data_dir):
+    from playground.training import with_overrides
+
+    _run(with_overrides(spec, epochs=1, device="auto"), tmp_path, data_dir)
+    assert Trainer.resume(tmp_path / "run").spec.train.device == "auto"
+    assert Trainer.resume(tmp_path / "run", device="cpu").spec.train.device == "cpu"
