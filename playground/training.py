@@ -231,10 +231,10 @@ class Trainer:
             loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
             return loss, (preds == test_y).float().mean().item()
 
-        yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
-                         n, len(test_x), self.summary.total_params)
-        amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
-        try:
+        try:   # from here on, however the run ends, run.json says how
+            yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
+                             n, len(test_x), self.summary.total_params)
+            amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
             for epoch in range(start_epoch, t.epochs):
                 order = epoch_order(n, t.seed, epoch).to(device)
                 first = start_step if epoch == start_epoch else 0

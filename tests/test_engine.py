@@ -130,3 +130,114 @@ def test_epoch_metrics_are_the_event_with_rounded_timings():
     assert done.as_metrics() == {"epoch": 2, "train_loss": 0.123456789, "test_loss": 0.987654321,
                                  "test_accuracy": 0.9876, "seconds": 1.235, "eval_seconds": 0.988,
                                  "images_per_s": 12345.7}
+
+
+def test_run_json_says_running_from_the_first_event(spec, tmp_path, data_dir):
+    trainer = Trainer(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
+    events = trainer.events()
+    started = next(events)
+    assert isinstance(started, RunStarted)
+    info = runs.read_info(tmp_path / "run")
+    assert {k: info[k] for k in ("spec", "status", "epochs", "epochs_done", "epochs_trained", "test_accuracy")} == {
+        "spec": "tiny", "status": "running", "epochs": 1, "epochs_done": 0, "epochs_trained": 0.0,
+        "test_accuracy": None}
+    assert info["params"] == started.params and info["data_root"] == str(data_dir)
+    events.close()
+    assert runs.read_info(tmp_path / "run")["status"] == "interrupted"   # abandoned mid-way, never "running"
+
+
+def test_a_resumed_run_json_starts_where_the_stop_left_it(spec, tmp_path, data_dir):
+    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
+    for event in trainer.events():
+        if isinstance(event, StepDone) and (event.epoch, event.step) == (2, 3):
+            trainer.stop()
+    accuracy = runs.read_info(tmp_path / "run")["test_accuracy"]
+    events = Trainer.resume(tmp_path / "run", data_dir=data_dir, download=False).events()
+    next(events)
+    info = runs.read_info(tmp_path / "run")
+    assert (info["status"], info["epochs_done"], info["epochs_trained"], info["test_accuracy"]) == (
+        "running", 1, 1.3, accuracy)
+    events.close()
+
+
+class _FrozenClock:
+    def __init__(self, monkeypatch):
+        import playground.training as training
+
+        monkeypatch.setattr(training.time, "perf_counter", lambda: 100.0)
+
+
+def test_wall_seconds_add_up_across_resumes(spec, tmp_path, data_dir, monkeypatch):
+    _FrozenClock(monkeypatch)   # no time passes: the recorded seconds are exactly the earlier ones
+    run_dir = tmp_path / "run"
+    train(with_overrides(spec, epochs=1), out=run_dir, data_dir=data_dir, download=False)
+    assert runs.read_info(run_dir)["seconds"] == 0.0
+    runs.write_info(run_dir, {**runs.read_info(run_dir), "seconds": 1.23456})
+    ended = Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False)
+    assert [e for e in ended.events() if isinstance(e, RunEnded)][0].seconds == 1.23
+    info = runs.read_info(run_dir)
+    del info["seconds"]   # a run folder written before seconds were recorded
+    runs.write_info(run_dir, info)
+    list(Trainer.resume(run_dir, epochs=3, data_dir=data_dir, download=False).events())
+    assert runs.read_info(run_dir)["seconds"] == 0.0
+
+
+def test_progress_comes_every_20_steps_by_default(spec, tmp_path, data_dir):
+    events = []
+    train(with_overrides(spec, epochs=1, batch_size=8), events.append, out=tmp_path / "run", data_dir=data_dir,
+          download=False)
+    assert [e.step for e in events if isinstance(e, StepDone)] == [20, 40]
+
+
+def test_the_amp_switch_and_the_download_default_reach_what_they_control(spec, tmp_path, data_dir, monkeypatch):
+    import torchvision.datasets as tvd
+    from tinydata import write_dataset
+
+    from playground import devices
+
+    asked, real = [], devices.resolve
+    monkeypatch.setattr(devices, "resolve", lambda name, amp: asked.append(amp) or real(name, amp=amp))
+    monkeypatch.setattr(tvd.MNIST, "download", lambda self: write_dataset(type(tmp_path)(self.root)))
+    one = with_overrides(spec, epochs=1)
+    train(one, out=tmp_path / "a", data_dir=tmp_path / "fresh")   # nothing there yet: downloaded by default
+    train(one, out=tmp_path / "b", data_dir=data_dir, amp=False)
+    assert asked == [True, False]
+
+
+def test_a_run_without_out_gets_a_folder_named_after_the_spec(spec, tmp_path, data_dir):
+    ended = train(with_overrides(spec, epochs=1), runs_base=tmp_path / "runs", data_dir=data_dir, download=False)
+    assert ended.run_dir.parent == tmp_path / "runs" and ended.run_dir.name.startswith("tiny-")
+
+
+def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(spec, tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    train(with_overrides(spec, epochs=1), out=run_dir, data_dir=data_dir, download=False)
+    ckpt = runs.load_checkpoint(run_dir)
+    runs.save_checkpoint(run_dir, {**ckpt, "rng_cuda": torch.zeros(16, dtype=torch.uint8)})   # as CUDA writes it
+    ended = train_resumed(run_dir, data_dir)
+    assert ended.status == "completed" and ended.epoch == 2
+
+
+def train_resumed(run_dir, data_dir):
+    events = list(Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False).events())
+    return events[-1]
+
+
+def test_on_the_cpu_the_model_trains_in_channels_last_memory(spec, tmp_path, data_dir):
+    two_convs = playground.load_spec(TINY.replace(
+        "  - {type: relu}\n", "  - {type: relu}\n  - {type: conv2d, out_channels: 6, kernel_size: 3}\n"))
+    train(with_overrides(two_convs, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
+    weight = runs.load_checkpoint(tmp_path / "run")["model"]["2.weight"]   # 6 x 4 x 3 x 3
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def test_evaluation_runs_in_the_autocast_dtype_it_is_given():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
+    x, y = torch.randn(23, 3, 4), torch.randint(0, 5, (23,))
+    loss, _ = evaluate(model, x, y, batch_size=23, amp_dtype=torch.float16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        expected = F.cross_entropy(model(x).float(), y).item()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        other = F.cross_entropy(model(x).float(), y).item()
+    assert loss == pytest.approx(expected, rel=1e-6) and loss != pytest.approx(other, rel=1e-6)
