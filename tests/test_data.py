@@ -133,3 +133,18 @@ def test_a_size_mismatch_says_how_to_fix_it():
         check_fits(_raw(torch.zeros(2, 32, 32), torch.zeros(2, dtype=torch.long)), (1, 28, 28), 10)
     assert str(info.value) == ("the train images in root are 1x32x32, but the spec's input is 1x28x28.\n"
                                "  Use a spec whose input matches the data, or the right data folder.")
+
+
+def test_a_half_downloaded_dataset_is_completed_by_downloading_by_default(tmp_path, monkeypatch):
+    """Only the training files there (an interrupted download): the test split is
+    fetched by default, and it is the test split that is read."""
+    import torchvision.datasets as tvd
+    from tinydata import write_dataset
+
+    write_dataset(tmp_path, n_train=30, n_test=12)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "MNIST" / "raw" / name).unlink()
+    monkeypatch.setattr(tvd.MNIST, "download", lambda self: write_dataset(type(tmp_path)(self.root), n_train=30,
+                                                                          n_test=12))
+    raw = datamod.load_raw("mnist", tmp_path)
+    assert (len(raw.train.images), len(raw.test.images)) == (30, 12)
