@@ -136,14 +136,18 @@ def test_run_json_says_running_from_the_first_event(spec, tmp_path, data_dir):
     trainer = Trainer(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
     events = trainer.events()
     started = next(events)
-    assert isinstance(started, RunStarted)
+    assert isinstance(started, RunStarted) and started.run_dir == tmp_path / "run"
     info = runs.read_info(tmp_path / "run")
     assert {k: info[k] for k in ("spec", "status", "epochs", "epochs_done", "epochs_trained", "test_accuracy")} == {
         "spec": "tiny", "status": "running", "epochs": 1, "epochs_done": 0, "epochs_trained": 0.0,
         "test_accuracy": None}
     assert info["params"] == started.params and info["data_root"] == str(data_dir)
     events.close()
-    assert runs.read_info(tmp_path / "run")["status"] == "interrupted"   # abandoned mid-way, never "running"
+    info = runs.read_info(tmp_path / "run")
+    assert info["status"] == "interrupted"   # abandoned mid-way, never left "running"
+    from datetime import datetime
+
+    assert datetime.fromisoformat(info["updated"]) >= datetime.fromisoformat(info["started"])
 
 
 def test_a_resumed_run_json_starts_where_the_stop_left_it(spec, tmp_path, data_dir):
@@ -170,8 +174,11 @@ class _FrozenClock:
 def test_wall_seconds_add_up_across_resumes(spec, tmp_path, data_dir, monkeypatch):
     _FrozenClock(monkeypatch)   # no time passes: the recorded seconds are exactly the earlier ones
     run_dir = tmp_path / "run"
-    train(with_overrides(spec, epochs=1), out=run_dir, data_dir=data_dir, download=False)
+    events = []
+    train(with_overrides(spec, epochs=1), events.append, out=run_dir, data_dir=data_dir, download=False)
     assert runs.read_info(run_dir)["seconds"] == 0.0
+    (done,) = [e for e in events if isinstance(e, EpochDone)]
+    assert done.images_per_s == 320 / 1e-9   # every image seen counts; a clock standing still counts as 1 ns
     runs.write_info(run_dir, {**runs.read_info(run_dir), "seconds": 1.23456})
     ended = Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False)
     assert [e for e in ended.events() if isinstance(e, RunEnded)][0].seconds == 1.23

@@ -99,18 +99,31 @@ def test_a_stopped_run_reports_the_accuracy_of_the_weights_it_kept(spec, tmp_pat
     from playground.inference import evaluate_run, load_run
     from playground.texts import outcome
 
-    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
+    slower = playground.load_spec(TINY.replace("lr: 0.05", "lr: 0.01"))   # accuracy still moving after a step
+    trainer = Trainer(slower, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
     for event in trainer.events():
-        if isinstance(event, StepDone) and (event.epoch, event.step) == (2, 3):
+        if isinstance(event, EpochDone):
+            after_epoch_1 = event.test_accuracy
+        if isinstance(event, StepDone) and (event.epoch, event.step) == (2, 1):
             trainer.stop()
         ended = event
-    assert (ended.status, ended.epoch, ended.epochs_trained) == ("stopped", 1, 1.3)
+    assert (ended.status, ended.epoch, ended.epochs_trained, ended.run_dir) == ("stopped", 1, 1.1, tmp_path / "run")
     kept = evaluate_run(load_run(tmp_path / "run"), data_dir, download=False).accuracy  # an independent pass
     info = runs.read_info(tmp_path / "run")
-    assert ended.test_accuracy == pytest.approx(kept, abs=1e-9)
-    assert info["test_accuracy"] == ended.test_accuracy and info["epochs_trained"] == 1.3
-    assert outcome(info).startswith(f"Stopped in epoch 2 after 1.3 epochs ({info['seconds']:.1f} s): "
+    assert ended.test_accuracy == pytest.approx(kept, abs=1e-9) and kept != after_epoch_1
+    assert (info["test_accuracy"], info["epochs_done"], info["epochs_trained"]) == (ended.test_accuracy, 1, 1.1)
+    assert outcome(info).startswith(f"Stopped in epoch 2 after 1.1 epochs ({info['seconds']:.1f} s): "
                                     f"{100 * kept:.2f}% test accuracy of the weights kept")
+
+
+def test_a_run_stopped_between_epochs_keeps_the_last_epochs_accuracy(spec, tmp_path, data_dir):
+    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False)
+    for event in trainer.events():
+        if isinstance(event, EpochDone):
+            trainer.stop()   # takes effect before the first step of epoch 2
+            after_epoch_1 = event.test_accuracy
+        ended = event
+    assert (ended.status, ended.epoch, ended.epochs_trained, ended.test_accuracy) == ("stopped", 1, 1.0, after_epoch_1)
 
 
 def test_resume_can_extend_a_finished_run(spec, tmp_path, data_dir):
