@@ -36,6 +36,8 @@ def test_the_parameter_budget_is_inclusive(mnist_text):
     (p,) = info.value.problems
     assert p.path == ("layers", 3) and p.reason == "budget"
     assert "the model has 8,490 parameters, over budget.max_params=8,489; this layer alone has 5,020." in p.message
+    assert p.fix == ("Make this layer smaller (fewer channels or features, or pool before it), "
+                     "or raise budget.max_params.")
 
 
 def test_the_activation_budget_is_inclusive(mnist_text):
@@ -46,6 +48,8 @@ def test_the_activation_budget_is_inclusive(mnist_text):
     (p,) = info.value.problems
     assert p.path == ("layers", 0) and p.reason == "budget"
     assert "activations take 3 MiB per batch of 64" in p.message and "10x24x24 is the largest" in p.message
+    assert p.fix == ("Shrink the feature maps (stride, pooling), lower data.batch_size, "
+                     "or raise budget.max_activation_mb.")
 
 
 @pytest.mark.parametrize("layers,message,fix", [
@@ -184,3 +188,45 @@ def test_a_plugin_may_return_a_plain_tuple(registry):
         playground.load_spec({"name": "t", "layers": [{"type": "tupled"}, {"type": "flatten"},
                                                        {"type": "linear", "in_features": 5, "out_features": 10}]})
     assert "in_features=5, but its input 1x28x28 flattens to 784." in info.value.problems[0].message
+
+
+class Reshape(Elementwise):
+    """Claims whatever output shape it is told (a test plugin)."""
+
+    type: Literal["reshape"] = "reshape"
+    to: list[int]
+
+    def output_shape(self, x):
+        return Shape(tuple(self.to))
+
+
+@pytest.mark.parametrize("to,after,message", [
+    ([], [], "its output shape () has an empty dimension."),
+    ([1, 1, 28, 28], [{"type": "conv2d", "out_channels": 2, "kernel_size": 3}],
+     "conv2d needs a CxHxW feature map, but its input is a rank-4 tensor (1x1x28x28)."),
+])
+def test_unusual_shapes_are_named_plainly(registry, to, after, message):
+    registry.register(Reshape)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "u", "layers": [{"type": "reshape", "to": to}, *after]})
+    assert info.value.problems[0].message == message
+
+
+def test_a_sequence_at_the_end_is_told_to_flatten_first(registry):
+    registry.register(Reshape)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "s", "layers": [{"type": "reshape", "to": [10, 3]}]})
+    assert info.value.problems[0].fix == (
+        "End the model with a layer that outputs 10 values, e.g. `- {type: linear, out_features: 10}` after a flatten.")
+
+
+def test_a_spec_built_without_the_loader_is_still_checked():
+    from playground.analysis import analyze
+    from playground.registry import get_registry
+
+    spec = get_registry().spec_model().model_validate(   # no file, no line map
+        {"name": "m", "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 7}]})
+    with pytest.raises(SpecError) as info:
+        analyze(spec)
+    (p,) = info.value.problems
+    assert (p.path, p.reason, p.line) == (("layers", 1, "out_features"), "classes", None)
