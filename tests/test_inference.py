@@ -65,6 +65,31 @@ def test_any_input_type_and_a_blank_canvas():
     assert blank.dtype == torch.uint8 and blank.shape == (28, 28) and blank.sum() == 0
 
 
+def _placed(patch: torch.Tensor, top: int, left: int) -> torch.Tensor:
+    out = torch.zeros(28, 28, dtype=torch.uint8)
+    out[top:top + patch.shape[0], left:left + patch.shape[1]] = patch.to(torch.uint8)
+    return out
+
+
+def test_a_lopsided_digit_is_kept_inside_the_image():
+    # An L: mass centre (14.1, 4.9) would put the 20x20 box at top -1, left 9: it is moved to 0 and 8.
+    ell = torch.zeros(20, 20)
+    ell[:, 0], ell[19, :] = 255.0, 255.0
+    assert torch.equal(digit_to_input(_canvas(ell)), _placed(ell, 0, 8))
+    # Turned half round (mass top right): top 9 and left -1 become 8 and 0.
+    turned = ell.flip(0).flip(1)
+    assert torch.equal(digit_to_input(_canvas(turned)), _placed(turned, 8, 0))
+
+
+def test_values_outside_0_255_are_clipped_not_wrapped():
+    bright = digit_to_input(_canvas(torch.full((10, 10), 400.0)))
+    assert torch.equal(bright, _expected(slice(4, 24), slice(4, 24)))       # 255, not 400 % 256
+    dark = torch.full((10, 10), 255.0)
+    dark[:, 3:7] = -100.0   # between two strokes: inside the crop, below the stroke threshold
+    got = digit_to_input(_canvas(dark))   # scaled by 2: columns 6-13 of the 20x20 box are the gap
+    assert got[4:24, 4 + 6:4 + 14].max() == 0 and got.max() == 255
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("inference")
