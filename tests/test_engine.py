@@ -216,7 +216,8 @@ def test_a_run_without_out_gets_a_folder_named_after_the_spec(spec, tmp_path, da
     assert ended.run_dir.parent == tmp_path / "runs" and ended.run_dir.name.startswith("tiny-")
 
 
-def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(spec, tmp_path, data_dir):
+def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(spec, tmp_path, data_dir, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *a: pytest.fail("a CPU run touched the CUDA RNG"))
     run_dir = tmp_path / "run"
     train(with_overrides(spec, epochs=1), out=run_dir, data_dir=data_dir, download=False)
     ckpt = runs.load_checkpoint(run_dir)
@@ -248,3 +249,16 @@ def test_evaluation_runs_in_the_autocast_dtype_it_is_given():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         other = F.cross_entropy(model(x).float(), y).item()
     assert loss == pytest.approx(expected, rel=1e-6) and loss != pytest.approx(other, rel=1e-6)
+
+
+def test_run_json_counts_a_partial_epoch_to_two_decimals(spec, tmp_path, data_dir):
+    thirds = with_overrides(spec, epochs=1, batch_size=112)   # 320 images: 3 steps per epoch
+    trainer = Trainer(thirds, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
+    for event in trainer.events():
+        if isinstance(event, StepDone) and event.step == 1:
+            trainer.stop()
+    assert runs.read_info(tmp_path / "run")["epochs_trained"] == 0.33
+    events = Trainer.resume(tmp_path / "run", data_dir=data_dir, download=False).events()
+    next(events)
+    assert runs.read_info(tmp_path / "run")["epochs_trained"] == 0.33
+    events.close()
