@@ -313,3 +313,31 @@ def test_file_problems_name_the_file(tmp_path):
 def test_text_with_a_newline_is_text_even_if_it_ends_like_a_file_name():
     text = GOOD + "# copied from mnist.yaml"
     assert playground.load_spec(text).name == "n"
+
+
+def test_a_plugins_whole_layer_check_points_at_the_layer(registry):
+    from typing import Literal
+
+    from pydantic import model_validator
+
+    from playground.layers import Elementwise
+
+    class Window(Elementwise):
+        """A mock plugin with a check across two fields."""
+
+        type: Literal["window"] = "window"
+        low: int = 0
+        high: int = 1
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if self.low >= self.high:
+                raise ValueError("low must be below high")
+            return self
+
+    registry.register(Window)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "n", "layers": [{"type": "relu"}, {"type": "window", "low": 3, "high": 2,
+                                                                         "name": "w"}]})
+    (p,) = info.value.problems
+    assert (p.path, p.label, p.message) == (("layers", 1), "window 'w'", "low must be below high.")
