@@ -46,10 +46,13 @@ def parse(text: str) -> Document:
         raise fail((), f"invalid YAML: {problem}{context}.",
                    "Check the indentation and quoting around this line.", line=line) from None
     except yaml.reader.ReaderError as exc:   # a character YAML does not allow, e.g. a control character
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        raise fail((), f"invalid YAML: {exc.reason}: found #x{code:04x}.",
+        raise fail((), f"invalid YAML: {exc.reason}: found #x{exc.character:04x}.",   # character: a code point
                    "Delete the character; inside double quotes it can be written as an escape (\"\\x07\").",
                    line=text.count("\n", 0, exc.position) + 1) from None
+    except UnicodeEncodeError as exc:   # a lone surrogate, which no UTF-8 text can hold
+        raise fail((), f"the spec holds an invalid character (U+{ord(exc.object[exc.start]):04X}, half of a pair).",
+                   "Delete it; it usually comes from text copied out of a broken file.",
+                   line=text.count("\n", 0, exc.start) + 1) from None
     except yaml.YAMLError as exc:
         raise fail((), f"invalid YAML: {exc}.") from None
     if root is None:

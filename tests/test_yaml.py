@@ -4,6 +4,7 @@ located SpecError; only safe loading is ever used."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 import playground
 from playground import SpecError, yamlsource
@@ -182,3 +183,15 @@ def test_the_node_tree_comes_back_with_marks_for_editors():
     assert doc.root is not None and doc.root.tag == "tag:yaml.org,2002:map"
     (_, layers), = [(k, v) for k, v in doc.root.value if k.value == "layers"]
     assert [item.start_mark.line for item in layers.value] == [2]
+
+
+def test_a_lone_surrogate_is_a_located_error_not_a_crash():
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\nb: \ud800\n")
+    (p,) = info.value.problems
+    assert p.line == 2 and p.path == ()
+    if yamlsource._Loader is not yaml.SafeLoader:   # libyaml refuses to encode it; PyYAML's reader to print it
+        assert p.message == "the spec holds an invalid character (U+D800, half of a pair)."
+        assert p.fix == "Delete it; it usually comes from text copied out of a broken file."
+    else:
+        assert p.message == "invalid YAML: special characters are not allowed: found #xd800."
