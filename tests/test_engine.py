@@ -142,6 +142,9 @@ def test_run_json_says_running_from_the_first_event(spec, tmp_path, data_dir):
         "spec": "tiny", "status": "running", "epochs": 1, "epochs_done": 0, "epochs_trained": 0.0,
         "test_accuracy": None}
     assert info["params"] == started.params and info["data_root"] == str(data_dir)
+    done = next(e for e in events if isinstance(e, EpochDone))
+    info = runs.read_info(tmp_path / "run")   # brought up to date after every epoch
+    assert (info["status"], info["epochs_done"], info["test_accuracy"]) == ("running", 1, done.test_accuracy)
     events.close()
     info = runs.read_info(tmp_path / "run")
     assert info["status"] == "interrupted"   # abandoned mid-way, never left "running"
@@ -179,6 +182,9 @@ def test_wall_seconds_add_up_across_resumes(spec, tmp_path, data_dir, monkeypatc
     assert runs.read_info(run_dir)["seconds"] == 0.0
     (done,) = [e for e in events if isinstance(e, EpochDone)]
     assert done.images_per_s == 320 / 1e-9   # every image seen counts; a clock standing still counts as 1 ns
+    assert (done.seconds, done.eval_seconds) == (0.0, 0.0)
+    last_step = [e for e in events if isinstance(e, StepDone)][-1]
+    assert last_step.images_per_s == 320 / 1e-9
     runs.write_info(run_dir, {**runs.read_info(run_dir), "seconds": 1.23456})
     ended = Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False)
     assert [e for e in ended.events() if isinstance(e, RunEnded)][0].seconds == 1.23

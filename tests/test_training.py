@@ -112,6 +112,7 @@ def test_a_stopped_run_reports_the_accuracy_of_the_weights_it_kept(spec, tmp_pat
     info = runs.read_info(tmp_path / "run")
     assert ended.test_accuracy == pytest.approx(kept, abs=1e-9) and kept != after_epoch_1
     assert (info["test_accuracy"], info["epochs_done"], info["epochs_trained"]) == (ended.test_accuracy, 1, 1.1)
+    assert ended.seconds == info["seconds"] > 0
     assert outcome(info).startswith(f"Stopped in epoch 2 after 1.1 epochs ({info['seconds']:.1f} s): "
                                     f"{100 * kept:.2f}% test accuracy of the weights kept")
 
@@ -169,7 +170,8 @@ def test_a_nan_or_infinite_loss_stops_and_keeps_the_last_good_checkpoint(registr
         _run(spec, tmp_path, data_dir)  # 10 steps per epoch: NaN from step 16, in epoch 2
     assert "last good checkpoint (epoch 1)" in str(info.value)
     assert runs.load_checkpoint(tmp_path / "run")["epoch"] == 1
-    assert runs.read_info(tmp_path / "run")["status"] == "failed"
+    info = runs.read_info(tmp_path / "run")
+    assert (info["status"], info["error"]) == ("failed", "loss diverged")
     assert len(runs.read_metrics(tmp_path / "run")) == 1
 
 
