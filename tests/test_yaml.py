@@ -195,3 +195,36 @@ def test_a_lone_surrogate_is_a_located_error_not_a_crash():
         assert p.fix == "Delete it; it usually comes from text copied out of a broken file."
     else:
         assert p.message == "invalid YAML: special characters are not allowed: found #xd800."
+
+
+@pytest.mark.parametrize("text,line", [("a: \x01\nb: 1\nc: 2\n", 1), ("\na: \x01\n", 2), ("a: 1\n\nb: \x01", 3)])
+def test_a_bad_character_is_located_on_its_own_line(text, line):
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse(text)
+    assert info.value.problems[0].line == line
+
+
+def test_the_size_limit_is_stated_in_whole_mib(monkeypatch):
+    monkeypatch.setattr(yamlsource, "MAX_BYTES", 5 * 1024 * 1024)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("#" * (5 * 1024 * 1024 + 1))
+    assert info.value.problems[0].message == "the spec is larger than 5 MiB."
+
+
+def test_a_yaml_error_without_a_place_still_reads_well(monkeypatch):
+    def unplaced(*args, **kwargs):
+        raise yaml.MarkedYAMLError(problem="something is off")
+
+    monkeypatch.setattr(yamlsource.yaml, "compose", unplaced)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\n")
+    (p,) = info.value.problems
+    assert (p.line, p.message) == (None, "invalid YAML: something is off.")
+
+    def wordless(*args, **kwargs):
+        raise yaml.MarkedYAMLError(context="while reading")
+
+    monkeypatch.setattr(yamlsource.yaml, "compose", wordless)
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse("name: x\n")
+    assert info.value.problems[0].message == "invalid YAML: while reading (while reading)."
