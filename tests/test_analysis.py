@@ -230,3 +230,28 @@ def test_a_spec_built_without_the_loader_is_still_checked():
         analyze(spec)
     (p,) = info.value.problems
     assert (p.path, p.reason, p.line) == (("layers", 1, "out_features"), "classes", None)
+
+
+def test_every_layer_receives_a_shape_even_after_a_plain_tuple(registry):
+    class Tupled(Elementwise):
+        """Returns its shape as a plain tuple (a test plugin)."""
+
+        type: Literal["tupled"] = "tupled"
+
+        def output_shape(self, x):
+            return tuple(x)
+
+    class Reads(Elementwise):
+        """Relies on the Shape it is given (a test plugin)."""
+
+        type: Literal["reads"] = "reads"
+
+        def output_shape(self, x):
+            assert x.flattened_from is None   # a Shape attribute; a plain tuple has none
+            return x
+
+    registry.register(Tupled)
+    registry.register(Reads)
+    spec = playground.load_spec({"name": "t", "layers": [{"type": "tupled"}, {"type": "reads"}, {"type": "flatten"},
+                                                          {"type": "linear", "out_features": 10}]})
+    assert playground.summarize(spec).rows[1].output_shape == (1, 28, 28)
