@@ -228,3 +228,10 @@ def test_a_yaml_error_without_a_place_still_reads_well(monkeypatch):
     with pytest.raises(SpecError) as info:
         yamlsource.parse("name: x\n")
     assert info.value.problems[0].message == "invalid YAML: while reading (while reading)."
+
+
+@pytest.mark.parametrize("text,line", [("a: \ud800\nb: 1\nc: 2\n", 1), ("\na: \ud800\n", 2)])
+def test_a_lone_surrogate_is_located_on_its_own_line(text, line):
+    with pytest.raises(SpecError) as info:
+        yamlsource.parse(text)
+    assert info.value.problems[0].line == line
