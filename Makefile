@@ -24,7 +24,8 @@ test: setup
 test-long: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_property.py tests/test_document.py $(ARGS)
 
-# Mutation testing of the core (not in CI: about an hour on two cores). Prints the
+# Mutation testing of the core (not in CI: about three hours on two cores from scratch;
+# reruns retest only the functions that changed). Prints the
 # score per module; survivors need a test or a line in docs/mutants.md.
 mutants: setup
 	$(PY) -m pip install --quiet -e ".[dev]"
