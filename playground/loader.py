@@ -160,13 +160,15 @@ def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseM
 
 
 def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Problem]:
-    # One problem per field: union members each report on the same value.
+    # One problem per field: union members each report on the same value. The one
+    # that got furthest into the value speaks (an item of a list the user wrote
+    # says more than "should be 'same' or 'valid'"), then the closest by _rank.
     by_field: dict[Path, tuple[Path, dict]] = {}
     for err in exc.errors(include_url=False):
         path = _clean_path(err["loc"], data, registry)
         field = path[:3] if path[:1] == ("layers",) else path[:2]
         kept = by_field.get(field)
-        if kept is None or _rank(err["type"]) < _rank(kept[1]["type"]):
+        if kept is None or (-len(path), _rank(err["type"])) < (-len(kept[0]), _rank(kept[1]["type"])):
             by_field[field] = (path, err)
     return [_problem(path, err, data, registry) for path, err in by_field.values()]
 

@@ -341,3 +341,18 @@ def test_a_plugins_whole_layer_check_points_at_the_layer(registry):
                                                                          "name": "w"}]})
     (p,) = info.value.problems
     assert (p.path, p.label, p.message) == (("layers", 1), "window 'w'", "low must be below high.")
+
+
+@pytest.mark.parametrize("field,value,path", [
+    ("padding", [1, "x"], ("layers", 0, "padding", 1)),     # not "should be 'same' or 'valid'"
+    ("padding", ["x", 1], ("layers", 0, "padding", 0)),
+    ("kernel_size", [3, "x"], ("layers", 0, "kernel_size", 1)),
+])
+def test_a_list_with_one_bad_item_is_told_about_that_item(field, value, path):
+    layer = {"type": "conv2d", "out_channels": 4, "kernel_size": 3, field: value}
+    with pytest.raises(SpecError) as info:
+        validate({"name": "n", "layers": [layer]})
+    (p,) = info.value.problems
+    assert p.path == path
+    assert p.message == "Input should be a valid integer, unable to parse string as an integer. Received: 'x'."
+    assert p.fix.startswith(f"{field}: ")
