@@ -136,7 +136,7 @@ def _layer_raw(data: Mapping, index: int) -> Any:
         return None
 
 
-def _clean_path(loc: tuple, data: Mapping, registry: Registry) -> Path:
+def _clean_path(loc: tuple, registry: Registry) -> Path:
     parts = list(loc)
     if len(parts) >= 3 and parts[0] == "layers" and isinstance(parts[1], int):
         if parts[2] in registry:   # the tagged union's member: the layer's own type
@@ -165,7 +165,7 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Pr
     # says more than "should be 'same' or 'valid'"), then the closest by _rank.
     by_field: dict[Path, tuple[Path, dict]] = {}
     for err in exc.errors(include_url=False):
-        path = _clean_path(err["loc"], data, registry)
+        path = _clean_path(err["loc"], registry)
         field = path[:3] if path[:1] == ("layers",) else path[:2]
         kept = by_field.get(field)
         if kept is None or (-len(path), _rank(err["type"])) < (-len(kept[0]), _rank(kept[1]["type"])):

@@ -225,6 +225,7 @@ def _plain_plugin():
         width: int
         offset: Annotated[int, Field(ge=1)] | Annotated[int, Field(le=-1)] = 1
         even: int = 2
+        counts: list[int] | int = 1
         example = {"type": "plain", "width": 1}
 
         @field_validator("even")
@@ -262,6 +263,8 @@ def test_the_registry_passed_in_is_the_one_used():
      None),   # two members fail alike: the first one listed speaks
     ({"type": "plain", "width": 1, "even": 3}, "must be even. Received: even=3.", None),
     ({"type": "plain", "width": [1, 2]}, "Input should be a valid integer. Received: width=[1, 2].", None),
+    ({"type": "plain", "width": 1, "counts": "abc"},   # the list member fails first, but the int member is closer
+     "Input should be a valid integer, unable to parse string as an integer. Received: counts='abc'.", None),
 ])
 def test_terse_plugins_get_exact_messages(registry, layer, message, fix):
     registry.register(_plain_plugin())
