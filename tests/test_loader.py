@@ -359,3 +359,10 @@ def test_a_list_with_one_bad_item_is_told_about_that_item(field, value, path):
     assert p.path == path
     assert p.message == "Input should be a valid integer, unable to parse string as an integer. Received: 'x'."
     assert p.fix.startswith(f"{field}: ")
+
+
+def test_every_bad_field_of_one_layer_is_reported():
+    with pytest.raises(SpecError) as info:
+        validate({"name": "n", "layers": [{"type": "conv2d", "out_channels": 0, "kernel_size": 0, "stride": "x"}]})
+    assert [p.path for p in info.value.problems] == [
+        ("layers", 0, "out_channels"), ("layers", 0, "kernel_size"), ("layers", 0, "stride")]
