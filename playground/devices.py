@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from playground.spec import DEVICE_NAMES
+
 
 class DeviceError(RuntimeError):
     """A requested device that this machine does not have."""
@@ -43,7 +45,7 @@ def _mps_available() -> bool:
 
 def resolve(name: str = "auto", *, amp: bool = True) -> DeviceSetup:
     """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' -> a DeviceSetup, or DeviceError."""
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+    if not re.fullmatch(DEVICE_NAMES, name):
         raise DeviceError(f"unknown device '{name}'.\n  Use auto, cpu, cuda, cuda:N or mps.")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"

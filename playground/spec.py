@@ -16,7 +16,8 @@ from playground.datasets import DATASETS
 from playground.layers.base import Layer
 from playground.shapes import Shape
 
-DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
+DatasetName = Literal[tuple(DATASETS)]
+DEVICE_NAMES = r"auto|cpu|mps|cuda(:\d+)?"   # train.device and devices.resolve accept exactly these  # type: ignore[valid-type]
 
 
 class Section(BaseModel):
@@ -65,7 +66,7 @@ class Train(Section):
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty.")
     seed: int = Field(1, ge=0, le=2**32 - 1, description="Random seed for weights, shuffling and dropout.")
     device: str = Field(
-        "auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        "auto", pattern=rf"^({DEVICE_NAMES})$",
         description="auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.")
 
     @field_validator("momentum")

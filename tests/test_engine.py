@@ -167,15 +167,15 @@ def test_a_resumed_run_json_starts_where_the_stop_left_it(spec, tmp_path, data_d
     events.close()
 
 
-class _FrozenClock:
-    def __init__(self, monkeypatch):
-        import playground.training as training
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """No time passes in the engine: recorded seconds are exactly the earlier ones."""
+    import playground.training as training
 
-        monkeypatch.setattr(training.time, "perf_counter", lambda: 100.0)
+    monkeypatch.setattr(training.time, "perf_counter", lambda: 100.0)
 
 
-def test_wall_seconds_add_up_across_resumes(spec, tmp_path, data_dir, monkeypatch):
-    _FrozenClock(monkeypatch)   # no time passes: the recorded seconds are exactly the earlier ones
+def test_wall_seconds_add_up_across_resumes(spec, tmp_path, data_dir, frozen_clock):
     run_dir = tmp_path / "run"
     events = []
     train(with_overrides(spec, epochs=1), events.append, out=run_dir, data_dir=data_dir, download=False)
@@ -228,13 +228,8 @@ def test_a_checkpoint_written_on_cuda_resumes_on_the_cpu(spec, tmp_path, data_di
     train(with_overrides(spec, epochs=1), out=run_dir, data_dir=data_dir, download=False)
     ckpt = runs.load_checkpoint(run_dir)
     runs.save_checkpoint(run_dir, {**ckpt, "rng_cuda": torch.zeros(16, dtype=torch.uint8)})   # as CUDA writes it
-    ended = train_resumed(run_dir, data_dir)
+    ended = list(Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False).events())[-1]
     assert ended.status == "completed" and ended.epoch == 2
-
-
-def train_resumed(run_dir, data_dir):
-    events = list(Trainer.resume(run_dir, epochs=2, data_dir=data_dir, download=False).events())
-    return events[-1]
 
 
 def test_on_the_cpu_the_model_trains_in_channels_last_memory(spec, tmp_path, data_dir):

@@ -13,7 +13,7 @@ import playground
 from playground import runs
 from playground.data import DataError
 from playground.layers import Elementwise
-from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train
+from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train, with_overrides
 
 TIMING = {"seconds", "eval_seconds", "images_per_s"}
 
@@ -67,7 +67,6 @@ def test_same_seed_same_metrics_and_weights(spec, tmp_path, data_dir):
 
 
 def test_other_seed_other_weights(spec, tmp_path, data_dir):
-    from playground.training import with_overrides
     _run(spec, tmp_path, data_dir, "a")
     _run(with_overrides(spec, seed=4), tmp_path, data_dir, "b")
     assert _metrics(tmp_path / "a") != _metrics(tmp_path / "b")
@@ -199,7 +198,6 @@ def test_fashion_mnist_uses_its_own_folder(tmp_path):
 
 
 def test_overrides_are_checked(spec):
-    from playground.training import with_overrides
     assert with_overrides(spec, lr=0.2, batch_size=8).train.lr == 0.2
     with pytest.raises(playground.SpecError, match=r"train.lr: Input should be greater than 0. Received: lr=-1"):
         with_overrides(spec, lr=-1)
@@ -217,20 +215,12 @@ def test_a_loss_that_is_never_finite_says_no_checkpoint_is_kept_yet(registry, tm
 
 
 def test_train_returns_how_the_run_ended(spec, tmp_path, data_dir):
-    ended = train(with_overrides_epochs(spec, 1), out=tmp_path / "run", data_dir=data_dir, download=False)
+    ended = train(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
     assert isinstance(ended, RunEnded)
     assert (ended.status, ended.epoch, ended.run_dir) == ("completed", 1, tmp_path / "run")
 
 
-def with_overrides_epochs(spec, epochs):
-    from playground.training import with_overrides
-
-    return with_overrides(spec, epochs=epochs)
-
-
 def test_resume_takes_a_device_override(spec, tmp_path, data_dir):
-    from playground.training import with_overrides
-
     _run(with_overrides(spec, epochs=1, device="auto"), tmp_path, data_dir)
     assert Trainer.resume(tmp_path / "run").spec.train.device == "auto"
     assert Trainer.resume(tmp_path / "run", device="cpu").spec.train.device == "cpu"
