@@ -5,6 +5,8 @@ does not fit.
 Checks, in order: unique layer names; the input against the dataset's
 images; each layer's input rank and its own shape rule; the last layer
 against the dataset's class count; the parameter and activation budgets.
+A spec with ``data: {dataset: none}`` skips the two dataset checks: any
+input, any output shape.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Summary:
     total_params: int
     total_macs: int
     activation_values: int  # per sample, input and every layer output
-    num_classes: int
+    num_classes: int | None  # None when the spec names no dataset
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -83,6 +85,20 @@ def analyze(spec: SpecBase) -> Summary:
         raise located from None
 
 
+def require_dataset(spec: SpecBase) -> None:
+    """Training needs data: refuse a ``dataset: none`` spec with a located SpecError."""
+    if spec.dataset is None:
+        from playground.datasets import DATASETS
+
+        err = fail(("data", "dataset"),
+                   "this spec names no dataset (dataset: none): it can be checked, summarized, built and "
+                   "exported, not trained.",
+                   f"Pick a dataset to train on: data: {{dataset: {next(iter(DATASETS))}}} "
+                   f"(one of: {', '.join(DATASETS)}); its images must match the spec's input.", reason="input")
+        origin = spec._origin
+        raise err.located(origin[1], origin[0]) if origin else err
+
+
 def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
     layers = spec.layers
     seen: dict[str, int] = {}
@@ -96,9 +112,9 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
                        reason="name")
         seen[layer.name] = i
 
-    dataset = spec.dataset
+    dataset = spec.dataset   # None for `dataset: none`: any input, any output
     x = spec.input.shape()
-    if tuple(x) != dataset.shape:
+    if dataset is not None and tuple(x) != dataset.shape:
         c, h, w = dataset.shape
         raise fail(("input",), f"input is {fmt(x)}, but {dataset.name} images are {fmt(dataset.shape)}.",
                    f"Set input: {{channels: {c}, height: {h}, width: {w}}}, or leave it out.", reason="input")
@@ -121,8 +137,8 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
         activations += numel(y)
         x = y
 
-    last, n_classes = rows[-1], dataset.num_classes
-    if last.output_shape != (n_classes,):
+    last, n_classes = rows[-1], (dataset.num_classes if dataset is not None else None)
+    if n_classes is not None and last.output_shape != (n_classes,):
         layer = layers[-1]
         if len(last.output_shape) == 1 and "out_features" in type(layer).model_fields:
             raise fail(("layers", last.index, "out_features"),

@@ -119,8 +119,11 @@ def _show(value: Any, limit: int = 60) -> str:
 _UNION_MARKER = re.compile(r"[\[\](-]|^(int|float|str|bool|none|literal)$")
 
 
-def _rank(error_type: str) -> int:
-    """Which of several errors on one value (from union members) to show first."""
+def _rank(error_type: str, value: Any = None) -> int:
+    """Which of several errors on one value (from union members) to show first.
+    A choice of words ('same' or 'valid') speaks for a string only."""
+    if error_type == "literal_error" and not isinstance(value, str):
+        return 4
     if error_type.endswith("_type") or error_type == "is_instance_of":
         return 3
     if error_type.endswith("_parsing"):
@@ -168,7 +171,8 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Pr
         path = _clean_path(err["loc"], registry)
         field = path[:3] if path[:1] == ("layers",) else path[:2]
         kept = by_field.get(field)
-        if kept is None or (-len(path), _rank(err["type"])) < (-len(kept[0]), _rank(kept[1]["type"])):
+        if kept is None or ((-len(path), _rank(err["type"], err.get("input")))
+                            < (-len(kept[0]), _rank(kept[1]["type"], kept[1].get("input")))):
             by_field[field] = (path, err)
     return [_problem(path, err, data, registry) for path, err in by_field.values()]
 
@@ -183,6 +187,8 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
     in_layer = len(path) >= 2 and path[0] == "layers"
     types = ", ".join(registry.names())
 
+    if "at" in ctx:   # a model-level rule that knows which field it is about
+        return Problem(tuple(ctx["at"]), err["msg"].rstrip(".") + ".", ctx.get("fix"))
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
         return Problem((*path, "type"), f"unknown layer type '{tag}'.{did_you_mean(tag, registry)}",

@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from playground.datasets import DATASETS
 from playground.layers.base import Layer
 from playground.shapes import Shape
 
-DatasetName = Literal[tuple(DATASETS)]
+NO_DATASET = "none"   # a spec for checking, summarizing, building and exporting only
+DatasetName = Literal[(*DATASETS, NO_DATASET)]
 DEVICE_NAMES = r"auto|cpu|mps|cuda(:\d+)?"   # train.device and devices.resolve accept exactly these  # type: ignore[valid-type]
 
 
@@ -27,9 +29,9 @@ class Section(BaseModel):
 class InputShape(Section):
     """Shape of one input image."""
 
-    channels: int = Field(ge=1, le=4096, description="Image channels (1 for grayscale).")
-    height: int = Field(ge=1, le=8192, description="Image height in pixels.")
-    width: int = Field(ge=1, le=8192, description="Image width in pixels.")
+    channels: int = Field(strict=True, ge=1, le=4096, description="Image channels (1 for grayscale).")
+    height: int = Field(strict=True, ge=1, le=8192, description="Image height in pixels.")
+    width: int = Field(strict=True, ge=1, le=8192, description="Image width in pixels.")
 
     def shape(self) -> Shape:
         return Shape((self.channels, self.height, self.width))
@@ -38,7 +40,9 @@ class InputShape(Section):
 class Data(Section):
     """Dataset, batching and normalization. Defaults follow the MNIST tutorial."""
 
-    dataset: DatasetName = Field("mnist", description="torchvision dataset to train and test on.")
+    dataset: DatasetName = Field(
+        "mnist", description="torchvision dataset to train and test on; none for a spec that is only "
+                             "checked, summarized, built and exported (then input is required).")
     batch_size: int = Field(64, ge=1, le=65536, description="Training batch size.")
     test_batch_size: int = Field(1000, ge=1, le=65536, description="Batch size for evaluation.")
     mean: float | None = Field(
@@ -48,7 +52,11 @@ class Data(Section):
 
     @model_validator(mode="after")
     def _dataset_statistics(self):
-        info = DATASETS[self.dataset]
+        info = DATASETS.get(self.dataset)
+        if info is None:   # no dataset: inputs are taken as they come
+            self.mean = 0.0 if self.mean is None else self.mean
+            self.std = 1.0 if self.std is None else self.std
+            return self
         if self.mean is None:
             self.mean = info.mean
         if self.std is None:
@@ -111,13 +119,19 @@ class SpecBase(Section):
     @model_validator(mode="after")
     def _default_input(self):
         if self.input is None:
-            c, h, w = DATASETS[self.data.dataset].shape
+            if self.dataset is None:
+                raise PydanticCustomError(   # "at": where the loader places the problem
+                    "input_required", "input is required when data.dataset is none", {
+                        "at": ("input",),
+                        "fix": "Add `input: {channels: 3, height: 224, width: 224}` (the shape the model takes)."})
+            c, h, w = self.dataset.shape
             self.input = InputShape(channels=c, height=h, width=w)
         return self
 
     @property
     def dataset(self):
-        return DATASETS[self.data.dataset]
+        """The DatasetInfo of data.dataset, or None for ``dataset: none``."""
+        return DATASETS.get(self.data.dataset)
 
     def to_dict(self) -> dict:
         """Plain data that validates back to an equal spec: every value written

@@ -107,10 +107,13 @@ class Console:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from playground.analysis import require_dataset
     from playground.loader import load_spec
 
     try:  # the spec is checked before any data is read or torch is imported
         spec = None if args.resume else load_spec(args.spec)
+        if spec is not None:
+            require_dataset(spec)
     except (SpecError, PluginError) as err:
         print(err, file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from playground import data as datamod
 from playground import devices, runs
-from playground.analysis import analyze
+from playground.analysis import analyze, require_dataset
 from playground.builder import build
 from playground.loader import load_spec
 from playground.spec import SpecBase
@@ -136,6 +136,7 @@ class Trainer:
     def __init__(self, spec: SpecBase, *, out: str | Path | None = None, runs_base: str | Path = runs.DEFAULT_RUNS,
                  data_dir: str | Path | None = None, download: bool = True, amp: bool = True,
                  progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
+        require_dataset(spec)
         self.spec = spec
         self.summary = analyze(spec)
         self.data_root = datamod.data_root(data_dir)

@@ -43,7 +43,7 @@ def test_every_field_of_every_plugin_has_a_form(cls):
 
 def test_forms_reflect_bounds_and_choices():
     forms = {f.name: f for f in field_forms(get_registry()["conv2d"])}
-    out = forms["out_channels"]
+    out = {f.name: f for f in field_forms(get_registry()["linear"])}["out_features"]
     assert (out.kind, out.minimum, out.required) == ("int", 1, True)
     assert forms["in_channels"].nullable and not forms["in_channels"].accepts(0)
     assert forms["padding"].kind == "yaml"  # int, pair or 'same'/'valid': free YAML

@@ -1,4 +1,5 @@
-"""Element-wise activations: relu, leaky_relu, gelu, tanh, sigmoid. Any input rank."""
+"""Element-wise activations: relu, relu6, leaky_relu, gelu, silu, hardswish,
+hardsigmoid, tanh, sigmoid; and identity. Any input rank."""
 
 from __future__ import annotations
 
@@ -66,3 +67,58 @@ class Sigmoid(Elementwise):
     def build(self, x: Shape):
         from torch import nn
         return nn.Sigmoid()
+
+
+class ReLU6(Elementwise):
+    """ReLU capped at 6, min(max(0, x), 6) (torch.nn.ReLU6; MobileNetV2)."""
+
+    type: Literal["relu6"] = "relu6"
+    example = {"type": "relu6"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.ReLU6()
+
+
+class SiLU(Elementwise):
+    """Sigmoid-weighted linear unit, x * sigmoid(x), a.k.a. swish (torch.nn.SiLU)."""
+
+    type: Literal["silu"] = "silu"
+    example = {"type": "silu"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.SiLU()
+
+
+class Hardswish(Elementwise):
+    """Piecewise-linear swish, x * relu6(x + 3) / 6 (torch.nn.Hardswish; MobileNetV3)."""
+
+    type: Literal["hardswish"] = "hardswish"
+    example = {"type": "hardswish"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Hardswish()
+
+
+class Hardsigmoid(Elementwise):
+    """Piecewise-linear sigmoid, relu6(x + 3) / 6 (torch.nn.Hardsigmoid; squeeze-and-excitation gates)."""
+
+    type: Literal["hardsigmoid"] = "hardsigmoid"
+    example = {"type": "hardsigmoid"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Hardsigmoid()
+
+
+class Identity(Elementwise):
+    """Passes its input through unchanged (torch.nn.Identity): a concat branch that keeps the input."""
+
+    type: Literal["identity"] = "identity"
+    example = {"type": "identity"}
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Identity()

@@ -9,7 +9,9 @@ A layer plugin is one pydantic model class:
   a ``ShapeError`` that says what was expected and how to fix it;
 * ``build(x)`` returns the ``torch.nn.Module`` for input shape ``x``;
 * ``param_count(x)`` and ``macs(x, y)`` count parameters and
-  multiply-accumulates per sample, by arithmetic.
+  multiply-accumulates per sample, by arithmetic. MACs count what
+  torchvision's documented GFLOPS column counts: convolutions and linear
+  layers (the matrix products); pooling, normalization and activations are 0.
 
 Shapes never include the batch dimension. torch is imported only inside
 ``build`` so that checking a spec stays fast and light.

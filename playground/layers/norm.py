@@ -1,4 +1,4 @@
-"""Regularization and normalization: dropout, batchnorm2d, batchnorm1d."""
+"""Regularization and normalization: dropout, dropout2d, batchnorm2d, batchnorm1d."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 
 from playground.layers.base import Elementwise, ShapeError
 from playground.layers.types import Channels
-from playground.shapes import Shape, fmt, numel
+from playground.shapes import Shape, fmt
 
 
 class Dropout(Elementwise):
@@ -22,6 +22,20 @@ class Dropout(Elementwise):
     def build(self, x: Shape):
         from torch import nn
         return nn.Dropout(self.p)
+
+
+class Dropout2d(Elementwise):
+    """Zero whole channels with probability p while training (torch.nn.Dropout2d)."""
+
+    type: Literal["dropout2d"] = "dropout2d"
+    p: float = Field(0.5, ge=0.0, le=1.0, description="Probability of zeroing a channel.")
+    input_ranks = (3,)
+    example = {"type": "dropout2d", "p": 0.2}
+    variants = ({"type": "dropout2d"},)
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.Dropout2d(self.p)
 
 
 class _BatchNorm(Elementwise):
@@ -48,9 +62,6 @@ class _BatchNorm(Elementwise):
 
     def param_count(self, x: Shape) -> int:
         return 2 * x[0] if self.affine else 0
-
-    def macs(self, x: Shape, y: Shape) -> int:
-        return numel(x)
 
 
 class BatchNorm2d(_BatchNorm):

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from playground.layers.base import Layer, ShapeError
 from playground.layers.types import Kernel, KernelInt, Padding
-from playground.shapes import Shape, fmt, numel, pair, pool_out
+from playground.shapes import Shape, fmt, pair, pool_out
 
 
 class _Pool2d(Layer):
@@ -91,10 +91,6 @@ class AvgPool2d(_Pool2d):
                             padding=pair(self.padding), ceil_mode=self.ceil_mode,
                             count_include_pad=self.count_include_pad)
 
-    def macs(self, x: Shape, y: Shape) -> int:
-        kh, kw = pair(self.kernel_size)
-        return numel(y) * kh * kw
-
 
 class AdaptiveAvgPool2d(Layer):
     """Average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."""
@@ -114,6 +110,3 @@ class AdaptiveAvgPool2d(Layer):
     def build(self, x: Shape):
         from torch import nn
         return nn.AdaptiveAvgPool2d(pair(self.output_size))
-
-    def macs(self, x: Shape, y: Shape) -> int:
-        return numel(x)
