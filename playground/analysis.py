@@ -11,10 +11,11 @@ input, any output shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from playground.errors import Problem, SpecError, fail
-from playground.layers.base import Layer, ShapeError
+from playground.errors import Path, Problem, SpecError, fail, path_str
+from playground.layers.base import Container, Layer, ShapeError
 from playground.shapes import Shape, fmt, numel
 from playground.spec import SpecBase
 
@@ -24,22 +25,40 @@ _RANK_WORDS = {1: "a flat (features,) vector", 2: "a CxL sequence", 3: "a CxHxW 
 
 @dataclass(frozen=True)
 class LayerRow:
-    index: int
+    """One layer's facts. A container's row holds its layers' rows as
+    ``children``, and counts their parameters and MACs."""
+
+    index: int                      # position in the top-level list
     name: str | None
     type: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     params: int
     macs: int
+    path: Path = ()                 # ('layers', 3, 'body', 0): where the layer is in the spec
+    children: tuple[LayerRow, ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.type} '{self.name}'" if self.name else self.type
 
+    @property
+    def depth(self) -> int:
+        """0 for a top-level layer, 1 for a layer inside a container, ..."""
+        return sum(isinstance(p, int) for p in self.path) - 1
+
+    def walk(self, max_depth: int | None = None) -> Iterator[LayerRow]:
+        """This row, then its descendants in spec order, down to ``max_depth``."""
+        yield self
+        if max_depth is None or self.depth < max_depth:
+            for child in self.children:
+                yield from child.walk(max_depth)
+
 
 @dataclass(frozen=True)
 class Summary:
-    """Per-layer facts and totals; shapes exclude the batch dimension."""
+    """Per-layer facts and totals; shapes exclude the batch dimension.
+    ``rows`` are the top-level layers; ``walk()`` goes through the tree."""
 
     name: str
     input_shape: tuple[int, ...]
@@ -56,13 +75,19 @@ class Summary:
     def activation_bytes(self, batch_size: int = 1) -> int:
         return self.activation_values * BYTES_PER_VALUE * batch_size
 
+    def walk(self, max_depth: int | None = None) -> Iterator[LayerRow]:
+        """Every row in spec order, containers before what they hold, down to ``max_depth``."""
+        for row in self.rows:
+            yield from row.walk(max_depth)
 
-def _layer_problem(i: int, layer: Layer, err: ShapeError) -> SpecError:
-    path = ("layers", i, err.field) if err.field else ("layers", i)
-    return SpecError([Problem(path, err.message, err.fix, label=layer.label(), reason="shape")])
+
+def _layer_problem(path: Path, layer: Layer, err: ShapeError) -> SpecError:
+    field = (err.field,) if isinstance(err.field, str) else tuple(err.field or ())
+    return SpecError([Problem((*path, *field), err.message, err.fix, label=layer.label(), reason="shape",
+                              layer=path)])
 
 
-def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> SpecError:
+def _rank_problem(path: Path, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> SpecError:
     wanted = " or ".join(_RANK_WORDS.get(r, f"a rank-{r} input") for r in ranks)
     got = _RANK_WORDS.get(len(x), f"a rank-{len(x)} tensor")
     message = f"{layer.type} needs {wanted}, but its input is {got} ({fmt(x)})."
@@ -70,7 +95,63 @@ def _rank_problem(i: int, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> Spe
         fix = f"Insert `- {{type: flatten}}` before it (it would flatten {fmt(x)} to {numel(x)})."
     else:
         fix = f"Move it before the layer that flattens the feature map, or use a layer that accepts {got}."
-    return SpecError([Problem(("layers", i), message, fix, label=layer.label(), reason="rank")])
+    return SpecError([Problem(path, message, fix, label=layer.label(), reason="rank", layer=path)])
+
+
+class _Walk:
+    """The shape walk over a tree of layers: rows, located errors, activations."""
+
+    def __init__(self) -> None:
+        self.activations = 0
+
+    def chain(self, prefix: Path, layers: list[Layer], x: Shape, rows: list[LayerRow]) -> Shape:
+        """Run ``layers`` (found at ``prefix``) on ``x``, appending a row per layer."""
+        seen: dict[str, int] = {}
+        for j, layer in enumerate(layers):
+            if layer.name is None:
+                continue
+            if layer.name in seen:
+                where = path_str((*prefix, seen[layer.name]))
+                raise fail((*prefix, j, "name"), f"name '{layer.name}' is already used by {where}.",
+                           "Give every layer a different name, or leave names out.",
+                           label=layer.label(), reason="name", layer=(*prefix, j))
+            seen[layer.name] = j
+        for j, layer in enumerate(layers):
+            x = self.layer((*prefix, j), layer, x, rows)
+        return x
+
+    def layer(self, path: Path, layer: Layer, x: Shape, rows: list[LayerRow]) -> Shape:
+        ranks = layer.input_ranks
+        if ranks is not None and len(x) not in ranks:
+            raise _rank_problem(path, layer, x, ranks)
+        children: list[LayerRow] = []
+        try:
+            if isinstance(layer, Container):
+                y = layer.output_shape(x, lambda where, layers, x_: self.chain((*path, *where), layers, x_, children))
+            else:
+                y = layer.output_shape(x)
+        except ShapeError as err:
+            raise _layer_problem(path, layer, err) from None
+        y = y if isinstance(y, Shape) else Shape(y)
+        if len(y) == 0 or min(y) < 1:
+            raise fail(path, f"its output shape {fmt(y) or '()'} has an empty dimension.",
+                       "Check this layer's sizes against its input.", label=layer.label(), reason="shape",
+                       layer=path)
+        params, macs = layer.param_count(x), layer.macs(x, y)
+        for child in children:
+            params, macs = params + child.params, macs + child.macs
+        rows.append(LayerRow(path[1], layer.name, layer.type, tuple(x), tuple(y), params, macs, path,
+                             tuple(children)))
+        self.activations += numel(y)
+        return y
+
+
+def check_layer(layer: Layer, x: Shape) -> LayerRow:
+    """One layer (a container with all it holds) on input shape ``x``: its row,
+    or a SpecError located at ``layers[0]``."""
+    rows: list[LayerRow] = []
+    _Walk().layer(("layers", 0), layer, Shape(x), rows)
+    return rows[0]
 
 
 def analyze(spec: SpecBase) -> Summary:
@@ -101,17 +182,6 @@ def require_dataset(spec: SpecBase) -> None:
 
 def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
     layers = spec.layers
-    seen: dict[str, int] = {}
-    for i, layer in enumerate(layers):
-        if layer.name is None:
-            continue
-        if layer.name in seen:
-            raise fail(("layers", i, "name"),
-                       f"name '{layer.name}' is already used by layers[{seen[layer.name]}].",
-                       "Give every layer a different name, or leave names out.", label=layer.label(),
-                       reason="name")
-        seen[layer.name] = i
-
     dataset = spec.dataset   # None for `dataset: none`: any input, any output
     x = spec.input.shape()
     if dataset is not None and tuple(x) != dataset.shape:
@@ -119,57 +189,48 @@ def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
         raise fail(("input",), f"input is {fmt(x)}, but {dataset.name} images are {fmt(dataset.shape)}.",
                    f"Set input: {{channels: {c}, height: {h}, width: {w}}}, or leave it out.", reason="input")
 
-    activations = numel(x)
-    for i, layer in enumerate(layers):
-        ranks = layer.input_ranks
-        if ranks is not None and len(x) not in ranks:
-            raise _rank_problem(i, layer, x, ranks)
-        try:
-            y = layer.output_shape(x)
-        except ShapeError as err:
-            raise _layer_problem(i, layer, err) from None
-        y = y if isinstance(y, Shape) else Shape(y)
-        if len(y) == 0 or min(y) < 1:
-            raise fail(("layers", i), f"its output shape {fmt(y) or '()'} has an empty dimension.",
-                       "Check this layer's sizes against its input.", label=layer.label(), reason="shape")
-        rows.append(LayerRow(i, layer.name, layer.type, tuple(x), tuple(y),
-                             layer.param_count(x), layer.macs(x, y)))
-        activations += numel(y)
-        x = y
+    walk = _Walk()
+    walk.chain(("layers",), layers, x, rows)
+    activations = numel(x) + walk.activations
 
     last, n_classes = rows[-1], (dataset.num_classes if dataset is not None else None)
     if n_classes is not None and last.output_shape != (n_classes,):
         layer = layers[-1]
         if len(last.output_shape) == 1 and "out_features" in type(layer).model_fields:
-            raise fail(("layers", last.index, "out_features"),
+            raise fail((*last.path, "out_features"),
                        f"out_features={last.output_shape[0]}, but {dataset.name} has {n_classes} classes.",
-                       f"Set out_features: {n_classes}.", label=layer.label(), reason="classes")
-        raise fail(("layers", last.index),
+                       f"Set out_features: {n_classes}.", label=layer.label(), reason="classes", layer=last.path)
+        raise fail(last.path,
                    f"the model ends with {fmt(last.output_shape)}, but {dataset.name} needs "
                    f"{n_classes} class scores.",
                    f"End the model with a layer that outputs {n_classes} values, "
                    f"e.g. `- {{type: linear, out_features: {n_classes}}}`"
                    + (" after a flatten." if len(last.output_shape) > 1 else "."),
-                   label=layer.label(), reason="classes")
+                   label=layer.label(), reason="classes", layer=last.path)
 
     total_params = sum(r.params for r in rows)
     budget = spec.budget
     if total_params > budget.max_params:
-        big = max(rows, key=lambda r: r.params)
-        raise fail(("layers", big.index),
+        big = max((r for r in _all(rows) if not r.children), key=lambda r: r.params)
+        raise fail(big.path,
                    f"the model has {total_params:,} parameters, over budget.max_params={budget.max_params:,}; "
                    f"this layer alone has {big.params:,}.",
                    "Make this layer smaller (fewer channels or features, or pool before it), "
-                   "or raise budget.max_params.", label=big.label, reason="budget")
+                   "or raise budget.max_params.", label=big.label, reason="budget", layer=big.path)
     act_mb = activations * BYTES_PER_VALUE * spec.data.batch_size / 2**20
     if act_mb > budget.max_activation_mb:
-        big = max(rows, key=lambda r: numel(r.output_shape))
-        raise fail(("layers", big.index),
+        big = max(_all(rows), key=lambda r: numel(r.output_shape))
+        raise fail(big.path,
                    f"activations take {act_mb:,.0f} MiB per batch of {spec.data.batch_size}, over "
                    f"budget.max_activation_mb={budget.max_activation_mb:,.0f}; this layer's output "
                    f"{fmt(big.output_shape)} is the largest.",
                    "Shrink the feature maps (stride, pooling), lower data.batch_size, "
-                   "or raise budget.max_activation_mb.", label=big.label, reason="budget")
+                   "or raise budget.max_activation_mb.", label=big.label, reason="budget", layer=big.path)
 
     return Summary(spec.name, tuple(spec.input.shape()), tuple(rows), total_params,
                    sum(r.macs for r in rows), activations, n_classes)
+
+
+def _all(rows) -> Iterator[LayerRow]:
+    for row in rows:
+        yield from row.walk()

@@ -41,7 +41,9 @@ REASONS = ("spec", "name", "input", "rank", "shape", "classes", "budget")
 
 @dataclass(frozen=True)
 class Problem:
-    """One located problem. ``label`` describes the layer, e.g. "linear 'fc'"."""
+    """One located problem. ``label`` describes the layer at fault, e.g.
+    "linear 'fc'", and ``layer`` is its path when it is nested inside a
+    container (``('layers', 4, 'body', 1)``); top-level layers need neither."""
 
     path: Path
     message: str
@@ -49,20 +51,30 @@ class Problem:
     line: int | None = None
     label: str | None = None
     reason: str = "spec"        # one of REASONS
+    layer: Path | None = None
+    note: str | None = None     # where a block template was used, for problems inside one
 
     @property
     def layer_index(self) -> int | None:
-        """Index of the layer at fault, or None for a problem outside ``layers``."""
+        """Index of the top-level layer at fault (or holding it), or None for a problem outside ``layers``."""
         if len(self.path) >= 2 and self.path[0] == "layers" and isinstance(self.path[1], int):
             return self.path[1]
         return None
 
+    @property
+    def layer_path(self) -> Path | None:
+        """Path of the innermost layer at fault, e.g. ('layers', 4, 'body', 1)."""
+        if self.layer is not None:
+            return self.layer
+        return self.path[:2] if self.layer_index is not None else None
+
     def place(self) -> str:
         """'layers[7] (linear 'fc')' or 'layers[3].out_channels' or 'train.lr'."""
-        if self.label is not None and self.layer_index is not None and len(self.path) == 2:
+        layer = self.layer_path
+        if self.label is not None and layer is not None and len(self.path) == len(layer):
             return f"{path_str(self.path)} ({self.label})"
-        if self.label is not None and self.layer_index is not None:
-            return f"{path_str(self.path[:2])} ({self.label}).{path_str(self.path[2:])}"
+        if self.label is not None and layer is not None:
+            return f"{path_str(layer)} ({self.label}).{path_str(self.path[len(layer):])}"
         return path_str(self.path)
 
     def render(self, filename: str | None = None) -> str:
@@ -74,6 +86,8 @@ class Problem:
         text = f"{prefix}{place}{self.message}"
         if self.fix:
             text += f"\n  {self.fix}"
+        if self.note:
+            text += f"\n  {self.note}"
         return text
 
 
@@ -114,6 +128,7 @@ class SpecError(ValueError):
 
 
 def fail(path: Path, message: str, fix: str | None = None, *, label: str | None = None,
-         line: int | None = None, reason: str = "spec") -> SpecError:
+         line: int | None = None, reason: str = "spec", layer: Path | None = None) -> SpecError:
     """A SpecError with one problem (raise the result)."""
-    return SpecError([Problem(tuple(path), message, fix, line=line, label=label, reason=reason)])
+    return SpecError([Problem(tuple(path), message, fix, line=line, label=label, reason=reason,
+                              layer=tuple(layer) if layer is not None else None)])

@@ -131,35 +131,55 @@ def _rank(error_type: str, value: Any = None) -> int:
     return 1 if error_type == "literal_error" else 0
 
 
-def _layer_raw(data: Mapping, index: int) -> Any:
-    """The layer as written, at an index pydantic reported (a list or tuple of layers)."""
-    try:
-        return data["layers"][index]
-    except TypeError:   # layers given as a generator, already consumed
-        return None
-
-
 def _clean_path(loc: tuple, registry: Registry) -> Path:
     parts = list(loc)
-    if len(parts) >= 3 and parts[0] == "layers" and isinstance(parts[1], int):
-        if parts[2] in registry:   # the tagged union's member: the layer's own type
-            del parts[2]
+    # A layer's own type name right after its list index is the tagged union's member.
+    parts = [p for k, p in enumerate(parts)
+             if not (k >= 2 and isinstance(parts[k - 1], int) and isinstance(p, str) and p in registry)]
     return tuple(p for p in parts if isinstance(p, int) or not _UNION_MARKER.search(str(p)))
 
 
-def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseModel] | None, str | None]:
-    """The pydantic model holding the field at ``path``, and a layer label if in a layer."""
-    if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
-        raw = _layer_raw(data, path[1])
+def _innermost_layer(path: Path, data: Mapping, registry: Registry) -> tuple[int | None, Any]:
+    """How long the prefix of ``path`` naming its innermost layer is (2 for
+    ``layers[3]...``, 4 for ``layers[3].body[0]...``), and that layer as written;
+    (None, None) for a path outside the layers."""
+    if not path or path[0] != "layers":
+        return None, None
+    found: tuple[int | None, Any] = (None, None)
+    node: Any = data.get("layers") if isinstance(data, Mapping) else None
+    layer_list, fields = True, ()   # at a list of layers; the layer fields of the last layer
+    for k, part in enumerate(path[1:], start=2):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):   # a generator of layers, already consumed
+            node = None
+        if layer_list and isinstance(part, int):
+            found, layer_list = (k, node), False
+            kind = node.get("type") if isinstance(node, dict) else None
+            fields = getattr(registry[kind], "layer_fields", ()) if isinstance(kind, str) and kind in registry else ()
+        elif found[0] == k - 1 and part in fields:
+            layer_list = isinstance(node, list)   # a dict of lists (concat's branches) continues below
+        elif found[0] == k - 2 and path[k - 2] in fields and isinstance(node, list):
+            layer_list = True                     # branches.<name> is a list of layers
+        else:
+            layer_list = False
+    return found
+
+
+def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseModel] | None, str | None, int]:
+    """The pydantic model holding the field at ``path``, a layer label if in a
+    layer, and how many parts of ``path`` lead to that model."""
+    n, raw = _innermost_layer(path, data, registry)
+    if n is not None:
         if isinstance(raw, dict):
             kind = raw.get("type")
             label = f"{kind} '{raw['name']}'" if isinstance(raw.get("name"), str) else str(kind)
             cls = registry[kind] if isinstance(kind, str) and kind in registry else None
-            return cls, (label if cls else None)
-        return None, None
+            return cls, (label if cls else None), n
+        return None, None, n
     if len(path) >= 2 and path[0] in _SECTIONS:
-        return _SECTIONS[path[0]], None
-    return SpecBase, None
+        return _SECTIONS[path[0]], None, 1
+    return SpecBase, None, 0
 
 
 def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Problem]:
@@ -169,7 +189,8 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Pr
     by_field: dict[Path, tuple[Path, dict]] = {}
     for err in exc.errors(include_url=False):
         path = _clean_path(err["loc"], registry)
-        field = path[:3] if path[:1] == ("layers",) else path[:2]
+        n, _ = _innermost_layer(path, data, registry)
+        field = path[:n + 1] if n is not None else path[:2]
         kept = by_field.get(field)
         if kept is None or ((-len(path), _rank(err["type"], err.get("input")))
                             < (-len(kept[0]), _rank(kept[1]["type"], kept[1].get("input")))):
@@ -179,12 +200,13 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Pr
 
 def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Problem:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    model, label = _model_at(path, data, registry)
+    model, label, n = _model_at(path, data, registry)
     key = path[-1] if path and isinstance(path[-1], str) else None
     # the field inside its layer or section, or the top-level key
-    names = [p for p in (path if model is SpecBase else path[1:]) if isinstance(p, str)]
+    names = [p for p in path[n:] if isinstance(p, str)]
     field = model.model_fields.get(names[0]) if model is not None and names else None
-    in_layer = len(path) >= 2 and path[0] == "layers"
+    at_layer = model is not SpecBase and n == len(path)   # the layer itself, not one of its fields
+    layer = path[:n] if label else None
     types = ", ".join(registry.names())
 
     if "at" in ctx:   # a model-level rule that knows which field it is about
@@ -195,7 +217,7 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
                        f"Valid types: {types}.", label=None)
     if kind == "union_tag_not_found":
         return Problem(path, "this layer has no 'type'.", f"Add `type:` with one of: {types}.")
-    if in_layer and len(path) == 2 and kind == "model_attributes_type":   # a layer that is not a mapping
+    if at_layer and kind == "model_attributes_type":   # a layer that is not a mapping
         fix = (f"Write it as `- {{type: {value}}}`." if isinstance(value, str) and value in registry
                else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
         return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
@@ -203,12 +225,12 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
         owner = model.type_name() if label else (path[0] if len(path) > 1 else "the spec")
         valid = [k for k in model.model_fields if k != "type"]   # every layer has at least `name`
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
-                       f"Valid keys: {', '.join(valid)}.", label=label)
+                       f"Valid keys: {', '.join(valid)}.", label=label, layer=layer)
     if kind == "missing" and key is not None:
         what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
         example = model.example.get(key) if model is not None and hasattr(model, "example") else None
         fix = f"Add `{key}: {example}`." if example is not None else f"Add `{key}:` with a value."
-        return Problem(path, f"missing required key '{key}'{what}.", fix, label=label)
+        return Problem(path, f"missing required key '{key}'{what}.", fix, label=label, layer=layer)
 
     message = err["msg"].removeprefix("Value error, ").rstrip(".") + "."
     received = f"{key}={_show(value)}" if key else _show(value)
@@ -217,4 +239,4 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
     if kind == "literal_error" and isinstance(value, str):
         message += did_you_mean(value, re.findall(r"'([^']*)'", str(ctx["expected"])))
     fix = f"{names[0]}: {field.description}" if field is not None and field.description else None
-    return Problem(path, message, fix, label=label)
+    return Problem(path, message, fix, label=label, layer=layer)

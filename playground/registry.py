@@ -10,6 +10,11 @@ subclass or a sequence of them::
 ``register`` is also a decorator that returns the class unchanged, for code
 that defines layers at run time (notebooks, tests). Two plugins claiming one
 type name is an error naming both.
+
+Containers (layers holding lists of layers) annotate those fields with the
+name ``LayerItem``; ``spec_model()`` resolves it, per registry, to the union
+of every registered type, so a container holds any layer, its own kind and
+third-party ones included. ``registry[name]`` returns that resolved class.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Registry:
     def __init__(self) -> None:
         self._plugins: dict[str, Plugin] = {}
         self._spec_model = None
+        self._resolved: dict[str, type[Layer]] = {}
 
     # -- registration ---------------------------------------------------
     def register(self, cls: type[Layer] | None = None, *, source: str | None = None):
@@ -61,6 +67,7 @@ class Registry:
                               f"{existing.source} and {source}. Uninstall one of them.")
         self._plugins[name] = Plugin(cls, source)
         self._spec_model = None
+        self._resolved = {}
         return cls
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> Registry:
@@ -78,7 +85,12 @@ class Registry:
 
     # -- lookup ---------------------------------------------------------
     def __getitem__(self, name: str) -> type[Layer]:
-        return self._plugins[name].cls
+        """The layer class for a type name, with its nested-layer fields resolved."""
+        cls = self._plugins[name].cls
+        if cls.__pydantic_complete__:
+            return cls
+        self.spec_model()
+        return self._resolved[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._plugins
@@ -103,9 +115,23 @@ class Registry:
             if not self._plugins:
                 raise PluginError("no layer plugins are registered. Is playground installed "
                                   "(pip install -e .)? Built-in layers load through its entry points.")
-            classes = tuple(p.cls for p in self._plugins.values())
+            # A container's fields name `LayerItem`; each gets a subclass here whose
+            # LayerItem is this registry's union (plugin classes stay untouched).
+            classes = tuple(p.cls if p.cls.__pydantic_complete__ else
+                            type(p.cls.__name__, (p.cls,), {"__module__": p.cls.__module__,
+                                                            "__qualname__": p.cls.__qualname__,
+                                                            "__doc__": p.cls.__doc__})
+                            for p in self._plugins.values())
             union = Union[classes]  # noqa: UP007 (a union built from a tuple needs Union[...])
             item = classes[0] if len(classes) == 1 else Annotated[union, Field(discriminator="type")]
+            for cls in classes:
+                if not cls.__pydantic_complete__:
+                    try:
+                        cls.model_rebuild(force=True, _types_namespace={"LayerItem": item})
+                    except Exception as exc:  # a plugin's annotation that does not resolve
+                        raise PluginError(f"{self._plugins[cls.type_name()].source}: its fields do not "
+                                          f"resolve: {exc}") from None
+            self._resolved = {cls.type_name(): cls for cls in classes}
             layers_field = SpecBase.model_fields["layers"]
             self._spec_model = create_model(
                 "Spec", __base__=SpecBase, __module__="playground.spec",

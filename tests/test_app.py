@@ -430,7 +430,12 @@ def test_every_layer_type_gets_a_card_whose_widgets_write_back(app, type_name):
     name = app.text_input(key="f-8-name-text")
     name.set_value("added").run()
     _no_exceptions(app)
-    assert _text(app).splitlines()[13].startswith(f"  - {{type: {type_name}") and "name: added" in _text(app)
+    first = _text(app).splitlines()[13]   # a container is written in block style, its layers one per line
+    assert first.startswith((f"  - {{type: {type_name}", f"  - type: {type_name}")) and "name: added" in _text(app)
+    from playground.yamlsource import parse
+
+    added = parse(_text(app)).data["layers"][8]
+    assert (added["type"], added["name"]) == (type_name, "added")
 
 
 def test_stopping_from_the_page_says_how_far_it_got(folders, data_dir):

@@ -94,15 +94,25 @@ def _map_indent(text: str) -> int | None:
     return None
 
 
+def _holds_layers(value: Any) -> bool:
+    """A list of mappings (a container's layers), or a mapping of such lists (branches)."""
+    if isinstance(value, list):
+        return any(isinstance(v, dict) for v in value)
+    return isinstance(value, dict) and any(_holds_layers(v) for v in value.values())
+
+
 def _styled(value: Any, flow: bool) -> Any:
-    """Plain data as round-trip nodes; lists (kernel sizes, pairs) always in flow style."""
+    """Plain data as round-trip nodes; lists (kernel sizes, pairs) in flow style.
+    What holds layers (a container's body, its branches) is in block style, one
+    layer per line, like the top-level list."""
     if isinstance(value, dict):
         node = CommentedMap((k, _styled(v, True)) for k, v in value.items())
-        node.fa.set_flow_style() if flow else node.fa.set_block_style()
+        block = not flow or any(_holds_layers(v) for v in value.values())
+        node.fa.set_block_style() if block else node.fa.set_flow_style()
         return node
     if isinstance(value, list):
         node = CommentedSeq(_styled(v, True) for v in value)
-        node.fa.set_flow_style()
+        node.fa.set_block_style() if _holds_layers(value) else node.fa.set_flow_style()
         return node
     return value
 

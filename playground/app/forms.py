@@ -103,6 +103,8 @@ def field_forms(model: type[BaseModel]) -> tuple[FieldForm, ...]:
     """One FieldForm per field of ``model`` except its ``type`` tag. Cached: a
     page draws the same layer types over and over, and the schema costs ~1 ms."""
     schema = model.model_json_schema()
+    if "$ref" in schema:   # a container refers to itself: its own schema is among the definitions
+        schema = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
     required = set(schema.get("required", ()))
     forms = []
     for name, prop in schema.get("properties", {}).items():

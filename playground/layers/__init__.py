@@ -13,7 +13,8 @@ from playground.layers.activation import (
     SiLU,
     Tanh,
 )
-from playground.layers.base import Elementwise, Layer, ShapeError
+from playground.layers.base import Container, Elementwise, Layer, ShapeError
+from playground.layers.blocks import Concat, Gate, Residual, Sequential
 from playground.layers.conv import Conv2d, ConvTranspose2d
 from playground.layers.dense import Flatten, Linear
 from playground.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
@@ -25,6 +26,7 @@ BUILTINS = (
     ReLU, LeakyReLU, GELU, Tanh, Sigmoid,
     Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d,
     ReLU6, SiLU, Hardswish, Hardsigmoid, Identity, Dropout2d, ConvTranspose2d, Upsample,
+    Sequential, Residual, Concat, Gate,
 )
 
-__all__ = ["BUILTINS", "Elementwise", "Layer", "ShapeError", *(cls.__name__ for cls in BUILTINS)]
+__all__ = ["BUILTINS", "Container", "Elementwise", "Layer", "ShapeError", *(cls.__name__ for cls in BUILTINS)]

@@ -15,11 +15,15 @@ A layer plugin is one pydantic model class:
 
 Shapes never include the batch dimension. torch is imported only inside
 ``build`` so that checking a spec stays fast and light.
+
+A container plugin (``Container``) holds lists of layers in some fields
+(residual, concat, gate, sequential): see its docstring.
 """
 
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,9 +43,10 @@ MAX_KERNEL = 1 << 10
 
 
 class ShapeError(Exception):
-    """Raised by a shape rule. ``field`` names the parameter at fault, if one is."""
+    """Raised by a shape rule. ``field`` names the parameter at fault, if one is:
+    a field name, or a path inside the layer such as ``("branches", "b2")``."""
 
-    def __init__(self, message: str, fix: str | None = None, field: str | None = None):
+    def __init__(self, message: str, fix: str | None = None, field: str | tuple[str | int, ...] | None = None):
         super().__init__(message)
         self.message = message
         self.fix = fix
@@ -107,3 +112,47 @@ class Elementwise(Layer):
 
     def output_shape(self, x: Shape) -> Shape:
         return x
+
+
+# What a container gets to run the layer lists it holds, by their place in it:
+# ``chain(("body",), self.body, x)`` checks (or builds) those layers on input
+# shape ``x`` as rows nested under the container, with errors located at
+# ``<container path>.body[i]``. The shape walk returns the output Shape; the
+# build walk returns ``(module, output shape)``.
+Chain = Callable[[tuple, list, Shape], Any]
+
+
+class Container(Layer):
+    """Base class of layers that hold lists of layers (residual, concat, gate,
+    sequential), nested to any depth.
+
+    A field that holds layers is annotated with the name ``LayerItem``, e.g.
+    ``body: list[LayerItem]``, left undefined in the plugin's module: the
+    registry resolves it to the union of every registered layer type, so
+    containers nest and hold third-party layers. ``layer_fields`` lists those
+    fields (for walkers such as the loader's error locator and the app).
+
+    Instead of ``output_shape(x)`` and ``build(x)``, a container implements
+    ``output_shape(x, chain)`` and ``build(x, chain)`` with a ``Chain`` to run
+    what it holds. Its parameters and MACs are those of the layers it holds
+    (summed by the check) plus ``param_count(x)`` / ``macs(x, y)`` of its own.
+    """
+
+    layer_fields: ClassVar[tuple[str, ...]] = ()
+
+    def output_shape(self, x: Shape, chain: Chain) -> Shape:  # type: ignore[override]
+        raise NotImplementedError
+
+    def build(self, x: Shape, chain: Chain) -> nn.Module:  # type: ignore[override]
+        raise NotImplementedError
+
+    def layer_lists(self) -> list[tuple[tuple, list[Layer]]]:
+        """Every list of layers this container holds, with its place: [(("body",), [...]), ...]."""
+        out = []
+        for field in self.layer_fields:
+            value = getattr(self, field)
+            if isinstance(value, dict):
+                out += [((field, key), layers) for key, layers in value.items()]
+            elif isinstance(value, list):
+                out.append(((field,), value))
+        return out

@@ -1,0 +1,167 @@
+"""Containers: layers that hold lists of layers, so a spec can branch and merge.
+
+* ``sequential``: a named group of layers, applied in order (a stage, a block).
+* ``residual``: body(x) + shortcut(x); the shortcut is the identity, a
+  ``projection`` (1x1 convolution with the body's stride, then batch norm, as
+  in torchvision's ResNet), or a list of layers.
+* ``concat``: named branches on the same input, concatenated along the
+  channels (Inception; DenseNet's "input plus new features" with an
+  ``identity`` branch).
+* ``gate``: x * body(x), broadcast (squeeze-and-excitation: a Cx1x1 gate).
+
+Layers are never referenced by position: branches have names, and what a
+container holds is written inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from playground.layers.base import Container, Layer, ShapeError
+from playground.layers.conv import Conv2d
+from playground.layers.norm import BatchNorm2d
+from playground.shapes import Shape, fmt
+
+BRANCH_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Sequential(Container):
+    """A named group of layers applied in order (torch.nn.Sequential): a stage or a block."""
+
+    type: Literal["sequential"] = "sequential"
+    layers: list[LayerItem] = Field(min_length=1, description="The layers, applied in order.")  # noqa: F821
+
+    layer_fields = ("layers",)
+    example = {"type": "sequential", "layers": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3},
+                                                {"type": "relu"}]}
+
+    def output_shape(self, x: Shape, chain) -> Shape:
+        return chain(("layers",), self.layers, x)
+
+    def build(self, x: Shape, chain):
+        module, _ = chain(("layers",), self.layers, x)
+        return module
+
+
+def _stride_between(n_in: int, n_out: int) -> int | None:
+    """The stride of a 1x1 window that takes n_in positions to n_out, or None."""
+    for s in range(1, n_in + 1):
+        if (n_in - 1) // s + 1 == n_out:
+            return s
+    return None
+
+
+class Residual(Container):
+    """output = body(x) + shortcut(x): a residual block (ResNet)."""
+
+    type: Literal["residual"] = "residual"
+    body: list[LayerItem] = Field(min_length=1, description="The layers of the residual branch.")  # noqa: F821
+    shortcut: Literal["identity", "projection"] | list[LayerItem] = Field(  # noqa: F821
+        "identity", description="identity (x itself), projection (1x1 conv2d with the body's stride, "
+                                "then batchnorm2d), or a list of layers.")
+
+    layer_fields = ("body", "shortcut")
+    example = {"type": "residual", "body": [
+        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"}],
+        "shortcut": "projection"}
+
+    def _projection(self, x: Shape, y: Shape) -> list[Layer]:
+        if len(x) != 3 or len(y) != 3:
+            raise ShapeError(f"a projection shortcut needs CxHxW feature maps; the body takes {fmt(x)} "
+                             f"to {fmt(y)}.", fix="Give the shortcut as a list of layers.", field="shortcut")
+        strides = [_stride_between(a, b) for a, b in zip(x[1:], y[1:], strict=True)]
+        if None in strides:
+            raise ShapeError(f"no 1x1 convolution stride takes {fmt(x)} to the body's {fmt(y)}.",
+                             fix="Give the shortcut as a list of layers that produces the body's shape.",
+                             field="shortcut")
+        return [Conv2d(out_channels=y[0], kernel_size=1, stride=tuple(strides), bias=False), BatchNorm2d()]
+
+    def _shortcut(self, x: Shape, y: Shape) -> list[Layer] | None:
+        if self.shortcut == "identity":
+            return None
+        return self._projection(x, y) if self.shortcut == "projection" else self.shortcut
+
+    def output_shape(self, x: Shape, chain) -> Shape:
+        y = chain(("body",), self.body, x)
+        layers = self._shortcut(x, y)
+        s = x if layers is None else chain(("shortcut",), layers, x)
+        if s != y:
+            what = "the input" if layers is None else "the shortcut"
+            fix = ("Set `shortcut: projection` (a 1x1 conv2d and batchnorm2d that match it), or change the "
+                   "body to keep its input's shape." if layers is None and len(x) == 3 else
+                   "Make both branches produce the same shape.")
+            raise ShapeError(f"cannot add the body's output {fmt(y)} to {what} {fmt(s)}: the shapes differ.",
+                             fix=fix, field="shortcut" if layers is not None else None)
+        return y
+
+    def build(self, x: Shape, chain):
+        from playground import modules
+
+        body, y = chain(("body",), self.body, x)
+        layers = self._shortcut(x, y)
+        shortcut = modules.identity() if layers is None else chain(("shortcut",), layers, x)[0]
+        return modules.Residual(body, shortcut)
+
+
+class Concat(Container):
+    """Named branches applied to the same input, concatenated along the channels (Inception, DenseNet)."""
+
+    type: Literal["concat"] = "concat"
+    branches: dict[str, list[LayerItem]] = Field(  # noqa: F821
+        min_length=2, description="Branch name -> its layers; every branch gets the same input.")
+
+    layer_fields = ("branches",)
+    example = {"type": "concat", "branches": {
+        "a": [{"type": "conv2d", "out_channels": 4, "kernel_size": 1}],
+        "b": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}}
+
+    def output_shape(self, x: Shape, chain) -> Shape:
+        shapes = {name: chain(("branches", name), layers, x) for name, layers in self.branches.items()}
+        (first, y0), *rest = shapes.items()
+        for name, y in rest:
+            if len(y) != len(y0) or y[1:] != y0[1:]:
+                raise ShapeError(
+                    f"branch '{name}' gives {fmt(y)}, but branch '{first}' gives {fmt(y0)}: concatenating "
+                    f"along the channels needs every other dimension equal.",
+                    fix="Change the branch's stride, padding or pooling so its height and width match.",
+                    field=("branches", name))
+        return Shape((sum(y[0] for y in shapes.values()), *y0[1:]))
+
+    def build(self, x: Shape, chain):
+        from playground import modules
+
+        return modules.Concat({name: chain(("branches", name), layers, x)[0]
+                               for name, layers in self.branches.items()})
+
+
+class Gate(Container):
+    """output = x * body(x), broadcast: squeeze-and-excitation and other attention gates."""
+
+    type: Literal["gate"] = "gate"
+    body: list[LayerItem] = Field(  # noqa: F821
+        min_length=1, description="The layers computing the gate; its shape must broadcast over the input's.")
+
+    layer_fields = ("body",)
+    example = {"type": "gate", "body": [   # a channel gate for any channel count
+        {"type": "adaptive_avgpool2d", "output_size": 1}, {"type": "conv2d", "groups": "depthwise", "kernel_size": 1},
+        {"type": "sigmoid"}]}
+
+    def output_shape(self, x: Shape, chain) -> Shape:
+        g = chain(("body",), self.body, x)
+        if len(g) != len(x) or any(a not in (1, b) for a, b in zip(g, x, strict=True)):
+            raise ShapeError(
+                f"the gate's output {fmt(g)} does not broadcast over its input {fmt(x)}: each dimension must "
+                f"equal the input's or be 1.",
+                fix=f"End the body with {x[0]} channels (e.g. a 1x1 conv2d with out_channels: {x[0]}), "
+                    f"pooled to 1x1 or at the input's size.", field="body")
+        return x
+
+    def build(self, x: Shape, chain):
+        from playground import modules
+
+        return modules.Gate(chain(("body",), self.body, x)[0])
+
+
+CONTAINERS = (Sequential, Residual, Concat, Gate)

@@ -1,0 +1,206 @@
+"""Containers (residual, concat, gate, sequential): shapes and counts against
+the built model, module names that follow the spec's nesting, scripting and
+export, and errors located at the nested layer with its YAML line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import playground
+from playground import SpecError
+
+HEAD = """\
+name: blocks
+data: {dataset: none}
+input: {channels: 3, height: 32, width: 32}
+layers:
+"""
+
+NET = HEAD + """\
+  - {type: conv2d, name: stem, out_channels: 16, kernel_size: 3, padding: 1}
+  - type: residual
+    name: down
+    body:
+      - {type: conv2d, name: conv1, out_channels: 32, kernel_size: 3, stride: 2, padding: 1, bias: false}
+      - {type: batchnorm2d, name: bn1}
+      - {type: relu}
+    shortcut: projection
+  - type: concat
+    name: dense
+    branches:
+      keep: [{type: identity}]
+      new:
+        - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - type: gate
+    name: se
+    body:
+      - {type: adaptive_avgpool2d, output_size: 1}
+      - {type: conv2d, out_channels: 10, kernel_size: 1}
+      - {type: relu}
+      - {type: conv2d, out_channels: 40, kernel_size: 1}
+      - {type: sigmoid}
+  - type: residual
+    body:
+      - type: sequential
+        name: inner
+        layers:
+          - {type: conv2d, out_channels: 40, kernel_size: 3, padding: 1}
+          - {type: relu6}
+  - {type: adaptive_avgpool2d, output_size: 1}
+  - {type: flatten}
+  - {type: linear, name: fc, out_features: 7}
+"""
+
+
+def test_every_row_matches_the_built_model():
+    spec = playground.load_spec(NET)
+    summary = playground.summarize(spec)
+    model = playground.build(spec).eval()
+    shapes = {}
+    def record(name):
+        def hook(module, inputs, output):
+            shapes[name] = tuple(output.shape[1:])
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in model.named_modules() if name]
+    x = torch.randn(2, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        y = model(x[:1])
+    for h in hooks:
+        h.remove()
+    assert y.shape == (1, 7)
+    assert summary.total_params == sum(p.numel() for p in model.parameters())
+    assert 2 * summary.total_macs == counter.get_total_flops()
+    modules = dict(model.named_modules())
+    for row in summary.walk():
+        name = _module_name(row.path, spec)
+        assert shapes[name] == row.output_shape, name
+        assert sum(p.numel() for p in modules[name].parameters()) == row.params, name
+    assert [r.depth for r in summary.walk(max_depth=0)] == [0] * len(spec.layers)
+
+
+def _module_name(path, spec):
+    """The module attribute path of a spec path: a layer's name where given, else
+    its position; a sequential is its list of layers, so its `layers` adds nothing."""
+    parts, node = [], spec
+    for part in path:
+        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
+        if isinstance(part, int):
+            parts.append(getattr(node, "name", None) or str(part))
+        elif part != "layers":
+            parts.append(part)
+    return ".".join(parts)
+
+
+def test_module_names_follow_the_spec():
+    names = [n for n, _ in playground.build(playground.load_spec(NET)).named_parameters()]
+    assert names[:6] == ["stem.weight", "stem.bias", "down.body.conv1.weight", "down.body.bn1.weight",
+                         "down.body.bn1.bias", "down.shortcut.0.weight"]
+    assert "dense.branches.new.0.weight" in names and "se.body.1.weight" in names
+    assert "4.body.inner.0.weight" in names
+
+
+def test_projection_is_a_1x1_convolution_with_the_bodys_stride_then_batch_norm():
+    model = playground.build(playground.load_spec(NET))
+    conv, bn = model.down.shortcut
+    assert (conv.kernel_size, conv.stride, conv.in_channels, conv.out_channels, conv.bias) == \
+        ((1, 1), (2, 2), 16, 32, None)
+    assert isinstance(bn, torch.nn.BatchNorm2d) and bn.num_features == 32
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_scripted_and_exported_models_give_the_same_outputs():
+    model = playground.build(playground.load_spec(NET)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(torch.jit.script(model)(x), expected)
+        assert torch.allclose(torch.export.export(model, (x,)).module()(x), expected, atol=1e-6)
+
+
+def _error(text: str):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(text)
+    (problem,) = info.value.problems
+    return problem
+
+
+def test_residual_shapes_that_cannot_be_added_name_both_and_propose_the_projection():
+    p = _error(NET.replace("    shortcut: projection\n", ""))
+    assert p.path == ("layers", 1) and p.line == 6 and p.label == "residual 'down'"
+    assert p.message == "cannot add the body's output 32x16x16 to the input 16x32x32: the shapes differ."
+    assert p.fix.startswith("Set `shortcut: projection`")
+
+
+def test_a_shortcut_list_that_does_not_fit_is_blamed():
+    p = _error(NET.replace("    shortcut: projection\n", "    shortcut: [{type: maxpool2d, kernel_size: 2}]\n"))
+    assert p.path == ("layers", 1, "shortcut") and p.line == 12
+    assert "cannot add the body's output 32x16x16 to the shortcut 16x16x16" in p.message
+
+
+def test_concat_branches_that_disagree_name_the_branch_and_its_shape():
+    p = _error(NET.replace("out_channels: 8, kernel_size: 3, padding: 1", "out_channels: 8, kernel_size: 3"))
+    assert p.path == ("layers", 2, "branches", "new") and p.line == 17
+    assert p.message.startswith("branch 'new' gives 8x14x14, but branch 'keep' gives 32x16x16")
+
+
+def test_a_gate_that_does_not_broadcast_is_refused():
+    p = _error(NET.replace("out_channels: 40, kernel_size: 1", "out_channels: 39, kernel_size: 1"))
+    assert p.path == ("layers", 3, "body") and "the gate's output 39x1x1 does not broadcast over its input " \
+        "40x16x16" in p.message
+    assert "out_channels: 40" in p.fix
+
+
+def test_a_nested_layer_error_names_the_nested_place_and_line():
+    p = _error(NET.replace("{type: conv2d, out_channels: 40, kernel_size: 3, padding: 1}",
+                           "{type: conv2d, in_channels: 4, out_channels: 40, kernel_size: 3, padding: 1}"))
+    assert p.path == ("layers", 4, "body", 0, "layers", 0, "in_channels") and p.line == 32
+    assert p.layer_path == ("layers", 4, "body", 0, "layers", 0)
+    assert p.render().startswith("line 32: layers[4].body[0].layers[0] (conv2d).in_channels: in_channels=4, "
+                                 "but its input 40x16x16 has 40 channels.")
+
+
+def test_a_typo_inside_a_block_gets_did_you_mean_there():
+    p = _error(NET.replace("name: conv1, out_channels: 32", "name: conv1, out_channel: 32"))
+    assert p.path == ("layers", 1, "body", 0, "out_channel") and p.line == 9
+    assert p.place() == "layers[1].body[0] (conv2d 'conv1').out_channel"
+    assert "Did you mean 'out_channels'?" in p.message
+
+
+def test_an_unknown_type_inside_a_branch():
+    p = _error(NET.replace("keep: [{type: identity}]", "keep: [{type: identiy}]"))
+    assert p.path == ("layers", 2, "branches", "keep", 0, "type") and p.line == 16
+    assert "Did you mean 'identity'?" in p.message
+
+
+def test_names_are_unique_within_one_list_only():
+    text = NET.replace("{type: relu}\n    shortcut", "{type: relu, name: conv1}\n    shortcut")
+    p = _error(text)
+    assert p.path == ("layers", 1, "body", 2, "name") and p.message == \
+        "name 'conv1' is already used by layers[1].body[0]."
+    # the same name in another list is fine: names are scoped like module attributes
+    playground.load_spec(NET.replace("{type: relu6}", "{type: relu6, name: conv1}"))
+
+
+def test_a_projection_needs_feature_maps():
+    text = HEAD + """\
+  - {type: flatten}
+  - type: residual
+    body: [{type: linear, out_features: 5}]
+    shortcut: projection
+"""
+    p = _error(text)
+    assert p.path == ("layers", 1, "shortcut") and "a projection shortcut needs CxHxW feature maps" in p.message
+
+
+def test_a_residual_over_flat_features_with_a_layer_shortcut():
+    text = HEAD + """\
+  - {type: flatten}
+  - type: residual
+    body: [{type: linear, out_features: 5}]
+    shortcut: [{type: linear, out_features: 5, bias: false}]
+"""
+    summary = playground.summarize(playground.load_spec(text))
+    assert summary.output_shape == (5,) and summary.total_params == 3072 * 5 + 5 + 3072 * 5
