@@ -160,8 +160,8 @@ def analyze(spec: SpecBase) -> Summary:
     try:
         return _analyze(spec, rows)
     except SpecError as err:
-        origin = spec._origin
-        located = err.located(origin[1], origin[0]) if origin else err
+        origin = spec._origin   # (filename, lines, expansion of the blocks it uses)
+        located = origin[2].error(err).located(origin[1], origin[0]) if origin else err
         located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
         raise located from None
 
@@ -177,7 +177,7 @@ def require_dataset(spec: SpecBase) -> None:
                    f"Pick a dataset to train on: data: {{dataset: {next(iter(DATASETS))}}} "
                    f"(one of: {', '.join(DATASETS)}); its images must match the spec's input.", reason="input")
         origin = spec._origin
-        raise err.located(origin[1], origin[0]) if origin else err
+        raise origin[2].error(err).located(origin[1], origin[0]) if origin else err
 
 
 def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:

@@ -53,12 +53,16 @@ class Problem:
     reason: str = "spec"        # one of REASONS
     layer: Path | None = None
     note: str | None = None     # where a block template was used, for problems inside one
+    used_at: Path | None = None  # for a problem inside a block: the top-level layer that uses it
 
     @property
     def layer_index(self) -> int | None:
-        """Index of the top-level layer at fault (or holding it), or None for a problem outside ``layers``."""
+        """Index of the top-level layer at fault (or holding it, or using the block
+        it is in), or None for a problem outside ``layers``."""
         if len(self.path) >= 2 and self.path[0] == "layers" and isinstance(self.path[1], int):
             return self.path[1]
+        if self.used_at is not None:
+            return self.used_at[1]
         return None
 
     @property
@@ -66,7 +70,7 @@ class Problem:
         """Path of the innermost layer at fault, e.g. ('layers', 4, 'body', 1)."""
         if self.layer is not None:
             return self.layer
-        return self.path[:2] if self.layer_index is not None else None
+        return self.path[:2] if self.path[:1] == ("layers",) and self.layer_index is not None else None
 
     def place(self) -> str:
         """'layers[7] (linear 'fc')' or 'layers[3].out_channels' or 'train.lr'."""

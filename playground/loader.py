@@ -21,6 +21,7 @@ from playground.analysis import analyze
 from playground.errors import Path, Problem, SpecError, did_you_mean, fail
 from playground.registry import Registry, get_registry
 from playground.spec import Budget, Data, InputShape, SpecBase, Train
+from playground.templates import expand
 from playground.yamlsource import parse
 
 _SECTIONS: dict[str, type[BaseModel]] = {"input": InputShape, "data": Data, "train": Train, "budget": Budget}
@@ -78,12 +79,17 @@ def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, i
         raise fail((), f"the spec must be a mapping with keys such as name and layers. "
                        f"Received: {_show(data)}.",
                    "Start the file with `name: my_model` and a `layers:` list.").located(lines, filename)
+    lines = lines or {}
+    try:
+        data, expansion = expand(data, registry.layer_fields, lines)
+    except SpecError as err:   # a bad use or block; inside a block, placed in its template
+        raise err.located(lines, filename) from None
     try:
         spec = registry.spec_model().model_validate(data)
     except ValidationError as exc:
         problems = _rewrite(exc, data, registry)
-        raise SpecError(problems).located(lines, filename) from None
-    spec._origin = (filename, lines or {})
+        raise expansion.error(SpecError(problems)).located(lines, filename) from None
+    spec._origin = (filename, lines, expansion)
     return spec
 
 
@@ -207,13 +213,13 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
     field = model.model_fields.get(names[0]) if model is not None and names else None
     at_layer = model is not SpecBase and n == len(path)   # the layer itself, not one of its fields
     layer = path[:n] if label else None
-    types = ", ".join(registry.names())
+    types = ", ".join([*registry.names(), "use"])
 
     if "at" in ctx:   # a model-level rule that knows which field it is about
         return Problem(tuple(ctx["at"]), err["msg"].rstrip(".") + ".", ctx.get("fix"))
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
-        return Problem((*path, "type"), f"unknown layer type '{tag}'.{did_you_mean(tag, registry)}",
+        return Problem((*path, "type"), f"unknown layer type '{tag}'.{did_you_mean(tag, [*registry, 'use'])}",
                        f"Valid types: {types}.", label=None)
     if kind == "union_tag_not_found":
         return Problem(path, "this layer has no 'type'.", f"Add `type:` with one of: {types}.")

@@ -13,15 +13,16 @@ def identity() -> nn.Module:
 
 
 class Residual(nn.Module):
-    """body(x) + shortcut(x)."""
+    """after(body(x) + shortcut(x))."""
 
-    def __init__(self, body: nn.Module, shortcut: nn.Module):
+    def __init__(self, body: nn.Module, shortcut: nn.Module, after: nn.Module):
         super().__init__()
         self.body = body
         self.shortcut = shortcut
+        self.after = after
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x) + self.shortcut(x)     # NxCxHxW + NxCxHxW
+        return self.after(self.body(x) + self.shortcut(x))     # NxCxHxW + NxCxHxW
 
 
 class Concat(nn.Module):

@@ -107,6 +107,11 @@ class Registry:
     def plugin(self, name: str) -> Plugin:
         return self._plugins[name]
 
+    def layer_fields(self, name: object) -> tuple[str, ...]:
+        """The fields of a layer type that hold layers (a container's), or () for others and unknown names."""
+        plugin = self._plugins.get(name) if isinstance(name, str) else None
+        return getattr(plugin.cls, "layer_fields", ()) if plugin is not None else ()
+
     # -- the schema follows the registry ---------------------------------
     def spec_model(self):
         """The pydantic Spec model whose ``layers`` accept every registered type."""

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from playground.datasets import DATASETS
 from playground.layers.base import Layer
 from playground.shapes import Shape
+from playground.templates import BlockDef
 
 NO_DATASET = "none"   # a spec for checking, summarizing, building and exporting only
 DatasetName = Literal[(*DATASETS, NO_DATASET)]
@@ -109,6 +110,9 @@ class SpecBase(Section):
     input: InputShape | None = Field(
         None, description="Input image shape; defaults to the dataset's (1x28x28 for MNIST).")
     layers: list[Layer] = Field(min_length=1, description="The layers, applied in order.")
+    blocks: dict[str, BlockDef] | None = Field(
+        None, description="Reusable blocks: name -> {params, layers}; used by `- {type: use, block: NAME}` "
+                          "entries of layers.")
     data: Data = Field(default_factory=Data, description=Data.__doc__)
     train: Train = Field(default_factory=Train, description=Train.__doc__)
     budget: Budget = Field(default_factory=Budget, description=Budget.__doc__)

@@ -36,11 +36,12 @@ from playground.yamlsource import parse
 
 
 def _round_trip() -> YAML:
-    """ruamel.yaml's round-trip mode as every edit here uses it: quotes kept, and
-    never re-wrapping a long flow line."""
+    """ruamel.yaml's round-trip mode as every edit here uses it: quotes kept,
+    never re-wrapping a long flow line, a one-key layer in a flow list kept in braces."""
     rt = YAML(typ="rt")
     rt.preserve_quotes = True
     rt.width = 4096
+    rt.brace_single_entry_mapping_in_flow_sequence = True   # [{type: relu}], not [type: relu]
     return rt
 
 
@@ -56,14 +57,11 @@ class _Doc:
 
     def __init__(self, text: str):
         rt = _round_trip()
-        data, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
+        data = _load_keeping_indent(rt, text)
         if not isinstance(data, CommentedMap):
             raise fail((), "the spec is not a mapping, so its layers cannot be edited.",
                        "Start the spec with `name:` and `layers:` keys.")
         self.data = data
-        indent = indent or 2
-        offset = block_seq_indent if block_seq_indent is not None else 0
-        rt.indent(mapping=_map_indent(text) or indent, sequence=max(indent, offset + 2), offset=offset)
         self._yaml = rt
         self._final_newline = text.endswith("\n")
 
@@ -78,6 +76,15 @@ class _Doc:
     def text(self) -> str:
         text = _dumped(self._yaml, self.data)
         return text if self._final_newline else text.removesuffix("\n")
+
+
+def _load_keeping_indent(rt: YAML, text: str) -> Any:
+    """Load ``text``, and set ``rt`` to write it back with the same indentation."""
+    data, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
+    indent = indent or 2
+    offset = block_seq_indent if block_seq_indent is not None else 0
+    rt.indent(mapping=_map_indent(text) or indent, sequence=max(indent, offset + 2), offset=offset)
+    return data
 
 
 def _map_indent(text: str) -> int | None:
@@ -192,10 +199,7 @@ def _roundtrip_layer(lines: list[str], column: int, change) -> list[str]:
     snippet = [body] + [line[column:] if line[:column].strip() == "" else line for line in lines[1:]]
     yaml_rt = _round_trip()
     text = "".join(snippet)
-    indent = _map_indent(text)
-    if indent:
-        yaml_rt.indent(mapping=indent, sequence=indent + 2, offset=indent)
-    node = yaml_rt.load(text)
+    node = _load_keeping_indent(yaml_rt, text)
     if not isinstance(node, CommentedMap):
         raise _not_a_mapping()
     change(node)

@@ -1,9 +1,10 @@
 """Containers: layers that hold lists of layers, so a spec can branch and merge.
 
 * ``sequential``: a named group of layers, applied in order (a stage, a block).
-* ``residual``: body(x) + shortcut(x); the shortcut is the identity, a
+* ``residual``: after(body(x) + shortcut(x)); the shortcut is the identity, a
   ``projection`` (1x1 convolution with the body's stride, then batch norm, as
-  in torchvision's ResNet), or a list of layers.
+  in torchvision's ResNet), or a list of layers; ``after`` (usually a relu)
+  is applied to the sum and is empty by default.
 * ``concat``: named branches on the same input, concatenated along the
   channels (Inception; DenseNet's "input plus new features" with an
   ``identity`` branch).
@@ -54,18 +55,20 @@ def _stride_between(n_in: int, n_out: int) -> int | None:
 
 
 class Residual(Container):
-    """output = body(x) + shortcut(x): a residual block (ResNet)."""
+    """output = after(body(x) + shortcut(x)): a residual block (ResNet)."""
 
     type: Literal["residual"] = "residual"
     body: list[LayerItem] = Field(min_length=1, description="The layers of the residual branch.")  # noqa: F821
     shortcut: Literal["identity", "projection"] | list[LayerItem] = Field(  # noqa: F821
         "identity", description="identity (x itself), projection (1x1 conv2d with the body's stride, "
                                 "then batchnorm2d), or a list of layers.")
+    after: list[LayerItem] = Field(  # noqa: F821
+        default_factory=list, description="Layers applied to the sum, e.g. [{type: relu}] (ResNet); none by default.")
 
-    layer_fields = ("body", "shortcut")
+    layer_fields = ("body", "shortcut", "after")
     example = {"type": "residual", "body": [
-        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "relu"}],
-        "shortcut": "projection"}
+        {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"}],
+        "shortcut": "projection", "after": [{"type": "relu"}]}
 
     def _projection(self, x: Shape, y: Shape) -> list[Layer]:
         if len(x) != 3 or len(y) != 3:
@@ -94,7 +97,7 @@ class Residual(Container):
                    "Make both branches produce the same shape.")
             raise ShapeError(f"cannot add the body's output {fmt(y)} to {what} {fmt(s)}: the shapes differ.",
                              fix=fix, field="shortcut" if layers is not None else None)
-        return y
+        return chain(("after",), self.after, y) if self.after else y
 
     def build(self, x: Shape, chain):
         from playground import modules
@@ -102,7 +105,8 @@ class Residual(Container):
         body, y = chain(("body",), self.body, x)
         layers = self._shortcut(x, y)
         shortcut = modules.identity() if layers is None else chain(("shortcut",), layers, x)[0]
-        return modules.Residual(body, shortcut)
+        after = chain(("after",), self.after, y)[0] if self.after else modules.identity()
+        return modules.Residual(body, shortcut, after)
 
 
 class Concat(Container):

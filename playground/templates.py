@@ -1,0 +1,387 @@
+"""Reusable blocks: templates declared once under ``blocks:`` and used many times.
+
+    blocks:
+      basic:                                   # a template with parameters
+        params: {width: int, stride: {type: int, default: 1}, shortcut: {type: str, default: identity}}
+        layers:
+          - type: residual
+            body:
+              - {type: conv2d, out_channels: $width, kernel_size: 3, stride: $stride, padding: 1, bias: false}
+              - {type: batchnorm2d}
+            shortcut: $shortcut
+          - {type: relu}
+    layers:
+      - {type: use, block: basic, name: stage2, times: 2, with: {width: 128},
+         first: {stride: 2, shortcut: projection}}
+
+A ``use`` entry becomes the block's layers with ``$param`` replaced by its
+value: ``with`` for every repetition, ``first`` on top for the first one only
+(a stage's stride). One repetition of a one-layer block is that layer; more
+become a ``sequential`` named after the use, holding one entry per repetition,
+so modules read ``stage2.0.body.0.weight``. Blocks may use other blocks, never
+themselves.
+
+Expansion happens on the data as read, before validation, and remembers where
+each expanded layer came from: a problem inside a block is reported at the line
+in the template and names the use that made it (``Expansion.translate``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from playground.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
+from playground.layers.base import NAME_PATTERN
+
+MAX_TIMES = 1000          # repetitions of one use
+MAX_DEPTH = 32            # lists of layers nested in one another
+MAX_LAYERS = 100_000      # layers after expansion, checked before any copy is made
+PLACEHOLDER = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+ParamType = Literal["int", "float", "bool", "str", "list", "any"]
+_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "any": lambda v: True,
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Param(_Section):
+    """A block parameter: its type, and a default that makes it optional."""
+
+    type: ParamType = Field("any", description="int, float, bool, str, list or any.")
+    default: Any = Field(None, description="The value when a use does not give one; leave out to require it.")
+    description: str | None = Field(None, description="What the parameter means.")
+
+
+class BlockDef(_Section):
+    """A block template: parameters, and the layers they are substituted into."""
+
+    params: dict[str, ParamType | Param] = Field(
+        default_factory=dict, description="Parameter name -> type (int, float, bool, str, list, any), or "
+                                          "{type, default, description}. Written $name in the layers.")
+    layers: list[dict[str, Any]] = Field(
+        min_length=1, description="The block's layers; any value may be a $parameter.")
+    description: str | None = Field(None, description="What the block is.")
+
+    def declared(self) -> dict[str, Param]:
+        return {k: (v if isinstance(v, Param) else Param(type=v)) for k, v in self.params.items()}
+
+
+class Use(_Section):
+    """A use of a block template: its layers, repeated ``times``, with parameter values."""
+
+    type: Literal["use"] = "use"
+    name: str | None = Field(None, pattern=NAME_PATTERN, max_length=64,
+                             description="Name of the stage; its modules are named after it.")
+    block: str = Field(description="The template, a key of the spec's blocks.")
+    times: int = Field(1, strict=True, ge=1, le=MAX_TIMES, description="How many times the block repeats.")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with",
+                                  description="Parameter values for every repetition.")
+    first: dict[str, Any] = Field(default_factory=dict,
+                                  description="Parameter values for the first repetition only (e.g. stride: 2).")
+
+
+BLOCKS = TypeAdapter(dict[str, BlockDef])
+NAME = re.compile(NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Layers at ``expanded`` (and below) were written at ``template``, made by the use at ``use``."""
+
+    expanded: Path
+    template: Path
+    use: Path          # the use's path in the expanded spec
+    use_name: str | None
+    block: str
+    repetition: int    # 1-based
+    times: int
+    values: tuple[tuple[str, Any], ...]
+
+
+@dataclass
+class Expansion:
+    """Where expanded layers came from, to report problems at the template and the use."""
+
+    origins: list[Origin] = field(default_factory=list)
+    lines: dict[Path, int] = field(default_factory=dict)
+    _index: dict[Path, Origin] = field(default_factory=dict)
+
+    def add(self, origin: Origin) -> None:
+        self.origins.append(origin)
+        self._index[origin.expanded] = origin
+
+    def _origin(self, path: Path) -> Origin | None:
+        for n in range(len(path), 0, -1):
+            origin = self._index.get(path[:n])
+            if origin is not None:
+                return origin
+        return None
+
+    def written(self, path: Path) -> tuple[Path, Origin | None]:
+        """The path as written in the file, and the innermost use it came from."""
+        origin = self._origin(path)
+        if origin is None:
+            return path, None
+        return (*origin.template, *path[len(origin.expanded):]), origin
+
+    def translate(self, problem: Problem) -> Problem:
+        """A problem found in the expanded spec, placed in the template with a note naming the use."""
+        if self._origin(problem.path) is None:
+            return problem
+        path, origin = self.written(problem.path)
+        layer = self.written(problem.layer_path)[0] if problem.layer_path is not None else None
+        use_path, _ = self.written(origin.use)
+        line = self.lines.get(use_path)
+        values = ", ".join(f"{k}={v!r}" for k, v in origin.values)
+        rep = f"repetition {origin.repetition} of {origin.times}, " if origin.times > 1 else ""
+        used = ", ".join(x for x in (f"use '{origin.use_name}'" if origin.use_name else "",
+                                     f"line {line}" if line is not None else "") if x)
+        note = (f"in block '{origin.block}' as used by {path_str(use_path)}{f' ({used})' if used else ''}: "
+                f"{rep}{values or 'no parameters'}.")
+        return replace(problem, path=path, layer=layer, note=note, line=None, used_at=origin.use[:2])
+
+    def error(self, err: SpecError) -> SpecError:
+        """``err`` with its problems placed in the templates; one problem found in
+        every repetition of a block is told once, with a count of the others."""
+        if not self.origins:
+            return err
+        kept: dict[tuple, list[Problem]] = {}
+        for p in map(self.translate, err.problems):
+            kept.setdefault((p.path, p.message), []).append(p)
+        problems = []
+        for same in kept.values():
+            first = same[0]
+            if len(same) > 1:
+                first = replace(first, note=f"{first.note} The same in {len(same) - 1} more "
+                                            f"use{'s' if len(same) > 2 else ''} of this block.")
+            problems.append(first)
+        out = SpecError(problems, err.filename)
+        out.rows = err.rows
+        return out
+
+
+class _Expander:
+    def __init__(self, blocks: dict[str, BlockDef], layer_fields, expansion: Expansion):
+        self.blocks = blocks
+        self.layer_fields = layer_fields   # type name -> its fields holding layers
+        self.expansion = expansion
+        self.count = 0
+
+    def layers(self, items: Any, path: Path, stack: tuple[str, ...], depth: int) -> Any:
+        if not isinstance(items, list):
+            return items
+        if depth > MAX_DEPTH:
+            raise fail(path, f"layers nest {depth} deep, over the limit of {MAX_DEPTH}.",
+                       "Flatten the structure: a block within a block rarely needs more than a few levels.")
+        self.count += len(items)
+        self._budget(path)
+        return [self.layer(item, (*path, j), stack, depth) for j, item in enumerate(items)]
+
+    def _budget(self, path: Path) -> None:
+        if self.count > MAX_LAYERS:
+            raise fail(path, f"the spec expands to more than {MAX_LAYERS:,} layers.",
+                       "Lower a use's times, or use fewer blocks.")
+
+    def layer(self, item: Any, path: Path, stack: tuple[str, ...], depth: int) -> Any:
+        if not isinstance(item, dict):
+            return item
+        if item.get("type") == "use":
+            return self.use(item, path, stack, depth)
+        out = dict(item)
+        for name in self.layer_fields(item.get("type")):
+            value = out.get(name)
+            if isinstance(value, list):
+                out[name] = self.layers(value, (*path, name), stack, depth + 1)
+            elif isinstance(value, dict):
+                out[name] = {k: self.layers(v, (*path, name, k), stack, depth + 1) for k, v in value.items()}
+        return out
+
+    def use(self, raw: dict, path: Path, stack: tuple[str, ...], depth: int) -> Any:
+        try:
+            use = Use.model_validate(raw)
+        except ValidationError as exc:
+            raise _validation_error(exc, path) from None
+        label = f"use '{use.name}'" if use.name else "use"
+        block = self.blocks.get(use.block)
+        if block is None:
+            known = ", ".join(self.blocks) or "none"
+            raise fail((*path, "block"), f"no block named '{use.block}'.{did_you_mean(use.block, self.blocks)}",
+                       f"Blocks defined in this spec: {known}." if self.blocks else
+                       "Define it under a top-level `blocks:` key.", label=label, layer=path)
+        if use.block in stack:
+            cycle = " -> ".join((*stack[stack.index(use.block):], use.block))
+            raise fail((*path, "block"), f"block '{use.block}' uses itself: {cycle}.",
+                       "A block may use other blocks, never itself, directly or through others.",
+                       label=label, layer=path)
+        declared = block.declared()
+        for key, given in (("with", use.with_), ("first", use.first)):
+            for name, value in given.items():
+                if name not in declared:
+                    raise fail((*path, key, name),
+                               f"block '{use.block}' has no parameter '{name}'.{did_you_mean(name, declared)}",
+                               f"Its parameters: {', '.join(declared) or 'none'}.", label=label, layer=path)
+                param = declared[name]
+                if not _CHECKS[param.type](value):
+                    raise fail((*path, key, name), f"parameter '{name}' of block '{use.block}' is {param.type}. "
+                               f"Received: {name}={value!r}.", f"Give {name} as {param.type}.",
+                               label=label, layer=path)
+        missing = [n for n, p in declared.items() if "default" not in p.model_fields_set
+                   and n not in use.with_ and n not in use.first]
+        if missing:
+            raise fail((*path, "with"), f"block '{use.block}' needs {', '.join(missing)}.",
+                       f"Add `with: {{{', '.join(f'{n}: ...' for n in missing)}}}`.", label=label, layer=path)
+        size = len(block.layers)
+        self.count += use.times * size
+        if self.count > MAX_LAYERS:
+            raise fail((*path, "times"), f"times={use.times} makes the spec more than {MAX_LAYERS:,} layers.",
+                       "Lower times.", label=label, layer=path)
+
+        base = {n: p.default for n, p in declared.items() if "default" in p.model_fields_set}
+        base.update(use.with_)
+        single = size == 1
+        if use.times == 1 and single:
+            prefixes = [[path]]
+        elif use.times == 1:
+            prefixes = [[(*path, "layers", k) for k in range(size)]]
+        elif single:
+            prefixes = [[(*path, "layers", r)] for r in range(use.times)]
+        else:
+            prefixes = [[(*path, "layers", r, "layers", k) for k in range(size)] for r in range(use.times)]
+        repetitions = []
+        for r in range(use.times):
+            merged = {**base, **use.first} if r == 0 else base
+            values = {n: merged[n] for n in declared}
+            layers = []
+            for k, template in enumerate(block.layers):
+                where = ("blocks", use.block, "layers", k)
+                self.expansion.add(Origin(prefixes[r][k], where, path, use.name, use.block, r + 1, use.times,
+                                          tuple(values.items())))
+                substituted = _substitute(template, values, declared, where, prefixes[r][k], use, self.expansion)
+                layers.append(self.layer(substituted, prefixes[r][k], (*stack, use.block), depth + 1))
+            repetitions.append(layers)
+
+        if use.times == 1 and single:
+            out = dict(repetitions[0][0])
+            out.pop("name", None)
+            return {**out, "name": use.name} if use.name else out
+        if use.times == 1:
+            return _sequential(use.name, repetitions[0])
+        if single:
+            reps = [{k: v for k, v in rep[0].items() if k != "name"} for rep in repetitions]
+        else:
+            reps = [_sequential(None, rep) for rep in repetitions]
+        return _sequential(use.name, reps)
+
+
+def _sequential(name: str | None, layers: list) -> dict:
+    out: dict[str, Any] = {"type": "sequential"}
+    if name:
+        out["name"] = name
+    out["layers"] = layers
+    return out
+
+
+def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Param], where: Path,
+                expanded: Path, use: Use, expansion: Expansion) -> Any:
+    if isinstance(value, str):
+        match = PLACEHOLDER.match(value)
+        if match is None:
+            return value
+        name = match.group(1)
+        if name not in declared:
+            raise expansion.error(fail(
+                expanded, f"${name} is not a parameter of block '{use.block}'.{did_you_mean(name, declared)}",
+                f"Declare it under blocks.{use.block}.params, or use one of: "
+                f"{', '.join('$' + n for n in declared) or 'none declared'}."))
+        return copy.deepcopy(values[name])
+    if isinstance(value, dict):
+        return {k: _substitute(v, values, declared, (*where, k), (*expanded, k), use, expansion)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, values, declared, (*where, i), (*expanded, i), use, expansion)
+                for i, v in enumerate(value)]
+    return value
+
+
+def _validation_error(exc: ValidationError, prefix: Path) -> SpecError:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        message = err["msg"].rstrip(".") + "."
+        if err["type"] == "extra_forbidden":
+            key = loc[-1]
+            valid = [f.alias or n for n, f in Use.model_fields.items() if n != "type"]
+            message = f"unknown key '{key}' for use.{did_you_mean(str(key), valid)}"
+            problems.append(Problem((*prefix, *loc), message, f"Valid keys: {', '.join(valid)}.", layer=prefix))
+            continue
+        if err["type"] == "missing":
+            problems.append(Problem((*prefix, *loc), f"missing required key '{loc[-1]}'.",
+                                    "Add `block:` with the name of a block under `blocks:`.", layer=prefix))
+            continue
+        if not isinstance(err.get("input"), (dict, list)):
+            message += f" Received: {loc[-1] if loc else 'value'}={err.get('input')!r}."
+        problems.append(Problem((*prefix, *loc), message, layer=prefix))
+    return SpecError(problems)
+
+
+def expand(data: Mapping, layer_fields, lines: dict[Path, int]) -> tuple[dict, Expansion]:
+    """The spec data with every ``use`` replaced by its block's layers, and where they came from.
+    ``layer_fields(type_name)`` gives the fields of a layer type that hold layers."""
+    expansion = Expansion(lines=lines)
+    blocks_raw = data.get("blocks")
+    if blocks_raw is None and not _has_use(data.get("layers")):
+        return dict(data), expansion
+    try:
+        blocks = BLOCKS.validate_python(blocks_raw if blocks_raw is not None else {})
+    except ValidationError as exc:
+        raise _validation_error_blocks(exc) from None
+    for name in blocks:
+        if not NAME.match(name):
+            raise fail(("blocks", name), f"'{name}' is not a valid block name.",
+                       "Use letters, digits and underscores, starting with a letter.")
+        for param in blocks[name].params:
+            if not NAME.match(param):
+                raise fail(("blocks", name, "params", param), f"'{param}' is not a valid parameter name.",
+                           "Use letters, digits and underscores, starting with a letter.")
+    out = dict(data)
+    out["layers"] = _Expander(blocks, layer_fields, expansion).layers(data.get("layers"), ("layers",), (), 1)
+    return out, expansion
+
+
+def _has_use(items: Any) -> bool:
+    """Whether any layer at any depth is a use (cheap: a spec without blocks has none)."""
+    if isinstance(items, list):
+        return any(_has_use(v) for v in items)
+    if isinstance(items, dict):
+        return items.get("type") == "use" or any(_has_use(v) for v in items.values())
+    return False
+
+
+def _validation_error_blocks(exc: ValidationError) -> SpecError:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = ("blocks", *(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p == "function"))))
+        message = err["msg"].rstrip(".") + "."
+        if err["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), ['params', 'layers', 'description'])}"
+        elif err["type"] == "missing":
+            message = f"missing required key '{loc[-1]}'."
+        elif not isinstance(err.get("input"), (dict, list)):
+            message += f" Received: {err.get('input')!r}."
+        problems.append(Problem(loc, message, "A block is {params: {name: type, ...}, layers: [...]}."))
+    return SpecError(problems[:1] if len({p.path for p in problems}) == 1 else problems)
