@@ -111,7 +111,8 @@ class _Walk:
             if layer.name is None:
                 continue
             if layer.name in seen:
-                where = path_str((*prefix, seen[layer.name]))
+                where = path_str((prefix[-1], seen[layer.name]))   # a sibling: 'layers[0]', 'body[1]'
+
                 raise fail((*prefix, j, "name"), f"name '{layer.name}' is already used by {where}.",
                            "Give every layer a different name, or leave names out.",
                            label=layer.label(), reason="name", layer=(*prefix, j))

@@ -359,7 +359,10 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int]) -> tuple[dict, E
                 raise fail(("blocks", name, "params", param), f"'{param}' is not a valid parameter name.",
                            "Use letters, digits and underscores, starting with a letter.")
     out = dict(data)
-    out["layers"] = _Expander(blocks, layer_fields, expansion).layers(data.get("layers"), ("layers",), (), 1)
+    try:
+        out["layers"] = _Expander(blocks, layer_fields, expansion).layers(data.get("layers"), ("layers",), (), 1)
+    except SpecError as err:   # found inside a block: placed in its template
+        raise expansion.error(err) from None
     return out, expansion
 
 

@@ -179,7 +179,7 @@ def test_names_are_unique_within_one_list_only():
     text = NET.replace("{type: relu}\n    shortcut", "{type: relu, name: conv1}\n    shortcut")
     p = _error(text)
     assert p.path == ("layers", 1, "body", 2, "name") and p.message == \
-        "name 'conv1' is already used by layers[1].body[0]."
+        "name 'conv1' is already used by body[0]."
     # the same name in another list is fine: names are scoped like module attributes
     playground.load_spec(NET.replace("{type: relu6}", "{type: relu6, name: conv1}"))
 

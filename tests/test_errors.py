@@ -5,6 +5,7 @@ the fix."""
 from __future__ import annotations
 
 import pytest
+from conftest import SPECS
 
 import playground
 from playground import SpecError
@@ -165,3 +166,69 @@ def test_folder_and_binary_files(tmp_path):
     binary.write_bytes(b"name: x\n\xff\xfe\n")
     with pytest.raises(SpecError, match=r"b.yaml:2: the file is not UTF-8 text"):
         playground.load_spec(binary)
+
+
+# The same table for blocks: specs/resnet18.yaml's lines, and where each use is.
+RESNET = (SPECS / "resnet18.yaml").read_text()
+BLOCK_CONV1, BLOCK_BN2, SHORTCUT, LAYER1, LAYER2 = 15, 19, 20, 27, 28
+
+BLOCK_CASES = [
+    # (id, old, new, place, line, substrings)
+    ("template layer that does not fit names the template line and the use",
+     "{type: batchnorm2d, name: bn2}", "{type: batchnorm2d, name: bn2, num_features: 64}",
+     "blocks.basic.layers[0].body[4] (batchnorm2d 'bn2').num_features", BLOCK_BN2,
+     ["num_features=64, but its input 128x28x28 has 128 channels",
+      "in block 'basic' as used by layers[5] (use 'layer2', line 28): repetition 1 of 2, width=128, stride=2, "
+      "shortcut='projection'."]),
+    ("residual shapes that cannot be added", "first: {stride: 2, shortcut: projection}}\n  - {type: use, block: basic, "
+     "name: layer3", "first: {stride: 2}}\n  - {type: use, block: basic, name: layer3",
+     "blocks.basic.layers[0] (residual)", SHORTCUT - 7,
+     ["cannot add the body's output 128x28x28 to the input 64x56x56", "Set `shortcut: projection`",
+      "as used by layers[5] (use 'layer2', line 28)"]),
+    ("unknown block", "block: basic, name: layer2", "block: basics, name: layer2",
+     "layers[5] (use 'layer2').block", LAYER2, ["no block named 'basics'. Did you mean 'basic'?"]),
+    ("unknown parameter", "with: {width: 64}", "with: {widht: 64}",
+     "layers[4] (use 'layer1').with.widht", LAYER1, ["no parameter 'widht'. Did you mean 'width'?",
+                                                     "Its parameters: width, stride, shortcut."]),
+    ("missing parameter", "with: {width: 64}", "with: {}",
+     "layers[4] (use 'layer1').with", LAYER1, ["block 'basic' needs width", "Add `with: {width: ...}`"]),
+    ("parameter of the wrong type", "with: {width: 64}", "with: {width: wide}",
+     "layers[4] (use 'layer1').with.width", LAYER1, ["parameter 'width' of block 'basic' is int. Received: "
+                                                     "width='wide'."]),
+    ("wrong type after substitution", "shortcut: {type: str, default: identity}",
+     "shortcut: {type: any, default: 3}", "blocks.basic.layers[0] (residual).shortcut", SHORTCUT,
+     ["Received: shortcut=3", "in block 'basic' as used by layers[4]"]),
+    ("unknown placeholder", "stride: $stride, padding: 1", "stride: $strides, padding: 1",
+     "blocks.basic.layers[0].body[0].stride", BLOCK_CONV1,
+     ["$strides is not a parameter of block 'basic'. Did you mean 'stride'?"]),
+    ("zero repeats", "times: 2, with: {width: 64}", "times: 0, with: {width: 64}",
+     "layers[4].times", LAYER1, ["greater than or equal to 1", "Received: times=0."]),
+    ("absurd repeats", "times: 2, with: {width: 64}", "times: 100000, with: {width: 64}",
+     "layers[4].times", LAYER1, ["less than or equal to 1000"]),
+    ("a block that uses itself", "        after: [{type: relu}]\n",
+     "        after: [{type: relu}]\n      - {type: use, block: basic, with: {width: $width}}\n",
+     "blocks.basic.layers[1] (use).block", 22, ["block 'basic' uses itself: basic -> basic."]),
+    ("duplicate names in one block", "{type: batchnorm2d, name: bn2}", "{type: batchnorm2d, name: bn1}",
+     "blocks.basic.layers[0].body[4] (batchnorm2d 'bn1').name", BLOCK_BN2,
+     ["name 'bn1' is already used by body[1]."]),
+    ("bad value inside a template, told once for all uses", "{type: batchnorm2d, name: bn2}",
+     "{type: batchnorm2d, name: bn2, eps: -1}", "blocks.basic.layers[0].body[4] (batchnorm2d 'bn2').eps", BLOCK_BN2,
+     ["greater than 0", "Received: eps=-1.", "The same in 7 more uses of this block."]),
+]
+
+
+@pytest.mark.parametrize("old,new,path,line,substrings",
+                         [c[1:] for c in BLOCK_CASES], ids=[c[0] for c in BLOCK_CASES])
+def test_bad_block_spec_names_the_place(old, new, path, line, substrings):
+    text = RESNET.replace(old, new, 1)
+    assert text != RESNET, "the case did not change the spec"
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(text)
+    err = info.value
+    first = err.problems[0]
+    assert (first.place(), first.line) == (path, line), str(err)
+    message = str(err)
+    assert message.startswith(f"line {line}: {path}: ")
+    for part in substrings:
+        assert part in message, message
+    assert len(message.splitlines()) <= 25
