@@ -377,7 +377,8 @@ def _has_use(items: Any) -> bool:
 
 def _validation_error_blocks(exc: ValidationError) -> SpecError:
     problems = []
-    for err in exc.errors(include_url=False):
+    # an unknown key first: its "did you mean" usually explains the missing one
+    for err in sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden"):
         loc = ("blocks", *(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p == "function"))))
         message = err["msg"].rstrip(".") + "."
         if err["type"] == "extra_forbidden":

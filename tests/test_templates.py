@@ -1,0 +1,106 @@
+"""Reusable blocks: a template declared once, used with a repeat count and
+values for the first repetition; what the expansion makes, and its limits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import SPECS
+
+import playground
+from playground import SpecError
+from playground.templates import MAX_DEPTH, MAX_LAYERS
+
+
+def _spec(blocks: dict, layers: list) -> dict:
+    return {"name": "t", "data": {"dataset": "none"}, "input": {"channels": 4, "height": 16, "width": 16},
+            "blocks": blocks, "layers": layers}
+
+
+CONV = {"params": {"out": "int", "stride": {"type": "int", "default": 1}},
+        "layers": [{"type": "conv2d", "out_channels": "$out", "kernel_size": 3, "stride": "$stride", "padding": 1},
+                   {"type": "relu"}]}
+
+
+def test_first_applies_to_the_first_repetition_only():
+    spec = playground.load_spec(_spec({"conv": CONV}, [
+        {"type": "use", "block": "conv", "name": "stage", "times": 3, "with": {"out": 8}, "first": {"stride": 2}}]))
+    (stage,) = spec.layers
+    assert stage.type == "sequential" and stage.name == "stage" and len(stage.layers) == 3
+    strides = [rep.layers[0].stride for rep in stage.layers]
+    assert strides == [2, 1, 1]
+    assert playground.summarize(spec).output_shape == (8, 8, 8)
+
+
+def test_one_use_of_a_one_layer_block_is_that_layer_named_after_the_use():
+    block = {"params": {"p": {"type": "float", "default": 0.5}}, "layers": [{"type": "dropout", "p": "$p",
+                                                                            "name": "inner"}]}
+    spec = playground.load_spec(_spec({"drop": block}, [{"type": "use", "block": "drop", "name": "d1"},
+                                                        {"type": "use", "block": "drop", "with": {"p": 0.1}}]))
+    assert [(layer.type, layer.name, layer.p) for layer in spec.layers] == [("dropout", "d1", 0.5),
+                                                                            ("dropout", None, 0.1)]
+
+
+def test_module_names_follow_the_stages():
+    names = [n for n, _ in playground.build(playground.load_spec(SPECS / "resnet18.yaml")).named_parameters()]
+    assert "layer2.0.body.conv1.weight" in names and "layer2.0.shortcut.0.weight" in names
+    assert "layer2.1.body.bn2.bias" in names and not any(n.startswith("layer1.0.shortcut") for n in names)
+
+
+def test_blocks_use_blocks_with_their_parameters():
+    outer = {"params": {"w": "int"}, "layers": [
+        {"type": "use", "block": "conv", "with": {"out": "$w"}},
+        {"type": "use", "block": "conv", "with": {"out": "$w"}, "times": 2}]}
+    spec = playground.load_spec(_spec({"conv": CONV, "outer": outer}, [
+        {"type": "use", "block": "outer", "name": "o", "with": {"w": 6}}]))
+    assert playground.summarize(spec).output_shape == (6, 16, 16)
+
+
+def test_an_indirect_cycle_is_named():
+    a = {"layers": [{"type": "use", "block": "b"}]}
+    b = {"layers": [{"type": "relu"}, {"type": "use", "block": "a"}]}
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(_spec({"a": a, "b": b}, [{"type": "use", "block": "a"}]))
+    (p,) = info.value.problems
+    assert "block 'a' uses itself: a -> b -> a." in p.message
+    assert p.path == ("blocks", "b", "layers", 1, "block")
+
+
+def test_nesting_past_the_limit_is_refused_before_validation():
+    layer: dict = {"type": "relu"}
+    for _ in range(MAX_DEPTH + 5):
+        layer = {"type": "sequential", "layers": [layer]}
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(_spec({}, [layer]))
+    (p,) = info.value.problems
+    assert f"over the limit of {MAX_DEPTH}" in p.message and p.path[:3] == ("layers", 0, "layers")
+
+
+def test_an_absurd_expansion_is_refused_before_anything_is_made():
+    block = {"layers": [{"type": "relu"}] * 500}
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(_spec({"wide": block}, [{"type": "use", "block": "wide", "times": 1000}]))
+    assert time.perf_counter() - started < 5   # no half-million layers were made first (a loose bound)
+    (p,) = info.value.problems
+    assert p.path == ("layers", 0, "times") and f"more than {MAX_LAYERS:,} layers" in p.message
+
+
+def test_a_spec_keeps_its_blocks_and_round_trips():
+    spec = playground.load_spec(SPECS / "resnet18.yaml")
+    again = playground.load_spec(spec.to_dict())
+    assert again.to_dict() == spec.to_dict()
+    assert set(spec.to_dict()["blocks"]) == {"basic"}
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"params": {"w": "integer"}, "layers": [{"type": "relu"}]}, "Input should be 'int', 'float'"),
+    ({"params": {}, "layers": []}, "at least 1 item"),
+    ({"layer": [{"type": "relu"}]}, "unknown key 'layer'. Did you mean 'layers'?"),
+])
+def test_bad_block_definitions_are_located(bad, message):
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(_spec({"b": bad}, [{"type": "relu"}]))
+    problem = info.value.problems[0]
+    assert problem.path[:2] == ("blocks", "b") and message in problem.message
