@@ -17,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Validate specs and show every layer's output shape, parameters and MACs, "
                     "without building the model.")
     parser.add_argument("specs", nargs="+", metavar="SPEC", help="spec file(s), e.g. specs/mnist_cnn.yaml")
-    parser.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    parser.add_argument("--json", action="store_true", help="print the summaries as JSON (the layer tree)")
+    parser.add_argument("--depth", type=int, default=None, metavar="N",
+                        help="show layers nested at most N deep (0: top-level only, blocks with their totals); "
+                             "default: all")
     args = parser.parse_args(argv)
 
     from playground.analysis import analyze
@@ -36,15 +39,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             results.append({"spec": path, "name": summary.name, "input_shape": summary.input_shape,
                             "total_params": summary.total_params, "total_macs": summary.total_macs,
-                            "layers": [{"index": r.index, "name": r.name, "type": r.type,
-                                        "output_shape": r.output_shape, "params": r.params,
-                                        "macs": r.macs} for r in summary.rows]})
+                            "macs_count": "convolutions and linear layers",
+                            "layers": [_row_json(r, args.depth) for r in summary.rows]})
         else:
-            print(("\n" if i else "") + table(summary, spec.data.batch_size))
+            print(("\n" if i else "") + table(summary, spec.data.batch_size, args.depth))
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
     return status
+
+
+def _row_json(row, max_depth: int | None) -> dict:
+    from playground.errors import path_str
+
+    out = {"index": row.index, "path": path_str(row.path), "name": row.name, "type": row.type,
+           "output_shape": row.output_shape, "params": row.params, "macs": row.macs}
+    if row.children and (max_depth is None or row.depth < max_depth):
+        out["children"] = [_row_json(c, max_depth) for c in row.children]
+    return out
 
 
 if __name__ == "__main__":

@@ -16,15 +16,23 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
-def table(summary: Summary, batch_size: int | None = None) -> str:
+def position(path) -> str:
+    """Where a row is, compactly: ('layers', 4, 'layers', 0, 'body', 1) -> '4.0.body.1'
+    (a sequential's `layers` adds nothing: its layers are its positions)."""
+    return ".".join(str(p) for p in path[1:] if p != "layers")
+
+
+def table(summary: Summary, batch_size: int | None = None, max_depth: int | None = None) -> str:
+    """The per-layer table; a container's layers are indented under it, down to
+    ``max_depth`` (0: the top-level layers only, each container with its totals)."""
     header = ("#", "name", "type", "output", "params", "MACs")
     body = [("", "", "input", fmt(summary.input_shape), "", "")]
-    body += [(str(r.index), r.name or "", r.type, fmt(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
-             for r in summary.rows]
+    body += [(position(r.path), r.name or "", "  " * r.depth + r.type, fmt(r.output_shape), f"{r.params:,}",
+              f"{r.macs:,}") for r in summary.walk(max_depth)]
     footer = ("", "", "total", "", f"{summary.total_params:,}", f"{summary.total_macs:,}")
     rows = [header, *body, footer]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {0, 4, 5}
+    right = {4, 5}
 
     def line(row):
         cells = [cell.rjust(w) if i in right else cell.ljust(w)
@@ -32,7 +40,9 @@ def table(summary: Summary, batch_size: int | None = None) -> str:
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(line(tuple("-" * w for w in widths)))
-    out = [f"{summary.name}: {len(summary.rows)} layers, input {fmt(summary.input_shape)} "
+    total = sum(1 for _ in summary.walk())
+    count = f"{len(summary.rows)} layers" + (f" ({total} in all)" if total > len(summary.rows) else "")
+    out = [f"{summary.name}: {count}, input {fmt(summary.input_shape)} "
            f"-> output {fmt(summary.output_shape)}", rule, line(header), rule,
            *(line(r) for r in body), rule, line(footer)]
     memory = f"activations: {human(summary.activation_bytes())}B per sample"
@@ -40,6 +50,7 @@ def table(summary: Summary, batch_size: int | None = None) -> str:
         memory += f", {human(summary.activation_bytes(batch_size))}B per batch of {batch_size}"
     out.append(f"params: {human(summary.total_params)} ({human(summary.total_params * 4)}B float32), "
                f"MACs: {human(summary.total_macs)} per sample, {memory}")
+    out.append("MACs count convolutions and linear layers, as torchvision's GFLOPS column does.")
     return "\n".join(out)
 
 

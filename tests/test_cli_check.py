@@ -23,6 +23,25 @@ def test_table_matches_golden_file(capsys):
     assert capsys.readouterr().out == expected
 
 
+def test_nested_table_matches_golden_file(capsys):
+    """Blocks collapsed to depth 1: each stage with its totals, and its residual blocks."""
+    assert main([str(SPECS / "resnet18.yaml"), "--depth", "1"]) == 0
+    # Regenerate: python -m playground.check specs/resnet18.yaml --depth 1 > tests/golden/resnet18.depth1.check.txt
+    assert capsys.readouterr().out == (GOLDEN / "resnet18.depth1.check.txt").read_text()
+
+
+def test_depth_collapses_blocks_and_keeps_the_totals(capsys):
+    assert main([str(SPECS / "resnet18.yaml"), "--depth", "0"]) == 0
+    top = capsys.readouterr().out
+    assert main([str(SPECS / "resnet18.yaml")]) == 0
+    full = capsys.readouterr().out
+    assert "\n4.0.body.0 " in full and "\n4.0 " not in top and "\n4.0 " in full
+    stage = next(line for line in top.splitlines() if "layer1" in line)
+    assert stage.split()[-2:] == ["147,968", "462,422,016"]   # 2 blocks x (2 x 64*64*9 + 2 x 128)
+    assert 2 * (2 * 64 * 64 * 9 + 2 * 128) == 147_968
+    assert top.splitlines()[-3] == full.splitlines()[-3]      # the same totals
+
+
 def test_the_golden_numbers_are_the_hand_computed_ones():
     """The golden file's numbers were checked by hand; this keeps the arithmetic
     here, written out, so a regenerated golden file cannot drift from it."""
@@ -62,6 +81,20 @@ def test_json_output(capsys):
     (result,) = json.loads(capsys.readouterr().out)
     assert result["layers"][-1]["output_shape"] == [10]
     assert result["total_params"] == 8490
+
+
+def test_json_carries_the_tree(capsys):
+    assert main(["--json", str(SPECS / "resnet18.yaml")]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    stage = result["layers"][5]
+    assert (stage["name"], stage["path"], len(stage["children"])) == ("layer2", "layers[5]", 2)
+    block = stage["children"][0]
+    assert block["type"] == "residual" and block["path"] == "layers[5].layers[0]"
+    assert [c["path"] for c in block["children"]][-3:] == ["layers[5].layers[0].shortcut[0]",
+                                                           "layers[5].layers[0].shortcut[1]",
+                                                           "layers[5].layers[0].after[0]"]
+    assert sum(c["params"] for c in stage["children"]) == stage["params"]
+    assert result["macs_count"] == "convolutions and linear layers"
 
 
 @pytest.mark.parametrize("content", ["name: [\n", "name: x\nlayers:\n  - {type: conv2d}\n", "\xff"])
