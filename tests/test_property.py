@@ -150,3 +150,94 @@ def test_every_shape_refusal_is_a_real_pytorch_failure(layers):
     except SpecError as err:
         if {p.reason for p in err.problems} == {"shape"}:
             assert _pytorch_fails(layers, (1, 28, 28)), f"refused, but PyTorch runs it: {err}"
+
+
+# -- trees: every container, nested, and blocks used with parameters ----------------
+
+leaf = st.one_of(*[s for s in VALID.values() for _ in range(4)],
+                 st.just({"type": "identity"}), st.just({"type": "relu6"}),
+                 st.fixed_dictionaries({"type": st.just("conv2d"), "groups": st.just("depthwise"),
+                                        "kernel_size": st.integers(1, 3)}, optional={"padding": st.integers(0, 1)}),
+                 st.one_of(*layer_strategies(-1).values()))   # now and then anything goes
+names = st.sampled_from(["a", "b", "c"])
+
+
+# Layers that keep a feature map's shape, so residual sums and gates often fit.
+keeps = st.sampled_from([{"type": "relu"}, {"type": "batchnorm2d"}, {"type": "identity"},
+                         {"type": "conv2d", "groups": "depthwise", "kernel_size": 3, "padding": 1},
+                         {"type": "conv2d", "groups": "depthwise", "kernel_size": 1, "bias": False}])
+squeeze = st.just([{"type": "adaptive_avgpool2d", "output_size": 1},
+                   {"type": "conv2d", "groups": "depthwise", "kernel_size": 1}, {"type": "sigmoid"}])
+
+
+def _containers(children):
+    chain = st.lists(children, min_size=1, max_size=3)
+    same = st.one_of(chain, st.lists(keeps, min_size=1, max_size=3),
+                     st.lists(st.one_of(keeps, children), min_size=1, max_size=3))
+    return st.one_of(
+        st.fixed_dictionaries({"type": st.just("sequential"), "layers": chain}, optional={"name": names}),
+        st.fixed_dictionaries({"type": st.just("residual"), "body": same},
+                              optional={"shortcut": st.one_of(st.sampled_from(["identity", "projection"]), chain),
+                                        "after": st.lists(children, max_size=1), "name": names}),
+        st.fixed_dictionaries({"type": st.just("concat"),
+                               "branches": st.dictionaries(names, chain, min_size=2, max_size=3)}),
+        st.fixed_dictionaries({"type": st.just("gate"), "body": st.one_of(chain, squeeze, same)}),
+        st.fixed_dictionaries({"type": st.just("use"), "block": st.sampled_from(["conv"] * 12 + ["nope"]),
+                               "with": st.fixed_dictionaries({"width": st.sampled_from([3, 4, 6] * 4 + [0])})},
+                              optional={"times": st.sampled_from([1] * 8 + [2, 3, 0]), "first": st.fixed_dictionaries(
+                                  {"stride": st.integers(1, 2)}), "name": names}),
+    )
+
+
+trees = st.recursive(leaf, _containers, max_leaves=12)
+BLOCKS = {"conv": {"params": {"width": "int", "stride": {"type": "int", "default": 1}}, "layers": [
+    {"type": "conv2d", "out_channels": "$width", "kernel_size": 3, "stride": "$stride", "padding": 1},
+    {"type": "relu"}]}}
+tree_specs = st.builds(
+    lambda body, tail: {"name": "tree", "data": {"dataset": "none"}, "blocks": BLOCKS,
+                        "input": {"channels": 3, "height": 12, "width": 12}, "layers": body + tail},
+    st.lists(trees, min_size=1, max_size=4), head)
+
+
+def _module(model, path, spec):
+    """The module a row's path names: layer names where given, else positions; a
+    sequential is its list of layers."""
+    parts, node = [], spec
+    for part in path:
+        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
+        if isinstance(part, int):
+            parts.append(getattr(node, "name", None) or str(part))
+        elif part != "layers":
+            parts.append(part)
+    return model.get_submodule(".".join(parts))
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree_specs)
+def test_trees_check_exactly_what_builds(data):
+    """Random trees of every container: the check raises SpecError, or it matches
+    the built model at every row (output shape, parameters). No other exception."""
+    try:
+        spec = playground.load_spec(data)
+    except SpecError as err:
+        assert str(err) and {p.reason for p in err.problems} <= set(REASONS)
+        return
+    summary = playground.summarize(spec)
+    model = playground.build(spec).eval()
+    rows = list(summary.walk())
+    shapes: dict[int, tuple] = {}
+    hooks = []
+    for k, row in enumerate(rows):
+        module = _module(model, row.path, spec)
+        assert sum(p.numel() for p in module.parameters()) == row.params, row.path
+        hooks.append(module.register_forward_hook(
+            lambda _m, _i, out, k=k: shapes.__setitem__(k, tuple(out.shape[1:])) and None))
+    try:
+        with torch.no_grad():
+            y = model(torch.randn(2, *summary.input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert tuple(y.shape[1:]) == summary.output_shape
+    assert shapes == {k: row.output_shape for k, row in enumerate(rows)}
+    assert summary.total_params == sum(p.numel() for p in model.parameters())
