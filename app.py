@@ -29,8 +29,9 @@ from playground.app.forms import FieldForm, field_forms, from_text, to_text
 from playground.app.history import History
 from playground.errors import SpecError
 from playground.registry import PluginError, get_registry
-from playground.report import diagram, human
+from playground.report import diagram, human, tree_diagram
 from playground.shapes import fmt
+from playground.templates import Use
 
 ROOT = Path(__file__).resolve().parent
 # Where specs are listed and saved, and where runs go (overridable, e.g. for tests).
@@ -242,7 +243,7 @@ def _on_add(count: int) -> None:
 
 def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
     value = st.session_state[key]
-    if widget == "yaml":
+    if widget in ("yaml", "layers"):
         value = from_text(value)
     elif widget == "text":
         value = value.strip() or None
@@ -302,10 +303,15 @@ def save_panel() -> None:
 def show_table(checked: editing.Checked) -> None:
     if checked.error is not None:
         st.error(views.error_markdown(str(checked.error)), icon="⚠️")
-    frame = pd.DataFrame.from_records(views.table_rows(checked), columns=list(views.TABLE_COLUMNS))
-    bad = checked.bad_layers
+    deepest = checked.depth
+    depth = None
+    if deepest:   # blocks: collapse them to a depth, as torchinfo does
+        depth = st.select_slider("Nesting shown", options=list(range(deepest + 1)), value=min(1, deepest),
+                                 key="table_depth", help="0 shows each block as one row with its totals; "
+                                 "more shows the layers inside blocks, indented with ·.")
+    frame = pd.DataFrame.from_records(views.table_rows(checked, depth), columns=list(views.TABLE_COLUMNS))
     styled = frame.style.apply(
-        lambda r: ["background-color: #f8d7da" if r["#"] in bad else ""] * len(r), axis=1)
+        lambda r: ["background-color: #f8d7da" if r["status"] == "✗ error" else ""] * len(r), axis=1)
     rows = len(frame)
     height = TABLE_ROW_PX * (min(rows, MAX_UNSCROLLED_ROWS) + 1) + 3   # every row up to 30, then scroll
     right = st.column_config.TextColumn(alignment="right")
@@ -323,7 +329,10 @@ def show_diagram(checked: editing.Checked) -> None:
     if not checked.layer_count:
         st.caption("The diagram appears once the layers can be read.")
         return
-    st.graphviz_chart(diagram(checked.layers, checked.input_shape))
+    if checked.summary is not None and checked.depth:   # blocks as clusters, branches and merges
+        st.graphviz_chart(tree_diagram(checked.spec, checked.summary))
+    else:
+        st.graphviz_chart(diagram(checked.layers, checked.input_shape))
 
 
 def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
@@ -339,6 +348,7 @@ def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
         "choice": lambda: value if value in form.choices else None,
         "text": lambda: value or "",
         "yaml": lambda: to_text(value),
+        "layers": lambda: to_text(value),
     }[kind]()
     if st.session_state.get(key, object()) != shown:
         st.session_state[key] = shown
@@ -359,6 +369,7 @@ def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
         "text": lambda: st.text_input(form.name, placeholder=form.placeholder, **common),
     }
     render["yaml"] = render["text"]   # the same box; _on_field reads it as YAML
+    render["layers"] = lambda: st.text_area(form.name, placeholder="- {type: relu}", height=120, **common)
     render[kind]()
 
 
@@ -393,16 +404,20 @@ def layer_editor(checked: editing.Checked) -> None:
                               disabled=i == count - 1)
             buttons[2].button("✕ delete", key=f"del-{i}", on_click=_on_delete, args=(i, count))
             kind = raw.get("type")
-            if not isinstance(kind, str) or kind not in registry:
+            plugin = Use if kind == "use" else (registry[kind] if isinstance(kind, str) and kind in registry else None)
+            if plugin is None:
                 st.warning("Unknown or missing type: fix it in the YAML, or delete this layer.")
             else:
-                plugin = registry[kind]
-                st.caption(plugin.describe())
+                st.caption(plugin.__doc__.strip().splitlines()[0] if plugin is Use else plugin.describe())
                 forms = field_forms(plugin)
-                for row in range(0, len(forms), 2):   # row by row, so Tab goes to the next field
-                    for column, form in zip(st.columns(2), forms[row:row + 2], strict=False):
+                fields = [f for f in forms if f.kind != "layers"]
+                for row in range(0, len(fields), 2):   # row by row, so Tab goes to the next field
+                    for column, form in zip(st.columns(2), fields[row:row + 2], strict=False):
                         with column:
                             _widget(form, raw.get(form.name), f"f-{i}-{form.name}", i)
+                for form in forms:   # a block's layers, full width, one per line
+                    if form.kind == "layers":
+                        _widget(form, raw.get(form.name), f"f-{i}-{form.name}", i)
                 with st.popover("What the fields mean", icon=":material/help:"):
                     st.markdown("\n".join(f"- **{form.name}**: {views.markdown_text(form.help)}" for form in forms))
             for problem in problems.get(i, []):   # after the fields, so they never move

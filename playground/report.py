@@ -84,3 +84,64 @@ def diagram(layers, input_shape) -> str:
 def _dot_text(text: str) -> str:
     """Text safe inside a DOT double-quoted label (names come from the user)."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def tree_diagram(spec, summary: Summary) -> str:
+    """Graphviz DOT of a checked spec, blocks drawn as clusters: branches fork
+    from a block's input and meet at its merge (+, concat, ×); every edge is
+    labelled with the shape on it."""
+    out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+           'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
+           '  input [label="input", shape=oval, fillcolor="#ffffff"];']
+    ids = iter(range(1 << 30))
+    tail = _chain_dot(out, spec.layers, summary.rows, "input", fmt(summary.input_shape), ids, "  ")
+    out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
+    out.append(f'  {tail[0]} -> output [label=" {tail[1]}"];')
+    out.append("}")
+    return "\n".join(out)
+
+
+def _chain_dot(out: list, layers, rows, node: str, shape: str, ids, pad: str) -> tuple[str, str]:
+    for layer, row in zip(layers, rows, strict=True):
+        node, shape = _layer_dot(out, layer, row, node, shape, ids, pad)
+    return node, shape
+
+
+def _layer_dot(out: list, layer, row, node: str, shape: str, ids, pad: str) -> tuple[str, str]:
+    from playground.layers.base import Container
+
+    title = f"{position(row.path)}: {row.name}\n{row.type}" if row.name else f"{position(row.path)}: {row.type}"
+    if not isinstance(layer, Container):
+        me = f"n{next(ids)}"
+        out.append(f'{pad}{me} [label="{_dot_text(title)}"];')
+        out.append(f'{pad}{node} -> {me} [label=" {shape}"];')
+        return me, fmt(row.output_shape)
+    out.append(f'{pad}subgraph cluster_{next(ids)} {{ label="{_dot_text(title)}"; style="rounded"; color="#8aa4c8";')
+    inner = pad + "  "
+    groups: dict[tuple, list] = {}
+    for child in row.children:
+        groups.setdefault(child.path[len(row.path):-1], []).append(child)
+    lists = dict(layer.layer_lists())
+    if layer.merge is None:   # one list after another
+        for where, children in groups.items():
+            node, shape = _chain_dot(out, lists[where], children, node, shape, ids, inner)
+        out.append(f"{pad}}}")
+        return node, shape
+    merge = f"n{next(ids)}"
+    after = [w for w in groups if w[0] in layer.after_fields]
+    ends = [(node, shape)] if layer.merges_input() else []
+    for where, children in groups.items():
+        if where not in after:
+            # layers the container made itself (a projection shortcut) are plain layers
+            ends.append(_chain_dot(out, lists.get(where, [None] * len(children)), children, node, shape, ids,
+                                   inner))
+    out.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", shape=circle, fillcolor="#ffffff"];')
+    for end, end_shape in ends:
+        out.append(f'{inner}{end} -> {merge} [label=" {end_shape}"];')
+    y = fmt(row.output_shape) if not after else fmt(groups[after[0]][0].input_shape)
+    node, shape = merge, y
+    for where in after:
+        node, shape = _chain_dot(out, lists[where], groups[where], node, shape, ids, inner)
+    out.append(f"{pad}}}")
+    return node, shape
+

@@ -457,3 +457,50 @@ def test_stopping_from_the_page_says_how_far_it_got(folders, data_dir):
     outcome = at.dataframe[-1].value["outcome"].iloc[0]
     assert outcome.startswith("Stopped ") and f"{100 * info['test_accuracy']:.2f}% test accuracy of the weights kept" \
         in outcome
+
+
+# -- blocks --------------------------------------------------------------------------
+
+def test_blocks_show_as_a_collapsible_tree(app):
+    _type(app, (SPECS / "resnet18.yaml").read_text())
+    _no_exceptions(app)
+    table = _table(app)   # depth 1 by default: each stage, and its residual blocks
+    assert list(table["#"][:7]) == ["0", "1", "2", "3", "4", "4.0", "4.1"]
+    assert list(table["type"][4:7]) == ["sequential", "· residual", "· residual"]
+    assert list(table["params"][4:7]) == ["147,968", "73,984", "73,984"]
+    app.select_slider(key="table_depth").set_value(0).run()
+    assert len(_table(app)) == 11
+    app.select_slider(key="table_depth").set_value(2).run()
+    assert "· · conv2d" in list(_table(app)["type"])
+    chart = app.get("graphviz_chart")[0].proto.spec
+    assert "subgraph cluster_" in chart and 'label="+"' in chart   # residual blocks drawn as clusters
+
+
+def test_an_error_inside_a_block_marks_the_nested_row(app):
+    head = "name: nested\ndata: {dataset: none}\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+    text = head + ("  - type: residual\n    body:\n"
+                   "      - {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n"
+                   "      - {type: batchnorm2d, num_features: 4}\n")
+    _type(app, text)
+    _no_exceptions(app)
+    assert "layers\\[0\\].body\\[1\\] (batchnorm2d).num\\_features" in app.error[0].value
+    table = _table(app)
+    assert list(table["#"]) == ["0", "0.body.0", "0.body.1"]
+    assert list(table["status"]) == ["not checked", "not checked", "✗ error"]
+
+
+def test_a_blocks_layers_are_edited_in_its_card(app):
+    head = "name: nested\ndata: {dataset: none}\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+    _type(app, head + "  - type: residual\n    body:\n      - {type: relu}\n")
+    _open_layer(app, 0)
+    body = app.text_area(key="f-0-body-layers")
+    assert body.value == "- {type: relu}"
+    body.set_value("- {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n- {type: relu6}").run()
+    _no_exceptions(app)
+    from playground.yamlsource import parse
+
+    layer = parse(_text(app)).data["layers"][0]
+    assert layer["body"] == [{"type": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1},
+                             {"type": "relu6"}]
+    assert list(_table(app)["#"]) == ["0", "0.body.0", "0.body.1"]
+    assert not app.error

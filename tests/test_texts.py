@@ -86,3 +86,35 @@ def test_diagram_labels_are_quoted_safely():
 ])
 def test_error_markdown(message, markdown):
     assert views.error_markdown(message) == markdown
+
+
+def test_tree_diagram_draws_branches_and_merges():
+    import re
+
+    import playground
+    from playground.report import tree_diagram
+
+    text = """\
+name: d
+data: {dataset: none}
+input: {channels: 2, height: 8, width: 8}
+layers:
+  - type: concat
+    name: mix
+    branches:
+      keep: [{type: identity}]
+      new: [{type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}]
+  - type: gate
+    body: [{type: adaptive_avgpool2d, output_size: 1}, {type: sigmoid}]
+"""
+    spec = playground.load_spec(text)
+    dot = tree_diagram(spec, playground.summarize(spec))
+    assert dot.count("subgraph cluster_") == 2
+    merges = dict(re.findall(r'(n\d+) \[label="(concat|×)", shape=circle', dot))
+    concat = next(n for n, label in merges.items() if label == "concat")
+    gate = next(n for n, label in merges.items() if label == "×")
+    into = re.findall(r"(\w+) -> (\w+) \[label=\" ([0-9x]+)\"\]", dot)
+    assert sorted(shape for a, b, shape in into if b == concat) == ["2x8x8", "3x8x8"]    # one edge per branch
+    assert sorted(shape for a, b, shape in into if b == gate) == ["5x1x1", "5x8x8"]      # the input and its gate
+    assert [shape for a, _, shape in into if a == "input"] == ["2x8x8", "2x8x8"]    # both branches fork from it
+    assert dot.rstrip().endswith(f'{gate} -> output [label=" 5x8x8"];\n}}'.rstrip())

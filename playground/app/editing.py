@@ -71,6 +71,30 @@ class Checked:
                 i in bad))
         return tuple(views)
 
+    def tree(self, max_depth: int | None = None) -> list[LayerView]:
+        """Every layer down to ``max_depth``, blocks before what they hold: from
+        the check where it got that far, else as written in the document (the
+        layers of a block that failed keep their names, with no shapes). A
+        problem marks the innermost layer it is about."""
+        bad = set()
+        for p in self.error.problems if self.error else ():
+            if p.layer_path is not None and p.layer_path[0] == "layers":
+                bad.add(p.layer_path)              # the innermost layer at fault
+            elif p.layer_index is not None:
+                bad.add(("layers", p.layer_index))  # e.g. inside a block's template: the use
+        rows = {r.index: r for r in self.rows}
+        out: list[LayerView] = []
+        doc_layers = self.doc_layers
+        for i in range(self.layer_count):
+            raw = doc_layers[i] if i < len(doc_layers) else None
+            _tree_views(raw, rows.get(i), ("layers", i), 0, max_depth, bad, out)
+        return out
+
+    @property
+    def depth(self) -> int:
+        """How deep layers nest in this spec (0: a plain chain)."""
+        return max((v.depth for v in self.tree()), default=0)
+
     @property
     def input_shape(self) -> tuple[int, ...] | None:
         """The input shape, also when the spec did not validate but it can be read."""
@@ -103,6 +127,50 @@ class LayerView:
     params: int | None
     macs: int | None
     bad: bool
+    path: tuple = ()          # ('layers', 4, 'body', 0); top-level: ('layers', index)
+    depth: int = 0
+    holds: bool = False       # a block: layers nested in it
+
+    @property
+    def position(self) -> str:
+        """'4' or '4.body.0' (a sequential's `layers` adds nothing)."""
+        return ".".join(str(p) for p in (self.path or ("layers", self.index))[1:] if p != "layers")
+
+
+def _raw_lists(raw) -> list[tuple[tuple, list]]:
+    """The lists of layers a layer holds as written: [(('body',), [...]), (('branches', 'a'), [...])]."""
+    from playground.registry import get_registry
+
+    if not isinstance(raw, dict):
+        return []
+    out = []
+    for name in get_registry().layer_fields(raw.get("type")):
+        value = raw.get(name)
+        if isinstance(value, list):
+            out.append(((name,), value))
+        elif isinstance(value, dict):
+            out += [((name, key), items) for key, items in value.items() if isinstance(items, list)]
+    return out
+
+
+def _tree_views(raw, row, path: tuple, depth: int, max_depth: int | None, bad: set, out: list) -> None:
+    raw = raw if isinstance(raw, dict) else {}
+    name = row.name if row else raw.get("name")
+    kind = row.type if row else raw.get("type")
+    nested = [(c.path[len(path):-1], None, c) for c in row.children] if row is not None and row.children else [
+        (where, item, None) for where, items in _raw_lists(raw) for item in items]
+    out.append(LayerView(path[1], name if isinstance(name, str) and name else None,
+                         kind if isinstance(kind, str) else "?", row.output_shape if row else None,
+                         row.params if row else None, row.macs if row else None, path in bad, path, depth,
+                         bool(nested)))
+    if max_depth is not None and depth >= max_depth:
+        return
+    counters: dict[tuple, int] = {}
+    for where, item, child in nested:
+        j = counters.get(where, 0)
+        counters[where] = j + 1
+        _tree_views(item, child, child.path if child is not None else (*path, *where, j), depth + 1,
+                    max_depth, bad, out)
 
 
 def check_text(text: str, registry: Registry | None = None) -> Checked:

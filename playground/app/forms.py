@@ -11,13 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-KINDS = ("bool", "int", "float", "choice", "text", "yaml")
+KINDS = ("bool", "int", "float", "choice", "text", "yaml", "layers")
 
 
 @dataclass(frozen=True)
 class FieldForm:
     name: str
-    kind: str                      # one of KINDS; "yaml" is free text read as YAML (unions, pairs)
+    kind: str                      # one of KINDS; "yaml" is free text read as YAML (unions, pairs);
+    #                                "layers" is a block's list of layers, edited as YAML, one layer per line
     required: bool
     nullable: bool                 # None is allowed (e.g. "inferred")
     default: Any
@@ -37,12 +38,15 @@ class FieldForm:
             "choice": lambda v: v in self.choices,
             "text": lambda v: isinstance(v, str),
             "yaml": lambda v: True,
+            "layers": lambda v: True,
         }
         return checks[self.kind](value)
 
     def widget_kind(self, value: Any) -> str:
         """The widget that shows ``value``: this form's kind, or a YAML text box
         for a value that widget cannot hold (out of bounds, wrong type)."""
+        if self.kind == "layers":
+            return "layers"
         return self.kind if self.kind != "yaml" and self.accepts(value) else "yaml"
 
     @property
@@ -68,12 +72,44 @@ def _short(value: Any) -> str:
 
 
 def to_text(value: Any) -> str:
-    """A field value as one line of YAML for a text box: 3, [3, 5], same."""
+    """A field value as YAML for a text box: 3, [3, 5], same; a list of layers
+    one per line (``- {type: relu}``); branches as ``name:`` then their layers."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and not any(isinstance(v, list) and any(isinstance(x, dict) for x in v)
+                                           for v in value.values()):
+        return _flow(value)   # {width: 64}: one line
+    if isinstance(value, dict):
+        return "\n".join(f"{k}:\n" + "\n".join("  " + line for line in to_text(v).splitlines())
+                         if isinstance(v, list) and any(isinstance(x, dict) for x in v) else f"{k}: {_flow(v)}"
+                         for k, v in value.items())
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return "\n".join(f"- {_flow(v)}" for v in value)
     return _short(value) if isinstance(value, (int, float, list, tuple)) else str(value)
+
+
+def _flow(value: Any) -> str:
+    """One line of YAML flow style: {type: conv2d, kernel_size: [3, 3]}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        import json
+
+        plain = value and value.strip() == value and not any(c in value for c in ":#{}[],&*!|>'\"%@`") \
+            and value.lower() not in ("null", "true", "false", "yes", "no", "on", "off", "~")
+        try:
+            float(value)
+            plain = False
+        except ValueError:
+            pass
+        return value if plain else json.dumps(value)
+    return _short(value)
 
 
 def from_text(text: str) -> Any:
@@ -107,8 +143,16 @@ def field_forms(model: type[BaseModel]) -> tuple[FieldForm, ...]:
         schema = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
     required = set(schema.get("required", ()))
     forms = []
+    holds = set(getattr(model, "layer_fields", ()))
+    by_alias = {f.alias or n: n for n, f in model.model_fields.items()}   # `with` is the field with_
     for name, prop in schema.get("properties", {}).items():
         if name == "type":
+            continue
+        if name in holds:   # a block's layers: edited as YAML, one layer per line
+            field = model.model_fields[name]
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            forms.append(FieldForm(name, "layers", name in required, False, default, help=_help(
+                prop.get("description", ""), "layers", None, None, default, name in required, False)))
             continue
         options = prop.get("anyOf", [prop])
         non_null = [o for o in options if o.get("type") != "null"]
@@ -117,7 +161,7 @@ def field_forms(model: type[BaseModel]) -> tuple[FieldForm, ...]:
         lo = inner.get("minimum", inner.get("exclusiveMinimum"))
         hi = inner.get("maximum", inner.get("exclusiveMaximum"))
         choices = tuple(inner.get("enum", ())) or ((inner["const"],) if "const" in inner else ())
-        field = model.model_fields[name]
+        field = model.model_fields[by_alias.get(name, name)]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         forms.append(FieldForm(name, kind, name in required, nullable, default, lo, hi, choices,
                                _help(prop.get("description", ""), kind, lo, hi, default, name in required, nullable)))
@@ -136,4 +180,6 @@ def _help(description: str, kind: str, lo, hi, default, required: bool, nullable
         parts.append(f"Default: {default!r}.")
     if kind == "yaml":
         parts.append("Written as YAML, e.g. 3 or [3, 5].")
+    if kind == "layers":
+        parts.append("Written as YAML, one layer per line: - {type: relu}.")
     return " ".join(p for p in parts if p)

@@ -18,13 +18,17 @@ def shape_text(shape) -> str:
     return fmt(shape) if shape is not None else DASH
 
 
-def table_rows(checked: Checked) -> list[dict]:
-    """One row per layer of the document: shapes where known, a dash where the
-    check did not get that far, the failing rows marked."""
-    return [{"#": v.index, "name": v.name or "", "type": v.type, "output shape": shape_text(v.output_shape),
-             "params": count(v.params), "MACs": count(v.macs),
+INDENT = "· "   # one per level of nesting, before a nested layer's type
+
+
+def table_rows(checked: Checked, max_depth: int | None = None) -> list[dict]:
+    """One row per layer of the document, the layers of blocks under them down to
+    ``max_depth`` (a block's row counts all it holds): shapes where known, a dash
+    where the check did not get that far, the failing rows marked."""
+    return [{"#": v.position, "name": v.name or "", "type": INDENT * v.depth + v.type,
+             "output shape": shape_text(v.output_shape), "params": count(v.params), "MACs": count(v.macs),
              "status": "✗ error" if v.bad else ("ok" if v.output_shape is not None else "not checked")}
-            for v in checked.layers]
+            for v in checked.tree(max_depth)]
 
 
 def layer_title(view: LayerView) -> str:

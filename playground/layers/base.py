@@ -139,6 +139,15 @@ class Container(Layer):
     """
 
     layer_fields: ClassVar[tuple[str, ...]] = ()
+    # How diagrams draw it: the lists in ``layer_fields`` run side by side on the
+    # container's input and meet at ``merge`` ("+", "concat", "×"; None: one
+    # after another); ``after_fields`` run after the merge.
+    merge: ClassVar[str | None] = None
+    after_fields: ClassVar[tuple[str, ...]] = ()
+
+    def merges_input(self) -> bool:
+        """Whether the container's input itself takes part in the merge (an identity shortcut, a gate)."""
+        return False
 
     def output_shape(self, x: Shape, chain: Chain) -> Shape:  # type: ignore[override]
         raise NotImplementedError

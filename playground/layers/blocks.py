@@ -66,9 +66,14 @@ class Residual(Container):
         default_factory=list, description="Layers applied to the sum, e.g. [{type: relu}] (ResNet); none by default.")
 
     layer_fields = ("body", "shortcut", "after")
+    merge = "+"
+    after_fields = ("after",)
     example = {"type": "residual", "body": [
         {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"}],
         "shortcut": "projection", "after": [{"type": "relu"}]}
+
+    def merges_input(self) -> bool:
+        return self.shortcut == "identity"
 
     def _projection(self, x: Shape, y: Shape) -> list[Layer]:
         if len(x) != 3 or len(y) != 3:
@@ -117,6 +122,7 @@ class Concat(Container):
         min_length=2, description="Branch name -> its layers; every branch gets the same input.")
 
     layer_fields = ("branches",)
+    merge = "concat"
     example = {"type": "concat", "branches": {
         "a": [{"type": "conv2d", "out_channels": 4, "kernel_size": 1}],
         "b": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}}
@@ -148,9 +154,13 @@ class Gate(Container):
         min_length=1, description="The layers computing the gate; its shape must broadcast over the input's.")
 
     layer_fields = ("body",)
+    merge = "×"
     example = {"type": "gate", "body": [   # a channel gate for any channel count
         {"type": "adaptive_avgpool2d", "output_size": 1}, {"type": "conv2d", "groups": "depthwise", "kernel_size": 1},
         {"type": "sigmoid"}]}
+
+    def merges_input(self) -> bool:
+        return True
 
     def output_shape(self, x: Shape, chain) -> Shape:
         g = chain(("body",), self.body, x)
