@@ -136,3 +136,4 @@ def fail(path: Path, message: str, fix: str | None = None, *, label: str | None 
     """A SpecError with one problem (raise the result)."""
     return SpecError([Problem(tuple(path), message, fix, line=line, label=label, reason=reason,
                               layer=tuple(layer) if layer is not None else None)])
+

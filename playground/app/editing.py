@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.analysis import LayerRow, Summary, analyze
+from playground.analysis import LayerRow, Summary, analyze, gc_paused
 from playground.datasets import DATASETS
 from playground.errors import SpecError
 from playground.fileio import atomic_write_text
-from playground.loader import gc_paused, validate
+from playground.loader import validate
 from playground.registry import Registry
 from playground.spec import SpecBase
 from playground.yamlsource import parse

@@ -74,6 +74,8 @@ class Layer(BaseModel):
     # More configurations the plugin test harness checks against PyTorch (shape,
     # parameters, MACs): the non-default settings a bug would hide in.
     variants: ClassVar[tuple[dict[str, Any], ...]] = ()
+    # True for containers (see Container): the check and build hand them a Chain.
+    holds_layers: ClassVar[bool] = False
 
     @classmethod
     def type_name(cls) -> str:
@@ -139,6 +141,7 @@ class Container(Layer):
     """
 
     layer_fields: ClassVar[tuple[str, ...]] = ()
+    holds_layers = True
     # How diagrams draw it: the lists in ``layer_fields`` run side by side on the
     # container's input and meet at ``merge`` ("+", "concat", "×"; None: one
     # after another); ``after_fields`` run after the merge.
