@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import SPECS
 from torch.utils.flop_counter import FlopCounterMode
 
 import playground
-from playground import SpecError
+from playground import ShapeError, SpecError
 
 HEAD = """\
 name: blocks
@@ -204,3 +205,62 @@ def test_a_residual_over_flat_features_with_a_layer_shortcut():
 """
     summary = playground.summarize(playground.load_spec(text))
     assert summary.output_shape == (5,) and summary.total_params == 3072 * 5 + 5 + 3072 * 5
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_spec_scripts_and_exports(path):
+    """No Python control flow on tensor values in forward: both compilers take every built model."""
+    spec = playground.load_spec(path)
+    model = playground.build(spec).eval()
+    x = torch.randn(1, *spec.input.shape())
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(torch.jit.script(model)(x), expected)
+        assert torch.equal(torch.export.export(model, (x,)).module()(x), expected)
+
+
+def test_a_third_party_container_plugs_in(registry):
+    """A container from outside playground: its LayerItem field holds any registered layer."""
+    from typing import Literal
+
+    from pydantic import Field
+
+    from playground.layers.base import Container
+    from playground.layers.blocks import Sequential
+
+    class Twice(Container):
+        """Applies its body twice (the same modules, shared weights)."""
+
+        type: Literal["twice"] = "twice"
+        body: list[LayerItem] = Field(min_length=1, description="Layers applied twice.")  # noqa: F821
+        layer_fields = ("body",)
+
+        def output_shape(self, x, chain):
+            y = chain(("body",), self.body, x)
+            if y != x:
+                raise ShapeError(f"the body changes {x} to {y}.", field="body")
+            return y
+
+        def build(self, x, chain):
+            body, _ = chain(("body",), self.body, x)
+            return torch.nn.Sequential(body, body)
+
+    registry.register(Twice)
+    registry.register(Sequential)
+    spec = playground.load_spec({"name": "t", "data": {"dataset": "none"},
+                                 "input": {"channels": 2, "height": 4, "width": 4},
+                                 "layers": [{"type": "twice", "body": [
+                                     {"type": "sequential", "layers": [{"type": "conv2d", "out_channels": 2,
+                                                                        "kernel_size": 3, "padding": 1}]}]}]},
+                                registry=registry)
+    row = playground.summarize(spec).rows[0]
+    assert row.children[0].children[0].params == 2 * 2 * 9 + 2
+    model = playground.build(spec)
+    assert model(torch.randn(1, 2, 4, 4)).shape == (1, 2, 4, 4)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec({"name": "t", "data": {"dataset": "none"},
+                              "input": {"channels": 2, "height": 4, "width": 4},
+                              "layers": [{"type": "twice", "body": [{"type": "conv2d", "out_channel": 2,
+                                                                     "kernel_size": 1}]}]}, registry=registry)
+    assert info.value.problems[0].path == ("layers", 0, "body", 0, "out_channel")
