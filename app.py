@@ -488,6 +488,9 @@ def train_tab(checked: editing.Checked) -> None:
     job = st.session_state.job
     if checked.spec is None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
+    elif checked.spec.dataset is None:
+        st.info("This spec names no dataset (`data: {dataset: none}`): it can be checked, summarized and "
+                "built, not trained. Set `data.dataset` (e.g. `mnist`) to train it.")
     else:
         spec = checked.spec
         _sync_train_form(spec)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from playground.analysis import analyze, gc_paused
-from playground.errors import Path, Problem, SpecError, did_you_mean, fail
+from playground.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
 from playground.registry import Registry, get_registry
 from playground.spec import Budget, Data, InputShape, SpecBase, Train
 from playground.templates import expand
@@ -65,7 +65,7 @@ def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, i
                    "Start the file with `name: my_model` and a `layers:` list.").located(lines, filename)
     lines = lines or {}
     try:
-        data, expansion = expand(data, registry.layer_fields, lines)
+        data, expansion = expand(data, registry.layer_fields, lines, rewriter(registry))
     except SpecError as err:   # a bad use or block; inside a block, placed in its template
         raise err.located(lines, filename) from None
     try:
@@ -172,29 +172,43 @@ def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseM
     return SpecBase, None, 0
 
 
-def _rewrite(exc: ValidationError, data: Mapping, registry: Registry) -> list[Problem]:
+def _rewrite(exc: ValidationError, data: Mapping, registry: Registry,
+             at: tuple[Path, type[BaseModel], str | None] | None = None) -> list[Problem]:
+    """Located problems from pydantic's errors on ``data``; or, with ``at`` =
+    (place, model, label), from validating one ``model`` found at that place
+    (a block use, the blocks section)."""
     # One problem per field: union members each report on the same value. The one
     # that got furthest into the value speaks (an item of a list the user wrote
     # says more than "should be 'same' or 'valid'"), then the closest by _rank.
     by_field: dict[Path, tuple[Path, dict]] = {}
     for err in exc.errors(include_url=False):
-        path = _clean_path(err["loc"], registry)
-        n, _ = _innermost_layer(path, data, registry)
+        path = (*at[0], *_clean_path(err["loc"], registry)) if at else _clean_path(err["loc"], registry)
+        n = len(at[0]) if at else _innermost_layer(path, data, registry)[0]
         field = path[:n + 1] if n is not None else path[:2]
         kept = by_field.get(field)
         if kept is None or ((-len(path), _rank(err["type"], err.get("input")))
                             < (-len(kept[0]), _rank(kept[1]["type"], kept[1].get("input")))):
             by_field[field] = (path, err)
-    return [_problem(path, err, data, registry) for path, err in by_field.values()]
+    where = (at[1], at[2], len(at[0])) if at else None
+    return [_problem(path, err, data, registry, where) for path, err in by_field.values()]
 
 
-def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Problem:
+def rewriter(registry: Registry):
+    """For the block expansion: a SpecError from validating ``model`` at ``place``."""
+    def rewrite(exc: ValidationError, place: Path, model: type[BaseModel], label: str | None) -> SpecError:
+        return SpecError(_rewrite(exc, {}, registry, (place, model, label)))
+    return rewrite
+
+
+def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
+             where: tuple[type[BaseModel], str | None, int] | None = None) -> Problem:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    model, label, n = _model_at(path, data, registry)
+    model, label, n = where or _model_at(path, data, registry)
     key = path[-1] if path and isinstance(path[-1], str) else None
     # the field inside its layer or section, or the top-level key
     names = [p for p in path[n:] if isinstance(p, str)]
-    field = model.model_fields.get(names[0]) if model is not None and names else None
+    fields = {f.alias or k: f for k, f in model.model_fields.items()} if model is not None else {}
+    field = fields.get(names[0]) if names else None
     at_layer = model is not SpecBase and n == len(path)   # the layer itself, not one of its fields
     layer = path[:n] if label else None
     types = ", ".join([*registry.names(), "use"])
@@ -212,8 +226,9 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry) -> Proble
                else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
         return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
     if kind == "extra_forbidden" and key is not None:
-        owner = model.type_name() if label else (path[0] if len(path) > 1 else "the spec")
-        valid = [k for k in model.model_fields if k != "type"]   # every layer has at least `name`
+        owner = model.type_name() if label else (path_str(path[:n]) if n else "the spec")
+        # a layer's own type goes without saying; it has at least `name`
+        valid = [f.alias or k for k, f in model.model_fields.items() if k != "type" or not label]
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
                        f"Valid keys: {', '.join(valid)}.", label=label, layer=layer)
     if kind == "missing" and key is not None:

@@ -32,7 +32,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -85,6 +85,7 @@ class Use(_Section):
     """A use of a block template: its layers, repeated ``times``, with parameter values."""
 
     type: Literal["use"] = "use"
+    example: ClassVar[dict[str, Any]] = {"type": "use", "block": "basic", "with": {"width": 64}}
     name: str | None = Field(None, pattern=NAME_PATTERN, max_length=64,
                              description="Name of the stage; its modules are named after it.")
     block: str = Field(description="The template, a key of the spec's blocks.")
@@ -93,6 +94,10 @@ class Use(_Section):
                                   description="Parameter values for every repetition.")
     first: dict[str, Any] = Field(default_factory=dict,
                                   description="Parameter values for the first repetition only (e.g. stride: 2).")
+
+    @classmethod
+    def type_name(cls) -> str:
+        return "use"
 
 
 BLOCKS = TypeAdapter(dict[str, BlockDef])
@@ -176,10 +181,11 @@ class Expansion:
 
 
 class _Expander:
-    def __init__(self, blocks: dict[str, BlockDef], layer_fields, expansion: Expansion):
+    def __init__(self, blocks: dict[str, BlockDef], layer_fields, expansion: Expansion, rewrite):
         self.blocks = blocks
         self.layer_fields = layer_fields   # type name -> its fields holding layers
         self.expansion = expansion
+        self.rewrite = rewrite             # (ValidationError, place, model, label) -> located SpecError
         self.count = 0
 
     def layers(self, items: Any, path: Path, stack: tuple[str, ...], depth: int) -> Any:
@@ -215,7 +221,8 @@ class _Expander:
         try:
             use = Use.model_validate(raw)
         except ValidationError as exc:
-            raise _validation_error(exc, path) from None
+            name = raw.get("name")
+            raise self.rewrite(exc, path, Use, f"use '{name}'" if isinstance(name, str) else "use") from None
         label = f"use '{use.name}'" if use.name else "use"
         block = self.blocks.get(use.block)
         if block is None:
@@ -318,30 +325,11 @@ def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Pa
     return value
 
 
-def _validation_error(exc: ValidationError, prefix: Path) -> SpecError:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        message = err["msg"].rstrip(".") + "."
-        if err["type"] == "extra_forbidden":
-            key = loc[-1]
-            valid = [f.alias or n for n, f in Use.model_fields.items() if n != "type"]
-            message = f"unknown key '{key}' for use.{did_you_mean(str(key), valid)}"
-            problems.append(Problem((*prefix, *loc), message, f"Valid keys: {', '.join(valid)}.", layer=prefix))
-            continue
-        if err["type"] == "missing":
-            problems.append(Problem((*prefix, *loc), f"missing required key '{loc[-1]}'.",
-                                    "Add `block:` with the name of a block under `blocks:`.", layer=prefix))
-            continue
-        if not isinstance(err.get("input"), (dict, list)):
-            message += f" Received: {loc[-1] if loc else 'value'}={err.get('input')!r}."
-        problems.append(Problem((*prefix, *loc), message, layer=prefix))
-    return SpecError(problems)
-
-
-def expand(data: Mapping, layer_fields, lines: dict[Path, int]) -> tuple[dict, Expansion]:
+def expand(data: Mapping, layer_fields, lines: dict[Path, int], rewrite) -> tuple[dict, Expansion]:
     """The spec data with every ``use`` replaced by its block's layers, and where they came from.
-    ``layer_fields(type_name)`` gives the fields of a layer type that hold layers."""
+    ``layer_fields(type_name)`` gives the fields of a layer type that hold layers;
+    ``rewrite(exc, place, model, label)`` turns pydantic's errors on a use or on
+    the blocks into a located SpecError (the loader's rewriting, shared)."""
     expansion = Expansion(lines=lines)
     blocks_raw = data.get("blocks")
     if blocks_raw is None and not _has_use(data.get("layers")):
@@ -349,7 +337,7 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int]) -> tuple[dict, E
     try:
         blocks = BLOCKS.validate_python(blocks_raw if blocks_raw is not None else {})
     except ValidationError as exc:
-        raise _validation_error_blocks(exc) from None
+        raise _blocks_error(exc, rewrite, blocks_raw) from None
     for name in blocks:
         if not NAME.match(name):
             raise fail(("blocks", name), f"'{name}' is not a valid block name.",
@@ -360,7 +348,8 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int]) -> tuple[dict, E
                            "Use letters, digits and underscores, starting with a letter.")
     out = dict(data)
     try:
-        out["layers"] = _Expander(blocks, layer_fields, expansion).layers(data.get("layers"), ("layers",), (), 1)
+        out["layers"] = _Expander(blocks, layer_fields, expansion, rewrite).layers(
+            data.get("layers"), ("layers",), (), 1)
     except SpecError as err:   # found inside a block: placed in its template
         raise expansion.error(err) from None
     return out, expansion
@@ -375,17 +364,32 @@ def _has_use(items: Any) -> bool:
     return False
 
 
-def _validation_error_blocks(exc: ValidationError) -> SpecError:
+def _blocks_error(exc: ValidationError, rewrite, raw: Any) -> SpecError:
+    """Problems in the blocks section, each told by the model it is in: a block
+    (``blocks.basic.layers``) or one parameter written as a mapping
+    (``blocks.basic.params.width.default``)."""
+    buckets: dict[tuple, list[dict]] = {}
     problems = []
-    # an unknown key first: its "did you mean" usually explains the missing one
-    for err in sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden"):
-        loc = ("blocks", *(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p == "function"))))
-        message = err["msg"].rstrip(".") + "."
-        if err["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'.{did_you_mean(str(loc[-1]), ['params', 'layers', 'description'])}"
-        elif err["type"] == "missing":
-            message = f"missing required key '{loc[-1]}'."
-        elif not isinstance(err.get("input"), (dict, list)):
-            message += f" Received: {err.get('input')!r}."
-        problems.append(Problem(loc, message, "A block is {params: {name: type, ...}, layers: [...]}."))
-    return SpecError(problems[:1] if len({p.path for p in problems}) == 1 else problems)
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        name = loc[0]
+        if len(loc) == 1:   # the block itself is not a mapping
+            problems.append(Problem(("blocks", name), f"a block must be a mapping with params and layers. "
+                                    f"Received: {err.get('input')!r}.", "Write it as {params: {...}, layers: [...]}."))
+            continue
+        if len(loc) >= 4 and loc[1] == "params":   # (name, 'params', param, union member, ...)
+            written = raw[name]["params"][loc[2]]
+            if isinstance(written, dict):   # {type, default, description}: its own keys speak
+                if loc[3] == "Param" and len(loc) > 4:
+                    buckets.setdefault((("blocks", name, "params", loc[2]), Param), []).append(
+                        {**err, "loc": loc[4:]})
+                continue
+            if loc[3] == "Param":           # a type name: "should be 'int', 'float', ..." speaks
+                continue
+            err = {**err, "loc": loc[:3]}
+        buckets.setdefault((("blocks", name), BlockDef), []).append({**err, "loc": err["loc"][1:]})
+    for (place, model), errs in buckets.items():
+        # an unknown key first: its "did you mean" usually explains the missing one
+        errs.sort(key=lambda e: e["type"] != "extra_forbidden")
+        problems += rewrite(ValidationError.from_exception_data(exc.title, errs), place, model, None).problems
+    return SpecError(problems)

@@ -72,3 +72,16 @@ def spec():
 @pytest.fixture
 def mnist_text() -> str:
     return (SPECS / "mnist_cnn.yaml").read_text()
+
+
+def module_name(path, spec) -> str:
+    """The module attribute path of a spec path: a layer's name where given, else
+    its position; a sequential is its list of layers, so its `layers` adds nothing."""
+    parts, node = [], spec
+    for part in path:
+        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
+        if isinstance(part, int):
+            parts.append(getattr(node, "name", None) or str(part))
+        elif part != "layers":
+            parts.append(part)
+    return ".".join(parts)

@@ -504,3 +504,10 @@ def test_a_blocks_layers_are_edited_in_its_card(app):
                              {"type": "relu6"}]
     assert list(_table(app)["#"]) == ["0", "0.body.0", "0.body.1"]
     assert not app.error
+
+
+def test_a_spec_without_a_dataset_is_not_offered_for_training(app):
+    _type(app, (SPECS / "alexnet.yaml").read_text())
+    _no_exceptions(app)
+    assert any("names no dataset" in i.value for i in app.info)
+    assert not any(b.label.startswith("Train ") for b in app.button)

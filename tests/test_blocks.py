@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SPECS
+from conftest import SPECS, module_name
 from torch.utils.flop_counter import FlopCounterMode
 
 import playground
@@ -76,23 +76,10 @@ def test_every_row_matches_the_built_model():
     assert 2 * summary.total_macs == counter.get_total_flops()
     modules = dict(model.named_modules())
     for row in summary.walk():
-        name = _module_name(row.path, spec)
+        name = module_name(row.path, spec)
         assert shapes[name] == row.output_shape, name
         assert sum(p.numel() for p in modules[name].parameters()) == row.params, name
     assert [r.depth for r in summary.walk(max_depth=0)] == [0] * len(spec.layers)
-
-
-def _module_name(path, spec):
-    """The module attribute path of a spec path: a layer's name where given, else
-    its position; a sequential is its list of layers, so its `layers` adds nothing."""
-    parts, node = [], spec
-    for part in path:
-        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
-        if isinstance(part, int):
-            parts.append(getattr(node, "name", None) or str(part))
-        elif part != "layers":
-            parts.append(part)
-    return ".".join(parts)
 
 
 def test_module_names_follow_the_spec():

@@ -12,6 +12,7 @@ runs many more examples."""
 from __future__ import annotations
 
 import torch
+from conftest import module_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -199,19 +200,6 @@ tree_specs = st.builds(
     st.lists(trees, min_size=1, max_size=4), head)
 
 
-def _module(model, path, spec):
-    """The module a row's path names: layer names where given, else positions; a
-    sequential is its list of layers."""
-    parts, node = [], spec
-    for part in path:
-        node = node[part] if isinstance(part, int) or isinstance(node, dict) else getattr(node, part)
-        if isinstance(part, int):
-            parts.append(getattr(node, "name", None) or str(part))
-        elif part != "layers":
-            parts.append(part)
-    return model.get_submodule(".".join(parts))
-
-
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree_specs)
 def test_trees_check_exactly_what_builds(data):
@@ -228,7 +216,7 @@ def test_trees_check_exactly_what_builds(data):
     shapes: dict[int, tuple] = {}
     hooks = []
     for k, row in enumerate(rows):
-        module = _module(model, row.path, spec)
+        module = model.get_submodule(module_name(row.path, spec))
         assert sum(p.numel() for p in module.parameters()) == row.params, row.path
         hooks.append(module.register_forward_hook(
             lambda _m, _i, out, k=k: shapes.__setitem__(k, tuple(out.shape[1:])) and None))

@@ -97,7 +97,9 @@ def test_a_spec_keeps_its_blocks_and_round_trips():
 @pytest.mark.parametrize("bad,message", [
     ({"params": {"w": "integer"}, "layers": [{"type": "relu"}]}, "Input should be 'int', 'float'"),
     ({"params": {}, "layers": []}, "at least 1 item"),
-    ({"layer": [{"type": "relu"}]}, "unknown key 'layer'. Did you mean 'layers'?"),
+    ({"layer": [{"type": "relu"}]}, "unknown key 'layer' for blocks.b. Did you mean 'layers'?"),
+    ({"params": {"w": {"type": "int", "defualt": 3}}, "layers": [{"type": "relu"}]},
+     "unknown key 'defualt' for blocks.b.params.w. Did you mean 'default'?"),
 ])
 def test_bad_block_definitions_are_located(bad, message):
     with pytest.raises(SpecError) as info:
