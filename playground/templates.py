@@ -111,6 +111,7 @@ class Origin:
     expanded: Path
     template: Path
     use: Path          # the use's path in the expanded spec
+    use_written: Path  # ... and where it is written (in a template, for a use inside a block)
     use_name: str | None
     block: str
     repetition: int    # 1-based
@@ -150,7 +151,7 @@ class Expansion:
             return problem
         path, origin = self.written(problem.path)
         layer = self.written(problem.layer_path)[0] if problem.layer_path is not None else None
-        use_path, _ = self.written(origin.use)
+        use_path = origin.use_written
         line = self.lines.get(use_path)
         values = ", ".join(f"{k}={v!r}" for k, v in origin.values)
         rep = f"repetition {origin.repetition} of {origin.times}, " if origin.times > 1 else ""
@@ -258,6 +259,7 @@ class _Expander:
             raise fail((*path, "times"), f"times={use.times} makes the spec more than {MAX_LAYERS:,} layers.",
                        "Lower times.", label=label, layer=path)
 
+        written, _ = self.expansion.written(path)   # before this use's own layers take its place
         base = {n: p.default for n, p in declared.items() if "default" in p.model_fields_set}
         base.update(use.with_)
         single = size == 1
@@ -276,8 +278,8 @@ class _Expander:
             layers = []
             for k, template in enumerate(block.layers):
                 where = ("blocks", use.block, "layers", k)
-                self.expansion.add(Origin(prefixes[r][k], where, path, use.name, use.block, r + 1, use.times,
-                                          tuple(values.items())))
+                self.expansion.add(Origin(prefixes[r][k], where, path, written, use.name, use.block, r + 1,
+                                          use.times, tuple(values.items())))
                 substituted = _substitute(template, values, declared, where, prefixes[r][k], use, self.expansion)
                 layers.append(self.layer(substituted, prefixes[r][k], (*stack, use.block), depth + 1))
             repetitions.append(layers)

@@ -251,3 +251,48 @@ def test_a_third_party_container_plugs_in(registry):
                               "layers": [{"type": "twice", "body": [{"type": "conv2d", "out_channel": 2,
                                                                      "kernel_size": 1}]}]}, registry=registry)
     assert info.value.problems[0].path == ("layers", 0, "body", 0, "out_channel")
+
+
+@pytest.mark.parametrize("size,stride,out", [(8, 1, 8), (9, 3, 3), (7, 2, 4), (5, 5, 1)])
+def test_a_projection_takes_the_stride_the_body_has(size, stride, out):
+    text = HEAD.replace("height: 32, width: 32", f"height: {size}, width: {size}") + f"""\
+  - type: residual
+    body: [{{type: conv2d, out_channels: 6, kernel_size: 3, stride: {stride}, padding: 1}}]
+    shortcut: projection
+"""
+    spec = playground.load_spec(text)
+    (row,) = playground.summarize(spec).rows
+    assert row.output_shape == (6, out, out)
+    conv = playground.build(spec)[0].shortcut[0]
+    assert conv.stride == (stride, stride) and conv.kernel_size == (1, 1) and conv.bias is None
+
+
+def test_a_body_no_projection_can_follow_is_told_so():
+    text = HEAD + """\
+  - type: residual
+    body: [{type: upsample, scale_factor: 2}]
+    shortcut: projection
+"""
+    p = _error(text)
+    assert p.path == ("layers", 0, "shortcut")
+    assert p.message == "no 1x1 convolution stride takes 3x32x32 to the body's 3x64x64."
+    assert p.fix == "Give the shortcut as a list of layers that produces the body's shape."
+
+
+def test_the_diagram_adds_the_input_only_for_an_identity_shortcut():
+    import re
+
+    from playground.report import tree_diagram
+
+    for shortcut, into_sum in (("identity", ["3x8x8", "3x8x8"]), ("projection", ["6x8x8", "6x8x8"])):
+        out = 3 if shortcut == "identity" else 6
+        text = HEAD.replace("height: 32, width: 32", "height: 8, width: 8") + f"""\
+  - type: residual
+    body: [{{type: conv2d, out_channels: {out}, kernel_size: 3, padding: 1}}]
+    shortcut: {shortcut}
+"""
+        spec = playground.load_spec(text)
+        dot = tree_diagram(spec, playground.summarize(spec))
+        (plus,) = re.findall(r'(n\d+) \[label="\+"', dot)
+        assert sorted(re.findall(rf'-> {plus} \[label=" ([0-9x]+)"\]', dot)) == into_sum
+        assert (f"input -> {plus}" in dot) == (shortcut == "identity")

@@ -106,3 +106,55 @@ def test_bad_block_definitions_are_located(bad, message):
         playground.load_spec(_spec({"b": bad}, [{"type": "relu"}]))
     problem = info.value.problems[0]
     assert problem.path[:2] == ("blocks", "b") and message in problem.message
+
+
+def _problem(data) -> object:
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(data)
+    (problem,) = info.value.problems
+    return problem
+
+
+def test_a_use_without_blocks_says_where_to_define_them():
+    p = _problem({"name": "t", "data": {"dataset": "none"}, "input": {"channels": 1, "height": 4, "width": 4},
+                  "layers": [{"type": "residual", "body": [{"type": "use", "block": "conv"}]}]})
+    assert p.path == ("layers", 0, "body", 0, "block")
+    assert (p.message, p.fix) == ("no block named 'conv'.", "Define it under a top-level `blocks:` key.")
+
+
+def test_the_note_names_a_use_inside_another_block_by_its_place_in_that_block():
+    text = """\
+name: t
+data: {dataset: none}
+input: {channels: 4, height: 8, width: 8}
+blocks:
+  inner:
+    params: {w: int}
+    layers:
+      - {type: conv2d, out_channels: $w, kernel_size: 9}
+  outer:
+    layers:
+      - {type: relu}
+      - {type: use, block: inner, with: {w: 3}}
+layers:
+  - {type: use, block: outer}
+"""
+    p = _problem(text)
+    assert (p.path, p.line) == (("blocks", "inner", "layers", 0, "kernel_size"), 8)
+    assert p.note == "in block 'inner' as used by blocks.outer.layers[1] (line 12): w=3."
+
+
+def test_one_more_repetition_is_counted_in_the_singular():
+    block = {"layers": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "biass": True}]}
+    p = _problem(_spec({"b": block}, [{"type": "use", "block": "b", "times": 2}]))
+    assert p.path == ("blocks", "b", "layers", 0, "biass")
+    assert p.note == "in block 'b' as used by layers[0]: repetition 1 of 2, no parameters. " \
+                     "The same in 1 more use of this block."
+
+
+def test_a_parameter_written_as_a_mapping_is_told_by_its_own_keys():
+    p = _problem(_spec({"b": {"params": {"w": {"type": "integer"}}, "layers": [{"type": "relu"}]}},
+                       [{"type": "relu"}]))
+    assert p.path == ("blocks", "b", "params", "w", "type")
+    assert p.message.startswith("Input should be 'int', 'float', 'bool', 'str', 'list' or 'any'. "
+                                "Received: type='integer'.")
