@@ -296,3 +296,25 @@ def test_the_diagram_adds_the_input_only_for_an_identity_shortcut():
         (plus,) = re.findall(r'(n\d+) \[label="\+"', dot)
         assert sorted(re.findall(rf'-> {plus} \[label=" ([0-9x]+)"\]', dot)) == into_sum
         assert (f"input -> {plus}" in dot) == (shortcut == "identity")
+
+
+def test_block_fixes_word_for_word():
+    concat = _error(NET.replace("out_channels: 8, kernel_size: 3, padding: 1", "out_channels: 8, kernel_size: 3"))
+    assert concat.fix == "Change the branch's stride, padding or pooling so its height and width match."
+    shortcut = _error(NET.replace("    shortcut: projection\n", "    shortcut: [{type: maxpool2d, kernel_size: 2}]\n"))
+    assert shortcut.fix == "Make both branches produce the same shape."
+    identity = _error(NET.replace("    shortcut: projection\n", ""))
+    assert identity.fix == ("Set `shortcut: projection` (a 1x1 conv2d and batchnorm2d that match it), or change "
+                            "the body to keep its input's shape.")
+
+
+def test_a_projection_from_a_feature_map_to_features_is_refused():
+    text = HEAD + """\
+  - type: residual
+    body: [{type: flatten}, {type: linear, out_features: 5}]
+    shortcut: projection
+"""
+    p = _error(text)
+    assert p.path == ("layers", 0, "shortcut")
+    assert p.message == "a projection shortcut needs CxHxW feature maps; the body takes 3x32x32 to 5."
+    assert p.fix == "Give the shortcut as a list of layers."
