@@ -28,7 +28,6 @@ in the template and names the use that made it (``Expansion.translate``).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -123,17 +122,15 @@ class Origin:
 class Expansion:
     """Where expanded layers came from, to report problems at the template and the use."""
 
-    origins: list[Origin] = field(default_factory=list)
     lines: dict[Path, int] = field(default_factory=dict)
-    _index: dict[Path, Origin] = field(default_factory=dict)
+    origins: dict[Path, Origin] = field(default_factory=dict)   # by expanded path
 
     def add(self, origin: Origin) -> None:
-        self.origins.append(origin)
-        self._index[origin.expanded] = origin
+        self.origins[origin.expanded] = origin
 
     def _origin(self, path: Path) -> Origin | None:
-        for n in range(len(path), 0, -1):
-            origin = self._index.get(path[:n])
+        for n in range(len(path), 1, -1):   # ("layers", i) at the shortest
+            origin = self.origins.get(path[:n])
             if origin is not None:
                 return origin
         return None
@@ -227,9 +224,8 @@ class _Expander:
         label = f"use '{use.name}'" if use.name else "use"
         block = self.blocks.get(use.block)
         if block is None:
-            known = ", ".join(self.blocks) or "none"
             raise fail((*path, "block"), f"no block named '{use.block}'.{did_you_mean(use.block, self.blocks)}",
-                       f"Blocks defined in this spec: {known}." if self.blocks else
+                       f"Blocks defined in this spec: {', '.join(self.blocks)}." if self.blocks else
                        "Define it under a top-level `blocks:` key.", label=label, layer=path)
         if use.block in stack:
             cycle = " -> ".join((*stack[stack.index(use.block):], use.block))
@@ -317,7 +313,7 @@ def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Pa
                 expanded, f"${name} is not a parameter of block '{use.block}'.{did_you_mean(name, declared)}",
                 f"Declare it under blocks.{use.block}.params, or use one of: "
                 f"{', '.join('$' + n for n in declared) or 'none declared'}."))
-        return copy.deepcopy(values[name])
+        return values[name]   # shared, never changed: validation makes new objects
     if isinstance(value, dict):
         return {k: _substitute(v, values, declared, (*where, k), (*expanded, k), use, expansion)
                 for k, v in value.items()}

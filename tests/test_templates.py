@@ -158,3 +158,22 @@ def test_a_parameter_written_as_a_mapping_is_told_by_its_own_keys():
     assert p.path == ("blocks", "b", "params", "w", "type")
     assert p.message.startswith("Input should be 'int', 'float', 'bool', 'str', 'list' or 'any'. "
                                 "Received: type='integer'.")
+
+
+def test_a_block_without_parameters_says_none_are_declared():
+    p = _problem(_spec({"b": {"layers": [{"type": "dropout", "p": "$rate"}]}}, [{"type": "use", "block": "b"}]))
+    assert p.path == ("blocks", "b", "layers", 0, "p")
+    assert p.fix == "Declare it under blocks.b.params, or use one of: none declared."
+
+
+def test_an_unnamed_use_is_labelled_use():
+    p = _problem(_spec({"conv": CONV}, [{"type": "use", "block": "conv", "times": "two", "with": {"out": 3}}]))
+    assert p.place() == "layers[0] (use).times"
+
+
+def test_a_value_shared_by_several_layers_is_the_same_in_each():
+    block = {"params": {"k": {"type": "list", "default": [3, 1]}}, "layers": [
+        {"type": "conv2d", "out_channels": 2, "kernel_size": "$k"}, {"type": "maxpool2d", "kernel_size": "$k"}]}
+    spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "name": "u"}]))
+    conv, pool = spec.layers[0].layers
+    assert conv.kernel_size == pool.kernel_size == (3, 1)
