@@ -316,3 +316,25 @@ def test_train_then_draw_a_digit(page, server):
     _expect(page.get_by_text("what the model sees (28x28)")).to_be_hidden(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app-predict.png"), full_page=False)
     assert "Traceback" not in page.content()
+
+
+def test_a_block_is_drawn_as_a_cluster_and_its_layers_edited_in_its_card(page):
+    text = ("name: nested\ndata: {dataset: none}\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - type: residual\n    name: res\n    body:\n      - {type: relu}\n")
+    _type_yaml(page, text)
+    svg = page.locator('[data-testid="stGraphVizChart"] svg')
+    _expect(svg).to_contain_text("0: res", timeout=30_000)   # the cluster's label
+    _expect(svg).to_contain_text("0.body.0: relu")
+    _expect(svg.locator("g.cluster")).to_have_count(1)
+    card = _open_card(page, 0, "0: residual 'res' → 3x8x8")
+    body = card.get_by_role("textbox", name="body")
+    _expect(body).to_have_value("- {type: relu}")
+    body.fill("- {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n- {type: relu6}")
+    body.press("Control+Enter")
+    edited = _wait_for_yaml(page, lambda t: "relu6" in t)
+    assert "      - {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n      - {type: relu6}\n" in edited
+    _expect(svg).to_contain_text("0.body.1: relu6", timeout=30_000)
+    page.get_by_role("heading", name="Layer editor").click()  # somewhere neutral
+    page.get_by_role("button", name="↶ Undo").click()       # the edit inside the block is one step back
+    assert _wait_for_yaml(page, lambda t: t == text) == text
+    assert "Traceback" not in page.content()
