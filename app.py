@@ -634,7 +634,11 @@ def predict_tab() -> None:
         sentence = str(exc)
     st.caption(f"{run.spec.name} on {run.spec.data.dataset}: {sentence}")
     draw, browse = st.columns(2)
-    panel(draw, "Draw a digit", drawing_panel, run)
+    if tuple(run.spec.input.shape()) == (1, 28, 28):   # a digit drawn on the canvas is a 28x28 gray image
+        panel(draw, "Draw a digit", drawing_panel, run)
+    else:
+        draw.info(f"Drawing is for models of 28x28 grayscale digits; this one takes "
+                  f"{fmt(run.spec.input.shape())} images. Browse its test images instead.")
     panel(browse, "Test images", browse_panel, path, stamp)
 
 

@@ -3,7 +3,7 @@ then normalized once into one tensor on the training device.
 
 The data root comes from ``--data-dir``, else the ``PLAYGROUND_DATA``
 environment variable, else ``./data``. torchvision's layout applies
-(``<root>/MNIST/raw/train-images-idx3-ubyte``, ...). A missing dataset is
+(``<root>/MNIST/raw/train-images-idx3-ubyte``, ``<root>/cifar-10-batches-py/data_batch_1``, ...). A missing dataset is
 downloaded unless downloading is switched off; if that fails, the error says
 where the files must go.
 """
@@ -21,8 +21,6 @@ from playground.shapes import fmt
 
 DATA_ENV = "PLAYGROUND_DATA"
 DEFAULT_ROOT = "data"
-RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 CLI_DATA_SETTING = f"--data-dir (or {DATA_ENV})"
@@ -67,7 +65,7 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, info.torchvision_class)
-    raw = root / info.folder / "raw"
+    raw = root / info.files_folder
     try:
         return cls(str(root), train=train, download=False)
     except RuntimeError:
@@ -80,10 +78,12 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
 
 
 def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
+    source = f" (from {info.archive})" if info.archive else " (uncompressed)"
+
     def message(setting: str) -> str:
         return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
-                f"  Put {', '.join(RAW_FILES)} (uncompressed) in {raw},\n"
-                f"  or point {setting} at a folder holding {info.folder}/raw.")
+                f"  Put {', '.join(info.files)}{source} in {raw},\n"
+                f"  or point {setting} at a folder holding {info.files_folder}.")
 
     marker = "\x00setting\x00"
     template = message(marker).replace("{", "{{").replace("}", "}}").replace(marker, "{setting}")
@@ -126,19 +126,26 @@ def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> 
                         f"{num_outputs} outputs.\n  Set the last layer's out_features to {len(raw.classes)}.")
 
 
-def pixel_statistics(images: torch.Tensor) -> tuple[float, float]:
+def pixel_statistics(images: torch.Tensor):
     """Mean and (population) standard deviation of uint8 images scaled to [0, 1]:
     how the datasets' default normalization constants are computed, from the
-    training split (MNIST: 0.1307, 0.3081)."""
+    training split (MNIST: 0.1307, 0.3081). Color images (N x H x W x C) give
+    one of each per channel."""
     x = images.double().div(255.0)
+    if x.dim() == 4:
+        flat = x.reshape(-1, x.shape[-1])   # every pixel, by channel
+        return tuple(flat.mean(0).tolist()), tuple(flat.std(0, unbiased=False).tolist())
     return x.mean().item(), x.std(unbiased=False).item()
 
 
-def to_tensor(images: torch.Tensor, mean: float, std: float, device: torch.device,
+def to_tensor(images: torch.Tensor, mean, std, device: torch.device,
               channels_last: bool = False) -> torch.Tensor:
-    """uint8 N x H x W -> float32 N x 1 x H x W on ``device``, normalized as
-    ToTensor() + Normalize((mean,), (std,)) would do it, once for the whole split."""
+    """uint8 N x H x W (or N x H x W x C) -> float32 N x C x H x W on ``device``,
+    normalized as ToTensor() + Normalize(mean, std) would do it, once for the
+    whole split. ``mean`` and ``std``: one number, or one per channel."""
     x = images.to(device)
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
-    x = (x.float().div_(255.0).sub_(mean)).div_(std)  # N x C x H x W
+    m, s = (torch.tensor(v if isinstance(v, (list, tuple)) else (v,), dtype=torch.float32, device=device)
+            .view(1, -1, 1, 1) for v in (mean, std))
+    x = (x.float().div_(255.0).sub_(m)).div_(s)  # N x C x H x W
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()

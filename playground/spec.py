@@ -8,7 +8,7 @@ user holds is an instance of a subclass of ``SpecBase``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -21,6 +21,10 @@ from playground.templates import BlockDef
 NO_DATASET = "none"   # a spec for checking, summarizing, building and exporting only
 DatasetName = Literal[(*DATASETS, NO_DATASET)]
 DEVICE_NAMES = r"auto|cpu|mps|cuda(:\d+)?"   # train.device and devices.resolve accept exactly these  # type: ignore[valid-type]
+
+
+Mean = Annotated[float, Field(ge=-10, le=10)]
+Std = Annotated[float, Field(gt=0, le=10)]
 
 
 class Section(BaseModel):
@@ -46,10 +50,12 @@ class Data(Section):
                              "checked, summarized, built and exported (then input is required).")
     batch_size: int = Field(64, ge=1, le=65536, description="Training batch size.")
     test_batch_size: int = Field(1000, ge=1, le=65536, description="Batch size for evaluation.")
-    mean: float | None = Field(
-        None, ge=-10, le=10, description="Normalization mean; defaults to the dataset's (MNIST: 0.1307).")
-    std: float | None = Field(
-        None, gt=0, le=10, description="Normalization std; defaults to the dataset's (MNIST: 0.3081).")
+    mean: Mean | list[Mean] | None = Field(
+        None, description="Normalization mean: one number, or one per channel; defaults to the dataset's "
+                          "(MNIST: 0.1307, CIFAR-10: [0.4914, 0.4822, 0.4465]).")
+    std: Std | list[Std] | None = Field(
+        None, description="Normalization std: one number, or one per channel; defaults to the dataset's "
+                          "(MNIST: 0.3081, CIFAR-10: [0.2470, 0.2435, 0.2616]).")
 
     @model_validator(mode="after")
     def _dataset_statistics(self):
@@ -59,9 +65,9 @@ class Data(Section):
             self.std = 1.0 if self.std is None else self.std
             return self
         if self.mean is None:
-            self.mean = info.mean
+            self.mean = list(info.mean) if isinstance(info.mean, tuple) else info.mean
         if self.std is None:
-            self.std = info.std
+            self.std = list(info.std) if isinstance(info.std, tuple) else info.std
         return self
 
 
@@ -119,6 +125,20 @@ class SpecBase(Section):
 
     # Where the spec came from, for locating later problems: (filename, lines).
     _origin: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _statistics_per_channel(self):
+        channels = self.input.channels if self.input is not None else (
+            self.dataset.channels if self.dataset is not None else None)
+        for key in ("mean", "std"):
+            value = getattr(self.data, key)
+            if isinstance(value, list) and channels is not None and len(value) != channels:
+                raise PydanticCustomError(
+                    "per_channel", "data.{key} has {n} values, but the input has {c}",
+                    {"key": key, "n": len(value), "c": f"{channels} channel{'s' if channels > 1 else ''}",
+                     "at": ("data", key),
+                     "fix": f"Give one number, or one per channel ({channels})."})
+        return self
 
     @model_validator(mode="after")
     def _default_input(self):

@@ -511,3 +511,20 @@ def test_a_spec_without_a_dataset_is_not_offered_for_training(app):
     _no_exceptions(app)
     assert any("names no dataset" in i.value for i in app.info)
     assert not any(b.label.startswith("Train ") for b in app.button)
+
+
+def test_a_color_model_is_browsed_not_drawn_on(folders, tmp_path, monkeypatch):
+    from tinydata import write_cifar
+
+    data = write_cifar(tmp_path / "cifar", monkeypatch=monkeypatch)
+    text = ("name: colors\ndata: {dataset: cifar10, batch_size: 50}\nlayers:\n"
+            "  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}\n  - {type: relu}\n"
+            "  - {type: flatten}\n  - {type: linear, out_features: 10}\ntrain: {epochs: 1, device: cpu}\n")
+    at = _tiny_page(folders, data, text.replace("name: colors", "name: tiny"))
+    assert _train(at).snapshot().status == "completed"
+    _no_exceptions(at)
+    assert any("Drawing is for models of 28x28 grayscale digits; this one takes 3x32x32 images" in i.value
+               for i in at.info)
+    at.toggle(key="browse_toggle").set_value(True).run()
+    _no_exceptions(at)
+    assert any("of 60 test images misclassified" in c.value for c in at.caption)

@@ -48,3 +48,40 @@ def write_dataset(root: Path, folder: str = "MNIST", n_train: int = 320, n_test:
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", learnable_images(labels, size, seed))
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return root
+
+
+def write_cifar(root: Path, name: str = "cifar10", n_train: int = 200, n_test: int = 60, monkeypatch=None) -> Path:
+    """A tiny CIFAR-10 or CIFAR-100 in torchvision's layout (pickled batches), with
+    a colored patch whose position encodes the label. torchvision checks each
+    file's MD5 against the real dataset's; ``monkeypatch`` points it at these."""
+    import hashlib
+    import pickle
+
+    import torchvision.datasets as tvd
+
+    from playground.datasets import DATASETS
+
+    info = DATASETS[name]
+    folder = root / info.files_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    label_key = "labels" if name == "cifar10" else "fine_labels"
+
+    def batch(n, seed):
+        labels = torch.arange(n) % len(info.classes)
+        gray = learnable_images(labels % 10, 32, seed)                         # N x 32 x 32
+        images = torch.stack([gray, gray.flip(1), 255 - gray], dim=1)          # N x 3 x 32 x 32, as CIFAR stores it
+        return {"data": images.reshape(n, -1).numpy(), label_key: labels.tolist()}
+
+    files = dict(zip(info.files[:-1], [*(batch(n_train // 5, 10 + i) for i in range(5)), batch(n_test, 2)]
+                     if name == "cifar10" else [batch(n_train, 1), batch(n_test, 2)], strict=True))
+    meta_key = "label_names" if name == "cifar10" else "fine_label_names"
+    files[info.files[-1]] = {meta_key: list(info.classes)}
+    for file, content in files.items():
+        (folder / file).write_bytes(pickle.dumps(content))
+    if monkeypatch is not None:
+        cls = getattr(tvd, info.torchvision_class)
+        md5 = {f: hashlib.md5((folder / f).read_bytes()).hexdigest() for f in files}
+        monkeypatch.setattr(cls, "train_list", [[f, md5[f]] for f, _ in cls.train_list])
+        monkeypatch.setattr(cls, "test_list", [[f, md5[f]] for f, _ in cls.test_list])
+        monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
+    return root

@@ -1,0 +1,89 @@
+"""CIFAR-10 and CIFAR-100 through torchvision's own classes, normalized per
+channel; tiny pickled batches written into a temporary folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tinydata import write_cifar
+
+import playground
+from playground import data as datamod
+from playground.datasets import DATASETS
+
+SMALL = """\
+name: small
+data: {dataset: cifar10, batch_size: 20}
+layers:
+  - {type: conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+  - {type: relu}
+  - {type: adaptive_avgpool2d, output_size: 1}
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+train: {epochs: 1, lr: 0.05, device: cpu}
+"""
+
+
+@pytest.mark.parametrize("name,classes", [("cifar10", 10), ("cifar100", 100)])
+def test_read_through_torchvision_as_color_images(tmp_path, monkeypatch, name, classes):
+    root = write_cifar(tmp_path, name, monkeypatch=monkeypatch)
+    raw = datamod.load_raw(name, root, download=False)
+    assert raw.train.images.shape == (200, 32, 32, 3) and raw.train.images.dtype == torch.uint8
+    assert raw.test.images.shape == (60, 32, 32, 3) and len(raw.classes) == classes == DATASETS[name].num_classes
+    datamod.check_fits(raw, (3, 32, 32), classes)
+
+
+def test_per_channel_normalization_is_torchvisions(tmp_path, monkeypatch):
+    from torchvision import transforms
+
+    raw = datamod.load_raw("cifar10", write_cifar(tmp_path, monkeypatch=monkeypatch), download=False)
+    mean, std = DATASETS["cifar10"].mean, DATASETS["cifar10"].std
+    ours = datamod.to_tensor(raw.test.images[:5], mean, std, torch.device("cpu"))
+    oracle = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    theirs = torch.stack([oracle(img.numpy()) for img in raw.test.images[:5]])
+    assert ours.shape == (5, 3, 32, 32) and torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_pixel_statistics_are_per_channel_for_color_images():
+    images = torch.zeros(2, 4, 4, 3, dtype=torch.uint8)
+    images[..., 0] = 255
+    images[0, ..., 1] = 255
+    mean, std = datamod.pixel_statistics(images)
+    assert mean == (1.0, 0.5, 0.0) and std == pytest.approx((0.0, 0.5, 0.0))
+
+
+def test_defaults_are_per_channel_and_a_spec_may_give_its_own():
+    spec = playground.load_spec(SMALL)
+    assert spec.input.shape() == (3, 32, 32)
+    assert (spec.data.mean, spec.data.std) == ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
+    spec = playground.load_spec(SMALL.replace("batch_size: 20}", "batch_size: 20, mean: 0.5, std: [0.2, 0.3, 0.4]}"))
+    assert (spec.data.mean, spec.data.std) == (0.5, [0.2, 0.3, 0.4])
+
+
+def test_a_mean_per_channel_must_match_the_channels():
+    with pytest.raises(playground.SpecError) as info:
+        playground.load_spec(SMALL.replace("batch_size: 20}", "batch_size: 20, mean: [0.5, 0.5]}"))
+    (p,) = info.value.problems
+    assert (p.path, p.line) == (("data", "mean"), 2)
+    assert p.message == "data.mean has 2 values, but the input has 3 channels."
+    assert p.fix == "Give one number, or one per channel (3)."
+
+
+def test_missing_cifar_names_the_folder_and_files(tmp_path):
+    with pytest.raises(datamod.DataError) as info:
+        datamod.load_raw("cifar10", tmp_path, download=False)
+    message = str(info.value)
+    assert f"CIFAR10 is not in {tmp_path / 'cifar-10-batches-py'}, and downloading is switched off." in message
+    assert "Put data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch, batches.meta " \
+           "(from cifar-10-python.tar.gz) in" in message
+
+
+def test_train_a_small_net_on_tiny_cifar(tmp_path, monkeypatch, capsys):
+    from playground.train import main
+
+    root = write_cifar(tmp_path / "data", monkeypatch=monkeypatch)
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    assert main([str(spec), "--data-dir", str(root), "--out", str(tmp_path / "run"), "--no-download"]) == 0
+    err = capsys.readouterr().err
+    assert "data: 200 train / 60 test images, 10 steps per epoch" in err and "epoch 1/1: train loss" in err
