@@ -66,13 +66,14 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
 
     cls = getattr(tvd, info.torchvision_class)
     raw = root / info.files_folder
+    split = {"train": train} if info.split_arg == "train" else {"split": "train" if train else "test"}
     try:
-        return cls(str(root), train=train, download=False)
+        return cls(str(root), download=False, **split)
     except RuntimeError:
         if not download:
             raise _missing(info, raw, "downloading is switched off") from None
     try:
-        return cls(str(root), train=train, download=True)
+        return cls(str(root), download=True, **split)
     except Exception as exc:  # network errors come in many types
         raise _missing(info, raw, f"downloading it failed: {type(exc).__name__}: {exc}") from None
 
@@ -83,7 +84,7 @@ def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
     def message(setting: str) -> str:
         return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
                 f"  Put {', '.join(info.files)}{source} in {raw},\n"
-                f"  or point {setting} at a folder holding {info.files_folder}.")
+                f"  or point {setting} at a folder holding {info.files_folder or 'them'}.")
 
     marker = "\x00setting\x00"
     template = message(marker).replace("{", "{{").replace("}", "}}").replace(marker, "{setting}")
@@ -97,11 +98,14 @@ def load_raw(dataset: str, root: Path, *, download: bool = True) -> RawData:
     for train in (True, False):
         ds = _torchvision_split(info, root, train, download)
         try:
-            images, labels = torch.as_tensor(ds.data), torch.as_tensor(ds.targets).long()
+            images = torch.as_tensor(ds.data)
+            labels = torch.as_tensor(ds.labels if hasattr(ds, "labels") else ds.targets).long()
         except Exception as exc:
             raise DataError(f"cannot read {info.torchvision_class} from {root}: {exc}") from None
+        if info.channels_first:   # kept as torchvision's other color datasets are: N x H x W x C
+            images = images.permute(0, 2, 3, 1).contiguous()
         splits.append(Split(images, labels))
-    return RawData(info, root, splits[0], splits[1], tuple(ds.classes))
+    return RawData(info, root, splits[0], splits[1], tuple(getattr(ds, "classes", info.classes)))
 
 
 def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> None:

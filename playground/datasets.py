@@ -22,6 +22,8 @@ class DatasetInfo:
     files_folder: str = ""   # where its files go, under the root (MNIST: MNIST/raw)
     files: tuple[str, ...] = ()
     archive: str = ""        # what torchvision downloads, for messages
+    split_arg: str = "train"  # torchvision's argument for the split: train=True/False, or split="train"/"test"
+    channels_first: bool = False   # stored N x C x H x W (SVHN) rather than N x H x W x C
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -62,5 +64,8 @@ DATASETS: dict[str, DatasetInfo] = {
                     mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762),
                     files_folder="cifar-100-python", files=("train", "test", "meta"),
                     archive="cifar-100-python.tar.gz"),
+        DatasetInfo("svhn", "SVHN", "", 3, 32, 32, tuple(str(d) for d in range(10)),
+                    mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970),
+                    files=("train_32x32.mat", "test_32x32.mat"), split_arg="split", channels_first=True),
     )
 }

@@ -87,3 +87,23 @@ def test_train_a_small_net_on_tiny_cifar(tmp_path, monkeypatch, capsys):
     assert main([str(spec), "--data-dir", str(root), "--out", str(tmp_path / "run"), "--no-download"]) == 0
     err = capsys.readouterr().err
     assert "data: 200 train / 60 test images, 10 steps per epoch" in err and "epoch 1/1: train loss" in err
+
+
+def test_svhn_is_read_as_color_images_with_its_zeros_labelled_0(tmp_path, monkeypatch):
+    from tinydata import learnable_images, write_svhn
+
+    root = write_svhn(tmp_path, monkeypatch=monkeypatch)
+    raw = datamod.load_raw("svhn", root, download=False)
+    assert raw.train.images.shape == (200, 32, 32, 3) and raw.test.images.shape == (60, 32, 32, 3)
+    assert raw.train.labels[:11].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+    assert raw.classes == tuple(str(d) for d in range(10))
+    gray = learnable_images(torch.arange(200) % 10, 32, 1)
+    assert torch.equal(raw.train.images[..., 0], gray) and torch.equal(raw.train.images[..., 1], 255 - gray)
+    datamod.check_fits(raw, (3, 32, 32), 10)
+
+
+def test_missing_svhn_names_the_files(tmp_path):
+    with pytest.raises(datamod.DataError) as info:
+        datamod.load_raw("svhn", tmp_path, download=False)
+    assert f"Put train_32x32.mat, test_32x32.mat (uncompressed) in {tmp_path}," in str(info.value)
+    assert "at a folder holding them." in str(info.value)

@@ -85,3 +85,27 @@ def write_cifar(root: Path, name: str = "cifar10", n_train: int = 200, n_test: i
         monkeypatch.setattr(cls, "test_list", [[f, md5[f]] for f, _ in cls.test_list])
         monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
     return root
+
+
+def write_svhn(root: Path, n_train: int = 200, n_test: int = 60, monkeypatch=None) -> Path:
+    """A tiny SVHN in torchvision's layout (train_32x32.mat, test_32x32.mat: X is
+    32 x 32 x 3 x N, y holds 1-10 with 10 for the digit 0)."""
+    import hashlib
+
+    import scipy.io
+    import torchvision.datasets as tvd
+
+    root.mkdir(parents=True, exist_ok=True)
+    md5 = {}
+    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        labels = torch.arange(n) % 10
+        gray = learnable_images(labels, 32, seed)                                 # N x 32 x 32
+        x = torch.stack([gray, 255 - gray, gray.flip(2)], dim=-1).permute(1, 2, 3, 0)   # 32 x 32 x 3 x N
+        y = torch.where(labels == 0, 10, labels)[:, None]
+        path = root / f"{split}_32x32.mat"
+        scipy.io.savemat(path, {"X": x.numpy(), "y": y.numpy()})
+        md5[split] = hashlib.md5(path.read_bytes()).hexdigest()
+    if monkeypatch is not None:
+        monkeypatch.setattr(tvd.SVHN, "split_list", {k: [v[0], v[1], md5[k]] for k, v in tvd.SVHN.split_list.items()
+                                                      if k in md5})
+    return root
