@@ -79,6 +79,16 @@ class Train(Section):
     lr: float = Field(0.01, gt=0, le=10, description="Learning rate.")
     momentum: float | None = Field(None, ge=0, lt=1, description="SGD momentum (sgd only; default 0.5).")
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty.")
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd with momentum only).")
+    schedule: Literal["constant", "cosine", "onecycle", "step"] = Field(
+        "constant", description="Learning-rate schedule, set at every step: constant; cosine (to 0 by the last "
+                                "step); onecycle (up to lr over the first 30% of the steps, then down, as "
+                                "torch's OneCycleLR); step (times gamma every step_epochs epochs).")
+    warmup_epochs: float = Field(
+        0.0, ge=0, le=1000, description="Epochs of linear warmup from 0 to lr before the schedule (not onecycle).")
+    step_epochs: int = Field(30, ge=1, le=10000, description="step schedule: epochs between drops.")
+    gamma: float = Field(0.1, gt=0, le=1, description="step schedule: the factor of each drop.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Cross-entropy label smoothing (0: none).")
     seed: int = Field(1, ge=0, le=2**32 - 1, description="Random seed for weights, shuffling and dropout.")
     device: str = Field(
         "auto", pattern=rf"^({DEVICE_NAMES})$",
@@ -97,6 +107,13 @@ class Train(Section):
     def _sgd_momentum_default(self):
         if self.optimizer == "sgd" and self.momentum is None:
             self.momentum = 0.5
+        if self.nesterov and not (self.optimizer == "sgd" and self.momentum):
+            raise PydanticCustomError("nesterov", "nesterov needs optimizer sgd with a momentum above 0", {
+                "at": ("train", "nesterov"), "fix": "Set optimizer: sgd and momentum: 0.9, or remove nesterov."})
+        if self.warmup_epochs > self.epochs:
+            raise PydanticCustomError("warmup", "warmup_epochs={w} is longer than the run's {e} epochs", {
+                "w": self.warmup_epochs, "e": self.epochs, "at": ("train", "warmup_epochs"),
+                "fix": "Warm up for a few epochs at most, e.g. warmup_epochs: 1."})
         return self
 
 

@@ -69,3 +69,22 @@ def outcome(info: Mapping[str, Any]) -> str:
         return f"Running: {epochs(float(done))} of {info.get('epochs', '?')} done" + \
             (f", {scored}." if accuracy is not None else ".")
     return f"Status {status!r}."
+
+
+def recipe(train: Any) -> str:
+    """A spec's training recipe in one line: 'sgd, lr 0.1, momentum 0.9 (nesterov),
+    weight decay 0.0005, cosine schedule after 1 warmup epoch, label smoothing 0.1'."""
+    parts = [f"{train.optimizer}, lr {train.lr:g}"]
+    if train.momentum:
+        parts[-1] += f", momentum {train.momentum:g}" + (" (nesterov)" if train.nesterov else "")
+    if train.weight_decay:
+        parts.append(f"weight decay {train.weight_decay:g}")
+    schedule = {"constant": "constant lr", "cosine": "cosine schedule", "onecycle": "one-cycle schedule",
+                "step": f"lr x{train.gamma:g} every {train.step_epochs} epochs"}[train.schedule]
+    if train.warmup_epochs and train.schedule != "onecycle":
+        warm = f"{train.warmup_epochs:g} warmup epoch{'s' if train.warmup_epochs != 1 else ''}"
+        schedule += f" after {warm}"
+    parts.append(schedule)
+    if train.label_smoothing:
+        parts.append(f"label smoothing {train.label_smoothing:g}")
+    return ", ".join(parts)

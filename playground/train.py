@@ -74,7 +74,8 @@ class Console:
             print(f"{where} in {event.run_dir}\n"
                   f"device: {event.device}\n"
                   f"data: {event.train_size:,} train / {event.test_size:,} test images, "
-                  f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters", file=self.stream)
+                  f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters\n"
+                  f"recipe: {event.recipe}", file=self.stream)
         elif isinstance(event, StepDone):
             if self.bar is None:
                 tty = getattr(self.stream, "isatty", lambda: False)()

@@ -23,14 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from playground import data as datamod
-from playground import devices, runs
+from playground import devices, runs, texts
 from playground.analysis import analyze, require_dataset
 from playground.builder import build
 from playground.loader import load_spec
 from playground.spec import SpecBase
 
 OPTIMIZERS = {
-    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay),
+    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
+                                             nesterov=t.nesterov),
     "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay),
     "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay),
 }
@@ -51,6 +52,7 @@ class RunStarted:
     train_size: int
     test_size: int
     params: int
+    recipe: str = ""      # the optimizer and schedule in words (texts.recipe)
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ class Trainer:
 
         try:   # from here on, however the run ends, run.json says how
             yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
-                             n, len(test_x), self.summary.total_params)
+                             n, len(test_x), self.summary.total_params, texts.recipe(t))
             amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
             for epoch in range(start_epoch, t.epochs):
                 order = epoch_order(n, t.seed, epoch).to(device)
@@ -255,9 +257,12 @@ class Trainer:
                         return
                     idx = order[step * batch:(step + 1) * batch]
                     xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
+                    rate = lr_at(t, epoch * steps + step, steps)   # a function of the step: resume stays exact
+                    for group in optimizer.param_groups:
+                        group["lr"] = rate
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(**amp):
-                        loss = F.cross_entropy(model(xb).float(), yb)
+                        loss = F.cross_entropy(model(xb).float(), yb, label_smoothing=t.label_smoothing)
                     loss.backward()
                     optimizer.step()
                     running += loss.detach()
@@ -295,6 +300,31 @@ class Trainer:
                 f"(lr={self.spec.train.lr}, optimizer={self.spec.train.optimizer}).\n"
                 f"  The last good checkpoint ({kept}) is kept in {self.run_dir}.\n"
                 f"  Lower the learning rate (--lr), or check the data normalization.")
+
+
+def lr_at(t, k: int, steps: int) -> float:
+    """The learning rate of global step ``k`` (0-based) of a run of ``t.epochs``
+    epochs of ``steps`` steps: linear warmup, then the schedule. The oracle test
+    checks it against torch's own schedulers (CosineAnnealingLR, OneCycleLR, StepLR)."""
+    total = t.epochs * steps
+    if t.schedule == "onecycle":   # torch.optim.lr_scheduler.OneCycleLR's defaults, cos annealing
+        up = float(0.3 * total) - 1
+        start, end = t.lr / 25.0, t.lr / 25.0 / 1e4
+        if k <= up:
+            return _cos(start, t.lr, k / up) if up > 0 else t.lr
+        return _cos(t.lr, end, (k - up) / (total - 1 - up))
+    warm = round(t.warmup_epochs * steps)
+    if k < warm:
+        return t.lr * (k + 1) / warm
+    if t.schedule == "cosine":
+        return _cos(t.lr, 0.0, (k - warm) / max(total - warm, 1))
+    if t.schedule == "step":
+        return t.lr * t.gamma ** (k // steps // t.step_epochs)
+    return t.lr
+
+
+def _cos(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
 
 
 def train(spec: SpecBase, on_event=None, **kwargs) -> RunEnded:

@@ -126,10 +126,16 @@ def test_training_visits_the_images_in_the_documented_order(registry, tmp_path):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-def test_training_equals_a_hand_written_loop(tmp_path, data_dir):
+RECIPES = {"tutorial": "", "modern": "schedule: cosine, nesterov: true, momentum: 0.9, label_smoothing: 0.1, "}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_training_equals_a_hand_written_loop(tmp_path, data_dir, recipe):
     """Two epochs of the engine against the plain PyTorch loop a tutorial would
     write (float32, contiguous memory, the documented shuffling): same weights,
-    same per-epoch training loss."""
+    same per-epoch training loss. The modern recipe's pieces come from PyTorch:
+    Nesterov SGD, CosineAnnealingLR stepped every batch, cross-entropy's label
+    smoothing."""
     import torch.nn.functional as F
     from tinydata import TINY
 
@@ -138,7 +144,13 @@ def test_training_equals_a_hand_written_loop(tmp_path, data_dir):
     from playground.training import train
 
     # no dropout: its masks follow the memory layout, which the engine picks for speed
-    spec = playground.load_spec(TINY.replace("epochs: 3", "epochs: 2").replace("  - {type: dropout, p: 0.2}\n", ""))
+    text = TINY.replace("epochs: 3", "epochs: 2").replace("  - {type: dropout, p: 0.2}\n", "")
+    if RECIPES[recipe]:
+        text = text.replace("momentum: 0.5, ", "").replace("train: {", "train: {" + RECIPES[recipe])
+    spec = playground.load_spec(text)
+    t = spec.train
+    assert (t.schedule, t.nesterov, t.label_smoothing) == (("cosine", True, 0.1) if RECIPES[recipe] else
+                                                            ("constant", False, 0.0))
     train(spec, out=tmp_path / "run", data_dir=data_dir, download=False)
 
     raw = datamod.load_raw("mnist", data_dir, download=False)
@@ -146,7 +158,10 @@ def test_training_equals_a_hand_written_loop(tmp_path, data_dir):
     x, y = x[:, None], raw.train.labels.long()                              # N x 1 x 28 x 28
     torch.manual_seed(spec.train.seed)
     model = build(spec)
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum)
+    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
+    steps = -(-len(x) // spec.data.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=2 * steps) \
+        if t.schedule == "cosine" else None
     losses = []
     for epoch in range(2):
         model.train()
@@ -155,9 +170,11 @@ def test_training_equals_a_hand_written_loop(tmp_path, data_dir):
         for i in range(0, len(x), spec.data.batch_size):
             idx = order[i:i + spec.data.batch_size]
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = F.cross_entropy(model(x[idx]), y[idx], label_smoothing=t.label_smoothing)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += loss.item()
         losses.append(total / -(-len(x) // spec.data.batch_size))
     got = runs.load_checkpoint(tmp_path / "run")["model"]
