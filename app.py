@@ -675,6 +675,19 @@ def drawing_panel(run) -> None:
     cols[1].bar_chart(pd.DataFrame({"probability (%)": (100 * probs).numpy()}, index=list(classes)), height=220)
 
 
+def confusion_heatmap(ev) -> None:
+    import altair as alt
+
+    frame = pd.DataFrame.from_records(views.confusion_records(ev.classes, ev.confusion))
+    order = list(ev.classes)
+    chart = alt.Chart(frame).mark_rect().encode(
+        x=alt.X("predicted:N", sort=order, title="predicted"), y=alt.Y("true:N", sort=order, title="true class"),
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of the class"),
+        tooltip=["true", "predicted", "images", alt.Tooltip("share:Q", format=".1%")])
+    st.caption("Confusion matrix: each row is a true class, its cells the share predicted as each class.")
+    st.altair_chart(chart, width="stretch")
+
+
 def browse_panel(path: str, stamp: float) -> None:
     if not st.toggle("Show test images with predictions", key="browse_toggle"):
         return
@@ -684,6 +697,7 @@ def browse_panel(path: str, stamp: float) -> None:
     except DataError as exc:
         st.error(views.error_markdown(exc.reworded("the Data folder field on the Train tab")))
         return
+    confusion_heatmap(ev)
     wrong = (ev.predictions != ev.labels).nonzero().flatten().tolist()
     right = (ev.predictions == ev.labels).nonzero().flatten().tolist()
     st.caption(f"{texts.count(len(wrong))} of {texts.count(len(ev.labels))} test images misclassified, "

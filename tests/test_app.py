@@ -528,3 +528,7 @@ def test_a_color_model_is_browsed_not_drawn_on(folders, tmp_path, monkeypatch):
     at.toggle(key="browse_toggle").set_value(True).run()
     _no_exceptions(at)
     assert any("of 60 test images misclassified" in c.value for c in at.caption)
+    assert any(c.value.startswith("Confusion matrix: each row is a true class") for c in at.caption)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    (heatmap,) = [s for s in specs if isinstance(s.get("mark"), dict) and s["mark"].get("type") == "rect"]
+    assert heatmap["encoding"]["color"]["field"] == "share" and heatmap["encoding"]["y"]["field"] == "true"

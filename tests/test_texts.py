@@ -118,3 +118,13 @@ layers:
     assert sorted(shape for a, b, shape in into if b == gate) == ["5x1x1", "5x8x8"]      # the input and its gate
     assert [shape for a, _, shape in into if a == "input"] == ["2x8x8", "2x8x8"]    # both branches fork from it
     assert dot.rstrip().endswith(f'{gate} -> output [label=" 5x8x8"];\n}}'.rstrip())
+
+
+def test_confusion_records_give_each_true_class_its_shares():
+    import torch
+
+    records = views.confusion_records(("a", "b"), torch.tensor([[3, 1], [0, 0]]))
+    assert records == [{"true": "a", "predicted": "a", "images": 3, "share": 0.75},
+                       {"true": "a", "predicted": "b", "images": 1, "share": 0.25},
+                       {"true": "b", "predicted": "a", "images": 0, "share": 0.0},
+                       {"true": "b", "predicted": "b", "images": 0, "share": 0.0}]

@@ -58,3 +58,14 @@ def error_markdown(message: str) -> str:
         lines.append("".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1
                              else _SPECIAL.sub(r"\\\1", p) for p in parts))
     return "  \n".join(lines)
+
+
+def confusion_records(classes, confusion) -> list[dict]:
+    """The confusion matrix in long form for a heatmap: one record per (true,
+    predicted) cell, with the share of that true class's test images."""
+    out = []
+    for i, row in enumerate(confusion.tolist()):
+        total = sum(row) or 1
+        out += [{"true": classes[i], "predicted": classes[j], "images": n, "share": n / total}
+                for j, n in enumerate(row)]
+    return out
