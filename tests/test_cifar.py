@@ -107,3 +107,15 @@ def test_missing_svhn_names_the_files(tmp_path):
         datamod.load_raw("svhn", tmp_path, download=False)
     assert f"Put train_32x32.mat, test_32x32.mat (uncompressed) in {tmp_path}," in str(info.value)
     assert "at a folder holding them." in str(info.value)
+
+
+def test_the_cifar_resnet20_spec_has_he_et_als_size():
+    from conftest import SPECS
+
+    spec = playground.load_spec(SPECS / "cifar10_resnet20.yaml")
+    summary = playground.summarize(spec)
+    assert summary.total_params == 272_474 and summary.input_shape == (3, 32, 32)
+    stages = [row for row in summary.rows if row.type == "sequential"]
+    assert [len(s.children) for s in stages] == [3, 3, 3]
+    assert [s.output_shape for s in stages] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
+    assert (spec.train.lr, spec.train.momentum, spec.train.schedule, spec.data.batch_size) == (0.1, 0.9, "cosine", 128)
