@@ -153,3 +153,31 @@ def to_tensor(images: torch.Tensor, mean, std, device: torch.device,
             .view(1, -1, 1, 1) for v in (mean, std))
     x = (x.float().div_(255.0).sub_(m)).div_(s)  # N x C x H x W
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+def augment_plan(n: int, padding: int, hflip: bool, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each training image's crop offset (row, column in the padded image) and
+    flip for one epoch, drawn from (seed, epoch) alone: the same on every device
+    and on resume. Offsets are 0..2*padding; flips are True with probability 1/2."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_000_003)   # not the shuffling's stream
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=g)
+    flips = torch.rand(n, generator=g) < 0.5 if hflip else torch.zeros(n, dtype=torch.bool)
+    return offsets, flips
+
+
+def augment(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int, fill: torch.Tensor):
+    """A batch N x C x H x W cropped at ``offsets`` from the image padded by
+    ``padding`` with ``fill`` (per channel: black, once normalized), then flipped
+    where ``flips``: torchvision's RandomCrop(padding) and RandomHorizontalFlip,
+    batched on the batch's device."""
+    n, c, h, w = x.shape
+    if padding:
+        padded = fill.view(1, c, 1, 1).expand(n, c, h + 2 * padding, w + 2 * padding).clone()
+        padded[:, :, padding:padding + h, padding:padding + w] = x
+        rows = offsets[:, :1].to(x.device) + torch.arange(h, device=x.device)        # N x H
+        cols = offsets[:, 1:].to(x.device) + torch.arange(w, device=x.device)        # N x W
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]   # N x H x W x C
+        x = x.permute(0, 3, 1, 2)   # N x C x H x W, laid out channels-last
+    flips = flips.to(x.device)
+    return torch.where(flips[:, None, None, None], x.flip(3), x)

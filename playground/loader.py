@@ -168,7 +168,14 @@ def _model_at(path: Path, data: Mapping, registry: Registry) -> tuple[type[BaseM
             return cls, (label if cls else None), n
         return None, None, n
     if len(path) >= 2 and path[0] in _SECTIONS:
-        return _SECTIONS[path[0]], None, 1
+        model, n = _SECTIONS[path[0]], 1
+        while n < len(path) - 1:   # a section inside a section: data.augment
+            field = model.model_fields.get(path[n]) if isinstance(path[n], str) else None
+            inner = field.annotation if field is not None else None
+            if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+                break
+            model, n = inner, n + 1
+        return model, None, n
     return SpecBase, None, 0
 
 

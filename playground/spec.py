@@ -42,6 +42,18 @@ class InputShape(Section):
         return Shape((self.channels, self.height, self.width))
 
 
+class Augment(Section):
+    """Batched augmentation of the training images on the training device, drawn
+    from (seed, epoch), so a resumed run sees the same images."""
+
+    padding: int = Field(0, strict=True, ge=0, le=256,
+                         description="Zero padding on each side before a random crop (CIFAR: 4); 0: no crop.")
+    crop: int | None = Field(
+        None, strict=True, ge=1, le=8192,
+        description="Side of the random crop; defaults to the input's height (a square input) and must give it.")
+    hflip: bool = Field(False, description="Flip each image left-right with probability 1/2.")
+
+
 class Data(Section):
     """Dataset, batching and normalization. Defaults follow the MNIST tutorial."""
 
@@ -56,6 +68,7 @@ class Data(Section):
     std: Std | list[Std] | None = Field(
         None, description="Normalization std: one number, or one per channel; defaults to the dataset's "
                           "(MNIST: 0.3081, CIFAR-10: [0.2470, 0.2435, 0.2616]).")
+    augment: Augment = Field(default_factory=Augment, description=Augment.__doc__)
 
     @model_validator(mode="after")
     def _dataset_statistics(self):
@@ -155,6 +168,24 @@ class SpecBase(Section):
                     {"key": key, "n": len(value), "c": f"{channels} channel{'s' if channels > 1 else ''}",
                      "at": ("data", key),
                      "fix": f"Give one number, or one per channel ({channels})."})
+        return self
+
+    @model_validator(mode="after")
+    def _crop_fits(self):
+        a, shape = self.data.augment, (self.input.shape() if self.input is not None else
+                                        (self.dataset.shape if self.dataset is not None else None))
+        if shape is None or (a.padding == 0 and a.crop is None):
+            return self
+        _, h, w = shape
+        crop = a.crop if a.crop is not None else h
+        if crop > h + 2 * a.padding or crop > w + 2 * a.padding:
+            raise PydanticCustomError("crop", "a {crop}x{crop} crop is larger than the {ph}x{pw} padded image", {
+                "crop": crop, "ph": h + 2 * a.padding, "pw": w + 2 * a.padding, "at": ("data", "augment", "crop"),
+                "fix": f"Use crop: {h} (the input's size) or more padding."})
+        if (crop, crop) != (h, w):
+            raise PydanticCustomError("crop", "a {crop}x{crop} crop does not give the model's {h}x{w} input", {
+                "crop": crop, "h": h, "w": w, "at": ("data", "augment", "crop"),
+                "fix": f"Leave crop out (it defaults to {h}), or change the spec's input."})
         return self
 
     @model_validator(mode="after")

@@ -238,8 +238,13 @@ class Trainer:
             yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
                              n, len(test_x), self.summary.total_params, texts.recipe(t))
             amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
+            aug = spec.data.augment
+            fill = -torch.as_tensor(spec.data.mean, dtype=torch.float32, device=device).reshape(-1).expand(
+                train_x.shape[1]) / torch.as_tensor(spec.data.std, dtype=torch.float32, device=device).reshape(-1)
             for epoch in range(start_epoch, t.epochs):
                 order = epoch_order(n, t.seed, epoch).to(device)
+                plan = tuple(p.to(device) for p in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
+                    if aug.padding or aug.hflip else None
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
                     running.zero_()
@@ -257,6 +262,8 @@ class Trainer:
                         return
                     idx = order[step * batch:(step + 1) * batch]
                     xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
+                    if plan is not None:   # per image, by its index: the same draw whatever the batch
+                        xb = datamod.augment(xb, plan[0][idx], plan[1][idx], aug.padding, fill)
                     rate = lr_at(t, epoch * steps + step, steps)   # a function of the step: resume stays exact
                     for group in optimizer.param_groups:
                         group["lr"] = rate

@@ -119,3 +119,44 @@ def test_the_cifar_resnet20_spec_has_he_et_als_size():
     assert [len(s.children) for s in stages] == [3, 3, 3]
     assert [s.output_shape for s in stages] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
     assert (spec.train.lr, spec.train.momentum, spec.train.schedule, spec.data.batch_size) == (0.1, 0.9, "cosine", 128)
+
+
+def test_augmentation_is_torchvisions_random_crop_and_flip(tmp_path, monkeypatch):
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as TF
+
+    raw = datamod.load_raw("cifar10", write_cifar(tmp_path, monkeypatch=monkeypatch), download=False)
+    images = raw.train.images[:16]                                   # N x 32 x 32 x 3 uint8
+    mean, std = DATASETS["cifar10"].mean, DATASETS["cifar10"].std
+    offsets, flips = datamod.augment_plan(200, 4, True, seed=3, epoch=1)
+    offsets, flips = offsets[:16], flips[:16]
+    fill = -torch.tensor(mean) / torch.tensor(std)                    # a black pixel, normalized
+    ours = datamod.augment(datamod.to_tensor(images, mean, std, torch.device("cpu")), offsets, flips, 4, fill)
+    normalize = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    for i in range(16):
+        img = TF.pad(images[i].permute(2, 0, 1), [4], fill=0)        # 3 x 40 x 40, black border
+        img = TF.crop(img, int(offsets[i, 0]), int(offsets[i, 1]), 32, 32)
+        if flips[i]:
+            img = TF.horizontal_flip(img)
+        torch.testing.assert_close(ours[i], normalize(img), rtol=0, atol=1e-6)
+    assert 0 < int(flips.sum()) < 16 and int(offsets.max()) <= 8 and len({tuple(o) for o in offsets.tolist()}) > 4
+
+
+def test_the_plan_depends_on_seed_and_epoch_only():
+    a = datamod.augment_plan(100, 4, True, seed=1, epoch=0)
+    assert all(torch.equal(x, y) for x, y in zip(a, datamod.augment_plan(100, 4, True, seed=1, epoch=0), strict=True))
+    assert not torch.equal(a[0], datamod.augment_plan(100, 4, True, seed=1, epoch=1)[0])
+    assert not datamod.augment_plan(100, 0, False, seed=1, epoch=0)[1].any()
+
+
+@pytest.mark.parametrize("augment,message", [
+    ("{padding: 2, crop: 40}", "a 40x40 crop is larger than the 36x36 padded image"),
+    ("{padding: 4, crop: 28}", "a 28x28 crop does not give the model's 32x32 input"),
+    ("{padding: -1}", "Input should be greater than or equal to 0"),
+    ("{flip: true}", "unknown key 'flip' for data.augment. Did you mean 'hflip'?"),
+])
+def test_augmentation_settings_are_checked_where_written(augment, message):
+    with pytest.raises(playground.SpecError) as info:
+        playground.load_spec(SMALL.replace("batch_size: 20}", f"batch_size: 20, augment: {augment}}}"))
+    (p,) = info.value.problems
+    assert p.path[:2] == ("data", "augment") and message in p.message and p.line == 2

@@ -72,8 +72,15 @@ def test_other_seed_other_weights(spec, tmp_path, data_dir):
     assert _metrics(tmp_path / "a") != _metrics(tmp_path / "b")
 
 
-@pytest.mark.parametrize("stop_at", [(2, 3), (1, 10)], ids=["mid-epoch-2", "end-of-epoch-1"])
-def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at):
+@pytest.mark.parametrize("stop_at,recipe", [((2, 3), False), ((1, 10), False), ((2, 3), True)],
+                         ids=["mid-epoch-2", "end-of-epoch-1", "mid-epoch-2-augmented-cosine"])
+def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at, recipe):
+    if recipe:   # augmentation and the schedule are drawn from (seed, epoch, step): resume stays exact
+        from tinydata import TINY
+
+        spec = playground.load_spec(TINY.replace("data: {", "data: {augment: {padding: 2, hflip: true}, ")
+                                    .replace("train: {", "train: {schedule: cosine, label_smoothing: 0.1, "))
+        assert spec.data.augment.padding == 2 and spec.train.schedule == "cosine"
     _run(spec, tmp_path, data_dir, "whole")
 
     trainer = Trainer(spec, out=tmp_path / "parts", data_dir=data_dir, download=False, progress_every=1)
