@@ -408,7 +408,7 @@ def layer_editor(checked: editing.Checked) -> None:
             if plugin is None:
                 st.warning("Unknown or missing type: fix it in the YAML, or delete this layer.")
             else:
-                st.caption(plugin.__doc__.strip().splitlines()[0] if plugin is Use else plugin.describe())
+                st.caption(plugin.describe())
                 forms = field_forms(plugin)
                 fields = [f for f in forms if f.kind != "layers"]
                 for row in range(0, len(fields), 2):   # row by row, so Tab goes to the next field

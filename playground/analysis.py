@@ -180,8 +180,7 @@ def analyze(spec: SpecBase) -> Summary:
         with gc_paused():   # every row lives on: the cyclic collector would only rescan them
             return _analyze(spec, rows)
     except SpecError as err:
-        origin = spec._origin   # (filename, lines, expansion of the blocks it uses)
-        located = origin[2].error(err).located(origin[1], origin[0]) if origin else err
+        located = _located(spec, err)
         located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
         raise located from None
 
@@ -196,8 +195,13 @@ def require_dataset(spec: SpecBase) -> None:
                    "exported, not trained.",
                    f"Pick a dataset to train on: data: {{dataset: {next(iter(DATASETS))}}} "
                    f"(one of: {', '.join(DATASETS)}); its images must match the spec's input.", reason="input")
-        origin = spec._origin
-        raise origin[2].error(err).located(origin[1], origin[0]) if origin else err
+        raise _located(spec, err)
+
+
+def _located(spec: SpecBase, err: SpecError) -> SpecError:
+    """``err`` placed in the spec's file: problems inside blocks in their templates, with lines."""
+    origin = spec._origin   # (filename, lines, expansion of the blocks it uses), or None for a spec built in code
+    return origin[2].error(err).located(origin[1], origin[0]) if origin else err
 
 
 def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:

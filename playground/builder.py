@@ -10,8 +10,8 @@ from collections import OrderedDict
 
 from torch import nn
 
-from playground.analysis import analyze, check_layer
-from playground.layers.base import Container, Layer
+from playground.analysis import LayerRow, analyze, check_layer
+from playground.layers.base import Layer
 from playground.shapes import Shape
 from playground.spec import SpecBase
 
@@ -25,26 +25,34 @@ class Model(nn.Sequential):
         self.spec_name = spec.name
 
 
-def _chain(layers: list[Layer], x: Shape) -> tuple[OrderedDict[str, nn.Module], Shape]:
-    modules: OrderedDict[str, nn.Module] = OrderedDict()
-    for j, layer in enumerate(layers):
-        modules[layer.name or str(j)], x = build_layer(layer, x)
-    return modules, x
+def _chain(layers: list[Layer], rows) -> OrderedDict[str, nn.Module]:
+    """The modules of ``layers``, from the check's rows for them (their input shapes)."""
+    return OrderedDict((layer.name or str(j), _module(layer, row))
+                       for j, (layer, row) in enumerate(zip(layers, rows, strict=True)))
+
+
+def _module(layer: Layer, row: LayerRow) -> nn.Module:
+    x = Shape(row.input_shape)
+    if not layer.holds_layers:
+        return layer.build(x)
+
+    def chain(where, layers, _x):   # the rows of what the container holds at `where`, in order
+        prefix = (*row.path, *where)
+        rows = [c for c in row.children if c.path[:-1] == prefix]
+        return nn.Sequential(_chain(layers, rows)), Shape(rows[-1].output_shape)
+
+    return layer.build(x, chain)
 
 
 def build_layer(layer: Layer, x: Shape) -> tuple[nn.Module, Shape]:
-    """The module of one checked layer on input shape ``x``, and its output shape."""
-    if isinstance(layer, Container):
-        def chain(where, layers, x_):
-            modules, y_ = _chain(layers, x_)
-            return nn.Sequential(modules), y_
-
-        return layer.build(x, chain), Shape(check_layer(layer, x).output_shape)
-    return layer.build(x), layer.output_shape(x)
+    """The module of one layer (a container with all it holds) on input shape
+    ``x``, and its output shape; SpecError if it does not fit."""
+    row = check_layer(layer, x)
+    return _module(layer, row), Shape(row.output_shape)
 
 
 def build(spec: SpecBase) -> Model:
-    """Check the spec (SpecError if it does not fit), then build its model."""
+    """Check the spec (SpecError if it does not fit), then build its model from
+    the check's rows: every shape is worked out once."""
     summary = analyze(spec)
-    modules, _ = _chain(spec.layers, Shape(summary.input_shape))
-    return Model(spec, modules)
+    return Model(spec, _chain(spec.layers, summary.rows))

@@ -155,6 +155,11 @@ def to_tensor(images: torch.Tensor, mean, std, device: torch.device,
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 
+def black(mean, std, channels: int, device: torch.device) -> torch.Tensor:
+    """A black pixel as ``to_tensor`` normalizes it, per channel: what zero padding becomes."""
+    return to_tensor(torch.zeros(1, 1, 1, channels, dtype=torch.uint8), mean, std, device).reshape(channels)
+
+
 def augment_plan(n: int, padding: int, hflip: bool, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each training image's crop offset (row, column in the padded image) and
     flip for one epoch, drawn from (seed, epoch) alone: the same on every device

@@ -61,9 +61,7 @@ def diagram(layers, input_shape) -> str:
     (None where the check did not get that far) and ``bad``: every layer keeps
     its name and type after an error, the failing ones are red, those past the
     error grey, and unknown shapes read "?"."""
-    out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
-           'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
-           '  input [label="input", shape=oval, fillcolor="#ffffff"];']
+    out = list(_DOT_HEAD)
     prev, shape = "input", (fmt(input_shape) if input_shape is not None else "?")
     for layer in layers:
         title = f"{layer.index}: {layer.name}\n{layer.type}" if layer.name else f"{layer.index}: {layer.type}"
@@ -75,8 +73,18 @@ def diagram(layers, input_shape) -> str:
         out.append(f'  l{layer.index} [label="{label}", {style}];')
         out.append(f'  {prev} -> l{layer.index} [label=" {shape}"];')
         prev, shape = f"l{layer.index}", (fmt(layer.output_shape) if layer.output_shape is not None else "?")
+    return _dot_end(out, prev, shape)
+
+
+_DOT_HEAD = ('digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+             'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
+             '  input [label="input", shape=oval, fillcolor="#ffffff"];')
+
+
+def _dot_end(out: list[str], last: str, shape: str) -> str:
+    """The output node, the edge into it from ``last`` labelled ``shape``, the closing brace; the DOT text."""
     out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
-    out.append(f'  {prev} -> output [label=" {shape}"];')
+    out.append(f'  {last} -> output [label=" {shape}"];')
     out.append("}")
     return "\n".join(out)
 
@@ -90,15 +98,10 @@ def tree_diagram(spec, summary: Summary) -> str:
     """Graphviz DOT of a checked spec, blocks drawn as clusters: branches fork
     from a block's input and meet at its merge (+, concat, ×); every edge is
     labelled with the shape on it."""
-    out = ['digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
-           'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
-           '  input [label="input", shape=oval, fillcolor="#ffffff"];']
+    out = list(_DOT_HEAD)
     ids = iter(range(1 << 30))
     tail = _chain_dot(out, spec.layers, summary.rows, "input", fmt(summary.input_shape), ids, "  ")
-    out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
-    out.append(f'  {tail[0]} -> output [label=" {tail[1]}"];')
-    out.append("}")
-    return "\n".join(out)
+    return _dot_end(out, *tail)
 
 
 def _chain_dot(out: list, layers, rows, node: str, shape: str, ids, pad: str) -> tuple[str, str]:

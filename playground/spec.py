@@ -157,12 +157,23 @@ class SpecBase(Section):
     _origin: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
+    def _default_input(self):   # first: the checks after it read the input
+        if self.input is None:
+            if self.dataset is None:
+                raise PydanticCustomError(   # "at": where the loader places the problem
+                    "input_required", "input is required when data.dataset is none", {
+                        "at": ("input",),
+                        "fix": "Add `input: {channels: 3, height: 224, width: 224}` (the shape the model takes)."})
+            c, h, w = self.dataset.shape
+            self.input = InputShape(channels=c, height=h, width=w)
+        return self
+
+    @model_validator(mode="after")
     def _statistics_per_channel(self):
-        channels = self.input.channels if self.input is not None else (
-            self.dataset.channels if self.dataset is not None else None)
+        channels = self.input.channels
         for key in ("mean", "std"):
             value = getattr(self.data, key)
-            if isinstance(value, list) and channels is not None and len(value) != channels:
+            if isinstance(value, list) and len(value) != channels:
                 raise PydanticCustomError(
                     "per_channel", "data.{key} has {n} values, but the input has {c}",
                     {"key": key, "n": len(value), "c": f"{channels} channel{'s' if channels > 1 else ''}",
@@ -172,11 +183,10 @@ class SpecBase(Section):
 
     @model_validator(mode="after")
     def _crop_fits(self):
-        a, shape = self.data.augment, (self.input.shape() if self.input is not None else
-                                        (self.dataset.shape if self.dataset is not None else None))
-        if shape is None or (a.padding == 0 and a.crop is None):
+        a = self.data.augment
+        if a.padding == 0 and a.crop is None:
             return self
-        _, h, w = shape
+        _, h, w = self.input.shape()
         crop = a.crop if a.crop is not None else h
         if crop > h + 2 * a.padding or crop > w + 2 * a.padding:
             raise PydanticCustomError("crop", "a {crop}x{crop} crop is larger than the {ph}x{pw} padded image", {
@@ -186,18 +196,6 @@ class SpecBase(Section):
             raise PydanticCustomError("crop", "a {crop}x{crop} crop does not give the model's {h}x{w} input", {
                 "crop": crop, "h": h, "w": w, "at": ("data", "augment", "crop"),
                 "fix": f"Leave crop out (it defaults to {h}), or change the spec's input."})
-        return self
-
-    @model_validator(mode="after")
-    def _default_input(self):
-        if self.input is None:
-            if self.dataset is None:
-                raise PydanticCustomError(   # "at": where the loader places the problem
-                    "input_required", "input is required when data.dataset is none", {
-                        "at": ("input",),
-                        "fix": "Add `input: {channels: 3, height: 224, width: 224}` (the shape the model takes)."})
-            c, h, w = self.dataset.shape
-            self.input = InputShape(channels=c, height=h, width=w)
         return self
 
     @property

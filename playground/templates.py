@@ -98,6 +98,11 @@ class Use(_Section):
     def type_name(cls) -> str:
         return "use"
 
+    @classmethod
+    def describe(cls) -> str:
+        """One line of help, as a layer plugin gives (the page's card caption)."""
+        return cls.__doc__.strip().splitlines()[0]
+
 
 BLOCKS = TypeAdapter(dict[str, BlockDef])
 NAME = re.compile(NAME_PATTERN)

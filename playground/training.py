@@ -239,8 +239,7 @@ class Trainer:
                              n, len(test_x), self.summary.total_params, texts.recipe(t))
             amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
             aug = spec.data.augment
-            fill = -torch.as_tensor(spec.data.mean, dtype=torch.float32, device=device).reshape(-1).expand(
-                train_x.shape[1]) / torch.as_tensor(spec.data.std, dtype=torch.float32, device=device).reshape(-1)
+            fill = datamod.black(spec.data.mean, spec.data.std, train_x.shape[1], device)
             for epoch in range(start_epoch, t.epochs):
                 order = epoch_order(n, t.seed, epoch).to(device)
                 plan = tuple(p.to(device) for p in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \

@@ -56,20 +56,7 @@ class Checked:
         """Every layer of the document, named and typed as written, with the shape
         facts the check got to (none past an error), the failing ones marked.
         Worked out once: the table, the editor and the diagram all read it."""
-        doc_layers = self.doc_layers
-        rows = {r.index: r for r in self.rows}
-        bad = self.bad_layers
-        views = []
-        for i in range(self.layer_count):
-            raw = doc_layers[i] if i < len(doc_layers) and isinstance(doc_layers[i], dict) else {}
-            row = rows.get(i)
-            name = row.name if row else raw.get("name")
-            kind = row.type if row else raw.get("type")
-            views.append(LayerView(
-                i, name if isinstance(name, str) and name else None, kind if isinstance(kind, str) else "?",
-                row.output_shape if row else None, row.params if row else None, row.macs if row else None,
-                i in bad))
-        return tuple(views)
+        return tuple(self._views(0, {("layers", i) for i in self.bad_layers}))
 
     def tree(self, max_depth: int | None = None) -> list[LayerView]:
         """Every layer down to ``max_depth``, blocks before what they hold: from
@@ -82,6 +69,9 @@ class Checked:
                 bad.add(p.layer_path)              # the innermost layer at fault
             elif p.layer_index is not None:
                 bad.add(("layers", p.layer_index))  # e.g. inside a block's template: the use
+        return self._views(max_depth, bad)
+
+    def _views(self, max_depth: int | None, bad: set) -> list[LayerView]:
         rows = {r.index: r for r in self.rows}
         out: list[LayerView] = []
         doc_layers = self.doc_layers
@@ -90,7 +80,7 @@ class Checked:
             _tree_views(raw, rows.get(i), ("layers", i), 0, max_depth, bad, out)
         return out
 
-    @property
+    @functools.cached_property
     def depth(self) -> int:
         """How deep layers nest in this spec (0: a plain chain)."""
         return max((v.depth for v in self.tree()), default=0)
