@@ -488,7 +488,7 @@ def train_tab(checked: editing.Checked) -> None:
     job = st.session_state.job
     if checked.spec is None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
-    elif checked.spec.dataset is None:
+    elif not checked.spec.trainable:
         st.info("This spec names no dataset (`data: {dataset: none}`): it can be checked, summarized and "
                 "built, not trained. Set `data.dataset` (e.g. `mnist`) to train it.")
     else:
@@ -552,7 +552,7 @@ def _line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False, integ
 
 def _job_status(s) -> str:
     if s.status == "starting":
-        return "Reading the data and building the model..."
+        return s.preparing or "Reading the data and building the model..."
     if s.status == "stopping":
         return "Stopping after this step and saving a checkpoint..."
     if s.status == "running":
@@ -575,6 +575,8 @@ def training_panel() -> None:
     st.progress(s.progress if s.active or s.status != "completed" else 1.0, text=_job_status(s))
     if s.device:
         st.caption(f"Device: {s.device} · run folder: {s.run_dir}")
+    for note in s.notes:
+        st.caption(f"Data: {note}")
     if s.active:
         st.button("Stop (saves a checkpoint)", on_click=job.stop, key="stop_training")
     if s.error:
@@ -666,7 +668,7 @@ def drawing_panel(run) -> None:
     gray = torch.as_tensor(data[..., :3].astype("float32").mean(-1))
     image = digit_to_input(gray)
     probs = predict_proba(run, image[None])[0]
-    classes = run.spec.dataset.classes
+    classes = run.classes
     cols = st.columns([1, 2])
     cols[0].image(image.repeat_interleave(5, 0).repeat_interleave(5, 1).numpy(), caption="what the model sees (28x28)")
     best = int(probs.argmax())
@@ -709,7 +711,9 @@ def browse_panel(path: str, stamp: float) -> None:
     for n, i in enumerate(chosen):
         true, pred = ev.classes[ev.labels[i]], ev.classes[ev.predictions[i]]
         mark = "✓" if true == pred else "✗"
-        cols[n % 6].image(ev.images[i].numpy(), caption=f"{mark} {true} → {pred}", width=72)
+        image = ev.images[i]   # H x W, or H x W x C
+        image = image[..., 0] if image.dim() == 3 and image.shape[-1] == 1 else image
+        cols[n % 6].image(image.numpy(), caption=f"{mark} {true} → {pred}", width=72)
 
 
 # -- page -----------------------------------------------------------------------

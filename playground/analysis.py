@@ -187,7 +187,7 @@ def analyze(spec: SpecBase) -> Summary:
 
 def require_dataset(spec: SpecBase) -> None:
     """Training needs data: refuse a ``dataset: none`` spec with a located SpecError."""
-    if spec.dataset is None:
+    if not spec.trainable:
         from playground.datasets import DATASETS
 
         err = fail(("data", "dataset"),
@@ -204,9 +204,30 @@ def _located(spec: SpecBase, err: SpecError) -> SpecError:
     return origin[2].error(err).located(origin[1], origin[0]) if origin else err
 
 
+def dataset_facts(spec: SpecBase, data_root=None):
+    """The DatasetInfo the check compares the model with: a built-in dataset's;
+    an image folder's as the folder is now (its class folders; its images take
+    the spec's input size); None for ``dataset: none`` or an image folder that
+    cannot be listed (training then says why)."""
+    from playground.datasets import IMAGE_FOLDER, DatasetInfo
+    from playground.datasets import data_root as default_root
+
+    if spec.data.dataset != IMAGE_FOLDER:
+        return spec.dataset
+    from playground import imagefolder
+
+    folder = imagefolder.resolve(spec.data.path, default_root(data_root))
+    classes = imagefolder.class_names(folder)
+    if classes is None:
+        return None
+    c, h, w = spec.input.shape()
+    return DatasetInfo(f"the image folder {spec.data.path}", "ImageFolder", str(folder), c, h, w, classes,
+                       mean=0.0, std=1.0)
+
+
 def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
     layers = spec.layers
-    dataset = spec.dataset   # None for `dataset: none`: any input, any output
+    dataset = dataset_facts(spec)   # None for `dataset: none`: any input, any output
     x = spec.input.shape()
     if dataset is not None and tuple(x) != dataset.shape:
         c, h, w = dataset.shape

@@ -10,18 +10,15 @@ where the files must go.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from playground.datasets import DATASETS, DatasetInfo
+from playground import imagefolder
+from playground.datasets import DATA_ENV, DATASETS, IMAGE_FOLDER, DatasetInfo, data_root  # noqa: F401 (re-exported)
 from playground.shapes import fmt
-
-DATA_ENV = "PLAYGROUND_DATA"
-DEFAULT_ROOT = "data"
-
 
 CLI_DATA_SETTING = f"--data-dir (or {DATA_ENV})"
 
@@ -41,11 +38,6 @@ class DataError(RuntimeError):
         return self._template.format(setting=setting) if self._template else str(self)
 
 
-def data_root(flag: str | os.PathLike | None = None) -> Path:
-    """--data-dir, else $PLAYGROUND_DATA, else ./data."""
-    return Path(flag or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()
-
-
 @dataclass
 class Split:
     images: torch.Tensor   # uint8, N x H x W
@@ -59,6 +51,42 @@ class RawData:
     train: Split
     test: Split
     classes: tuple[str, ...]
+    notes: tuple[str, ...] = ()       # what a person should know: files skipped, where the images came from
+    statistics: tuple | None = None   # (mean, std) of the training split, when the spec leaves them to the data
+
+
+Progress = imagefolder.Progress   # a split being decoded: yielded while loading an image folder
+
+
+def load(data, input_shape: tuple[int, int, int], root: Path, *,
+         download: bool = True) -> Generator[Progress, None, RawData]:
+    """The spec's dataset (its ``data`` section) as uint8 splits, yielding Progress
+    while an image folder is decoded: ``raw = yield from load(...)``, or
+    ``finish(load(...))`` where no one watches."""
+    if data.dataset != IMAGE_FOLDER:
+        return load_raw(data.dataset, root, download=download)
+    folder = imagefolder.resolve(data.path, root)
+    channels, height, width = input_shape
+    try:
+        cached = yield from imagefolder.load(folder, channels, height, width, data.resize)
+    except imagefolder.FolderError as exc:
+        raise DataError(str(exc)) from None
+    stats = tuple(cached.mean), tuple(cached.std)
+    info = DatasetInfo(IMAGE_FOLDER, "ImageFolder", str(folder), channels, height, width, cached.classes,
+                       mean=stats[0], std=stats[1])
+    splits = [Split(torch.from_numpy(images), torch.from_numpy(labels)) for images, labels in (cached.train,
+                                                                                                cached.test)]
+    return RawData(info, folder, splits[0], splits[1], cached.classes, tuple(cached.notes()),
+                   tuple(s[0] if channels == 1 else list(s) for s in stats))
+
+
+def finish(steps: Generator):
+    """Run a generator such as ``load`` to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: bool):
@@ -118,7 +146,7 @@ def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> 
             raise DataError(f"the {name} images in {raw.root} are {fmt(shape)}, but the spec's input is "
                             f"{fmt(input_shape)}.\n"
                             "  Use a spec whose input matches the data, or the right data folder.")
-        if len(split.labels) != len(images) or len(images) == 0:
+        if len(split.labels) != len(images) or len(images) == 0:   # (an image folder's are checked as read)
             raise DataError(f"the {name} split in {raw.root} has {len(images)} images and "
                             f"{len(split.labels)} labels.\n  The files are damaged or incomplete.")
         top = int(split.labels.max())
@@ -126,8 +154,12 @@ def check_fits(raw: RawData, input_shape: tuple[int, ...], num_outputs: int) -> 
             raise DataError(f"the {name} labels in {raw.root} go up to {top}, but the model has {num_outputs} "
                             f"outputs.\n  The last layer needs one output per class.")
     if len(raw.classes) != num_outputs:
-        raise DataError(f"{raw.info.torchvision_class} has {len(raw.classes)} classes, but the model has "
+        raise DataError(f"{_named(raw)} has {len(raw.classes)} classes, but the model has "
                         f"{num_outputs} outputs.\n  Set the last layer's out_features to {len(raw.classes)}.")
+
+
+def _named(raw: RawData) -> str:
+    return f"the image folder {raw.root}" if raw.info.name == IMAGE_FOLDER else raw.info.torchvision_class
 
 
 def pixel_statistics(images: torch.Tensor):
@@ -153,6 +185,39 @@ def to_tensor(images: torch.Tensor, mean, std, device: torch.device,
             .view(1, -1, 1, 1) for v in (mean, std))
     x = (x.float().div_(255.0).sub_(m)).div_(s)  # N x C x H x W
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+class Images:
+    """A split's images in batches, as ``to_tensor`` normalizes them: either
+    normalized once and held on the device, or (``hold=False``, for a split
+    larger than the memory limit) read batch by batch from the uint8 source,
+    which may be memory-mapped. Both give the same values for the same indices."""
+
+    def __init__(self, images: torch.Tensor, mean, std, device: torch.device, channels_last: bool = False,
+                 hold: bool = True):
+        self.source, self.device, self.channels_last = images, device, channels_last
+        self._norm = (mean, std, device)
+        self.held = to_tensor(images, mean, std, device, channels_last) if hold else None
+        self.channels = images.shape[3] if images.dim() == 4 else 1
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """The images at ``idx``, N x C x H x W float32 on the device."""
+        if self.held is not None:
+            return self.held.index_select(0, idx)   # laid out N x C x H x W, whatever the held layout
+        return to_tensor(self.source.index_select(0, idx.cpu()), *self._norm)
+
+    def __getitem__(self, part: slice) -> torch.Tensor:
+        if self.held is not None:
+            return self.held[part]
+        return to_tensor(self.source[part], *self._norm, self.channels_last)
+
+
+def held_bytes(*splits: Split) -> int:
+    """Memory the splits take normalized (float32), as ``Images(hold=True)`` keeps them."""
+    return sum(4 * split.images.numel() for split in splits)
 
 
 def black(mean, std, channels: int, device: torch.device) -> torch.Tensor:

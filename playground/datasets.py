@@ -5,7 +5,17 @@ Loading lives in playground.data; the static check needs only these facts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+DATA_ENV = "PLAYGROUND_DATA"
+DEFAULT_ROOT = "data"
+
+
+def data_root(flag: str | os.PathLike | None = None) -> Path:
+    """The data root: --data-dir, else $PLAYGROUND_DATA, else ./data."""
+    return Path(flag or os.environ.get(DATA_ENV) or DEFAULT_ROOT).expanduser()
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class DatasetInfo:
         return len(self.classes)
 
 
+IMAGE_FOLDER = "image_folder"   # a folder of your own images: classes from its subfolders (playground.imagefolder)
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR100_CLASSES = tuple("""
     apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can

@@ -22,6 +22,7 @@ class LoadedRun:
     model: torch.nn.Module   # in eval mode, on ``device``
     epoch: int               # epochs complete when the checkpoint was written
     device: torch.device
+    classes: tuple[str, ...] = ()   # the class names, in output order
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -32,7 +33,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     spec = load_spec(ckpt["spec"])
     model = build(spec).to(setup.device)
     model.load_state_dict(ckpt["model"])
-    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device)
+    info = spec.dataset   # checkpoints from before classes were recorded: a built-in dataset's
+    classes = tuple(ckpt.get("classes") or (info.classes if info else ()))
+    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes)
 
 
 def predict_proba(run: LoadedRun, images: torch.Tensor) -> torch.Tensor:
@@ -69,10 +72,12 @@ def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evalua
     from playground.training import evaluate
 
     spec = run.spec
-    raw = datamod.load_raw(spec.data.dataset, datamod.data_root(data_dir), download=download)
     summary = analyze(spec)
+    raw = datamod.finish(datamod.load(spec.data, summary.input_shape, datamod.data_root(data_dir),
+                                      download=download))
     datamod.check_fits(raw, summary.input_shape, summary.output_shape[0])
-    x = datamod.to_tensor(raw.test.images, spec.data.mean, spec.data.std, run.device)
+    x = datamod.Images(raw.test.images, spec.data.mean, spec.data.std, run.device,
+                       hold=datamod.held_bytes(raw.test) <= spec.data.memory_limit_mb * 2**20)
     y = raw.test.labels.to(run.device)
     loss, preds = evaluate(run.model, x, y, spec.data.test_batch_size)
     return Evaluation.of(y, preds, raw.classes, loss, raw.test.images)

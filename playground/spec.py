@@ -13,13 +13,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from playground.datasets import DATASETS
+from playground.datasets import DATASETS, IMAGE_FOLDER
 from playground.layers.base import Layer
 from playground.shapes import Shape
 from playground.templates import BlockDef
 
 NO_DATASET = "none"   # a spec for checking, summarizing, building and exporting only
-DatasetName = Literal[(*DATASETS, NO_DATASET)]
+DatasetName = Literal[(*DATASETS, IMAGE_FOLDER, NO_DATASET)]
 DEVICE_NAMES = r"auto|cpu|mps|cuda(:\d+)?"   # train.device and devices.resolve accept exactly these  # type: ignore[valid-type]
 
 
@@ -58,13 +58,27 @@ class Data(Section):
     """Dataset, batching and normalization. Defaults follow the MNIST tutorial."""
 
     dataset: DatasetName = Field(
-        "mnist", description="torchvision dataset to train and test on; none for a spec that is only "
+        "mnist", description="torchvision dataset to train and test on; image_folder for your own images "
+                             "(then path and input are required); none for a spec that is only "
                              "checked, summarized, built and exported (then input is required).")
+    path: str | None = Field(
+        None, min_length=1,
+        description="image_folder: the folder holding train/<class>/<image> and test/<class>/<image> (val/ "
+                    "accepted for test); relative paths are under the data root.")
+    resize: Literal["center_crop", "stretch"] = Field(
+        "center_crop", description="image_folder: how images become the input's size: center_crop scales "
+                                   "them to cover it and cuts the middle (keeps the aspect); stretch scales "
+                                   "each side to fit.")
+    memory_limit_mb: float = Field(
+        4096.0, gt=0, le=2**24,
+        description="Largest data held in memory, normalized (4 bytes a value); a larger dataset is read "
+                    "batch by batch from its uint8 (image_folder: memory-mapped) copy, with the same batches.")
     batch_size: int = Field(64, ge=1, le=65536, description="Training batch size.")
     test_batch_size: int = Field(1000, ge=1, le=65536, description="Batch size for evaluation.")
     mean: Mean | list[Mean] | None = Field(
         None, description="Normalization mean: one number, or one per channel; defaults to the dataset's "
-                          "(MNIST: 0.1307, CIFAR-10: [0.4914, 0.4822, 0.4465]).")
+                          "(MNIST: 0.1307, CIFAR-10: [0.4914, 0.4822, 0.4465]; image_folder: its training "
+                          "images', worked out when they are first read).")
     std: Std | list[Std] | None = Field(
         None, description="Normalization std: one number, or one per channel; defaults to the dataset's "
                           "(MNIST: 0.3081, CIFAR-10: [0.2470, 0.2435, 0.2616]).")
@@ -72,7 +86,17 @@ class Data(Section):
 
     @model_validator(mode="after")
     def _dataset_statistics(self):
+        if (self.dataset == IMAGE_FOLDER) != (self.path is not None):
+            if self.path is None:
+                raise PydanticCustomError("path_required", "dataset image_folder needs a path", {
+                    "at": ("data", "path"),
+                    "fix": "Add `path: DIR`, a folder holding train/<class>/<image> and test/<class>/<image>."})
+            raise PydanticCustomError("path_unused", "path applies to dataset image_folder, not {d}", {
+                "d": self.dataset, "at": ("data", "path"),
+                "fix": "Remove path, or set dataset: image_folder to train on the images in it."})
         info = DATASETS.get(self.dataset)
+        if self.dataset == IMAGE_FOLDER:   # mean and std left out: the training images' own, when they are read
+            return self
         if info is None:   # no dataset: inputs are taken as they come
             self.mean = 0.0 if self.mean is None else self.mean
             self.std = 1.0 if self.std is None else self.std
@@ -158,14 +182,20 @@ class SpecBase(Section):
 
     @model_validator(mode="after")
     def _default_input(self):   # first: the checks after it read the input
+        folder = self.data.dataset == IMAGE_FOLDER
         if self.input is None:
             if self.dataset is None:
                 raise PydanticCustomError(   # "at": where the loader places the problem
-                    "input_required", "input is required when data.dataset is none", {
-                        "at": ("input",),
-                        "fix": "Add `input: {channels: 3, height: 224, width: 224}` (the shape the model takes)."})
+                    "input_required", "input is required when data.dataset is {d}", {
+                        "d": self.data.dataset, "at": ("input",),
+                        "fix": "Add `input: {channels: 3, height: 224, width: 224}` (the shape the model takes"
+                               + ("; images are resized to it)." if folder else ").")})
             c, h, w = self.dataset.shape
             self.input = InputShape(channels=c, height=h, width=w)
+        if folder and self.input.channels not in (1, 3):
+            raise PydanticCustomError("folder_channels", "images are read as grayscale (1 channel) or RGB (3), "
+                                      "not {c} channels", {"c": self.input.channels, "at": ("input", "channels"),
+                                                           "fix": "Set channels: 3 (RGB) or 1 (grayscale)."})
         return self
 
     @model_validator(mode="after")
@@ -200,8 +230,14 @@ class SpecBase(Section):
 
     @property
     def dataset(self):
-        """The DatasetInfo of data.dataset, or None for ``dataset: none``."""
+        """The DatasetInfo of a built-in data.dataset; None for ``none`` and ``image_folder``
+        (whose facts come from the folder: analysis.dataset_facts)."""
         return DATASETS.get(self.data.dataset)
+
+    @property
+    def trainable(self) -> bool:
+        """It names data to train on (not ``dataset: none``)."""
+        return self.data.dataset != NO_DATASET
 
     def to_dict(self) -> dict:
         """Plain data that validates back to an equal spec: every value written

@@ -65,24 +65,27 @@ class Console:
         self.bar = None
 
     def __call__(self, event) -> None:
-        from tqdm import tqdm
+        from playground.training import DataProgress, EpochDone, RunEnded, RunStarted, StepDone
 
-        from playground.training import EpochDone, RunEnded, RunStarted, StepDone
-
-        if isinstance(event, RunStarted):
+        if isinstance(event, DataProgress):   # an image folder's first use
+            if self.bar is None or self.bar.desc != f"decoding {event.split}":
+                self.close()
+                self.bar = self._bar(event.total, event.done, f"decoding {event.split}", "img")
+            self.bar.update(event.done - self.bar.n)
+            self.bar.set_postfix_str(f"{event.images_per_s:,.0f} img/s", refresh=False)
+        elif isinstance(event, RunStarted):
+            self.close()
             where = "resuming" if event.start_epoch > 1 or event.start_step else "training"
             print(f"{where} in {event.run_dir}\n"
                   f"device: {event.device}\n"
                   f"data: {event.train_size:,} train / {event.test_size:,} test images, "
                   f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters\n"
                   f"recipe: {event.recipe}", file=self.stream)
+            for note in event.notes:
+                print(f"note: {note}", file=self.stream)
         elif isinstance(event, StepDone):
             if self.bar is None:
-                tty = getattr(self.stream, "isatty", lambda: False)()
-                # In a log file (not a terminal), a bar line every 30 s instead of a redrawn bar.
-                self.bar = tqdm(total=event.steps, initial=event.step, desc=f"epoch {event.epoch}", unit="step",
-                                file=self.stream, leave=not tty, dynamic_ncols=True,
-                                mininterval=0.2 if tty else 30.0)
+                self.bar = self._bar(event.steps, event.step, f"epoch {event.epoch}", "step")
             else:
                 self.bar.update(event.step - self.bar.n)
             self.bar.set_postfix_str(f"loss {event.loss:.4f}, {event.images_per_s:,.0f} img/s", refresh=False)
@@ -99,6 +102,14 @@ class Console:
                       f"python -m playground.train --resume {event.run_dir}", file=self.stream)
             else:
                 print(f"{outcome(event)}\n  run folder: {event.run_dir}", file=self.stream)
+
+    def _bar(self, total: int, initial: int, desc: str, unit: str):
+        from tqdm import tqdm
+
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        # In a log file (not a terminal), a bar line every 30 s instead of a redrawn bar.
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream, leave=not tty,
+                    dynamic_ncols=True, mininterval=0.2 if tty else 30.0)
 
     def close(self) -> None:
         if self.bar is not None:

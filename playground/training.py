@@ -6,9 +6,11 @@ and RunEnded. It prints nothing: the command line and the app render the
 events. ``trainer.stop()`` (from a signal handler or another thread) ends the
 run at the next step with a checkpoint that resumes exactly.
 
-The data is read once, normalized once into one tensor on the device, and
+The data is read once, normalized once into one tensor on the device (or,
+over ``data.memory_limit_mb``, batch by batch from its uint8 copy), and
 batched by indexing a permutation seeded by (seed, epoch), so an interrupted
-and resumed run ends exactly like an uninterrupted one.
+and resumed run ends exactly like an uninterrupted one. An image folder is
+decoded on first use, with DataProgress events, into a cache later runs reuse.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class RunStarted:
     test_size: int
     params: int
     recipe: str = ""      # the optimizer and schedule in words (texts.recipe)
+    notes: tuple[str, ...] = ()   # about the data: files skipped, a cache used, batches streamed
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class RunEnded:
     seconds: float = 0.0          # wall time of the whole run, resumed parts included
 
 
-Event = RunStarted | StepDone | EpochDone | RunEnded
+DataProgress = datamod.Progress   # images being decoded (an image folder's first use), before RunStarted
+Event = DataProgress | RunStarted | StepDone | EpochDone | RunEnded
 
 
 def with_overrides(spec: SpecBase, **train_or_data) -> SpecBase:
@@ -106,6 +110,13 @@ def with_overrides(spec: SpecBase, **train_or_data) -> SpecBase:
     return load_spec(doc)
 
 
+def with_statistics(spec: SpecBase, mean, std) -> SpecBase:
+    """``spec`` with the normalization it left to the data filled in."""
+    data = spec.data.model_copy(update={"mean": spec.data.mean if spec.data.mean is not None else mean,
+                                        "std": spec.data.std if spec.data.std is not None else std})
+    return spec.model_copy(update={"data": data})
+
+
 EPOCH_SEED_STRIDE = 1_000_003
 
 
@@ -118,7 +129,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+def evaluate(model: torch.nn.Module, x: torch.Tensor | datamod.Images, y: torch.Tensor, batch_size: int,
              amp_dtype: torch.dtype | None = None) -> tuple[float, torch.Tensor]:
     """Mean loss and the predicted class of every sample, in eval mode."""
     model.eval()
@@ -167,8 +178,10 @@ class Trainer:
     def events(self) -> Iterator[Event]:
         spec, t = self.spec, self.spec.train
         setup = devices.resolve(t.device, amp=self.amp)
-        raw = datamod.load_raw(spec.data.dataset, self.data_root, download=self.download)
+        raw = yield from datamod.load(spec.data, self.summary.input_shape, self.data_root, download=self.download)
         datamod.check_fits(raw, self.summary.input_shape, self.summary.output_shape[0])
+        if raw.statistics is not None and (spec.data.mean is None or spec.data.std is None):
+            spec = self.spec = with_statistics(spec, *raw.statistics)   # the run's spec.yaml records them
         device = setup.device
 
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
@@ -176,9 +189,15 @@ class Trainer:
         if setup.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = OPTIMIZERS[t.optimizer](model.parameters(), t)
-        args = (spec.data.mean, spec.data.std, device, setup.channels_last)
-        train_x, train_y = datamod.to_tensor(raw.train.images, *args), raw.train.labels.to(device)
-        test_x, test_y = datamod.to_tensor(raw.test.images, *args), raw.test.labels.to(device)
+        notes = list(raw.notes)
+        size, limit = datamod.held_bytes(raw.train, raw.test), spec.data.memory_limit_mb * 2**20
+        hold = size <= limit
+        if not hold:
+            notes.append(f"the normalized data would take {size / 2**20:,.1f} MiB, over data.memory_limit_mb="
+                         f"{spec.data.memory_limit_mb:g}: batches are read from the uint8 images as they are needed")
+        args = (spec.data.mean, spec.data.std, device, setup.channels_last, hold)
+        train_x, train_y = datamod.Images(raw.train.images, *args), raw.train.labels.to(device)
+        test_x, test_y = datamod.Images(raw.test.images, *args), raw.test.labels.to(device)
 
         n, batch = len(train_x), spec.data.batch_size
         steps = math.ceil(n / batch)
@@ -213,7 +232,7 @@ class Trainer:
                 "params": self.summary.total_params, "epochs": t.epochs,
                 "epochs_done": start_epoch, "epochs_trained": round(start_epoch + start_step / steps, 2),
                 "test_accuracy": last_accuracy(),
-                "data_root": str(self.data_root), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "data_root": str(self.data_root), "data_notes": notes, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         runs.write_info(run_dir, info)
 
         def checkpoint(epoch: int, step: int) -> None:
@@ -222,7 +241,7 @@ class Trainer:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng_cpu": torch.get_rng_state(),
                 "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "spec": spec.to_dict()})
+                "spec": spec.to_dict(), "classes": list(raw.classes)})
 
         def finish(status: str, **extra) -> None:
             info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=wall_seconds(),
@@ -236,10 +255,10 @@ class Trainer:
 
         try:   # from here on, however the run ends, run.json says how
             yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
-                             n, len(test_x), self.summary.total_params, texts.recipe(t))
+                             n, len(test_x), self.summary.total_params, texts.recipe(t), tuple(notes))
             amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
             aug = spec.data.augment
-            fill = datamod.black(spec.data.mean, spec.data.std, train_x.shape[1], device)
+            fill = datamod.black(spec.data.mean, spec.data.std, train_x.channels, device)
             for epoch in range(start_epoch, t.epochs):
                 order = epoch_order(n, t.seed, epoch).to(device)
                 plan = tuple(p.to(device) for p in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
@@ -260,7 +279,7 @@ class Trainer:
                         yield RunEnded("stopped", epoch, kept, run_dir, trained, info["seconds"])
                         return
                     idx = order[step * batch:(step + 1) * batch]
-                    xb, yb = train_x.index_select(0, idx), train_y.index_select(0, idx)
+                    xb, yb = train_x.take(idx), train_y.index_select(0, idx)
                     if plan is not None:   # per image, by its index: the same draw whatever the batch
                         xb = datamod.augment(xb, plan[0][idx], plan[1][idx], aug.padding, fill)
                     rate = lr_at(t, epoch * steps + step, steps)   # a function of the step: resume stays exact

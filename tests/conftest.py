@@ -42,6 +42,12 @@ def _discovery_off():
     set_registry(old)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_temp(tmp_path_factory, monkeypatch):
+    """Decoded image folders go to a temporary cache, never the user's."""
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def registry():
     """A fresh built-ins registry installed as the process registry; mutate freely."""

@@ -109,3 +109,37 @@ def write_svhn(root: Path, n_train: int = 200, n_test: int = 60, monkeypatch=Non
         monkeypatch.setattr(tvd.SVHN, "split_list", {k: [v[0], v[1], md5[k]] for k, v in tvd.SVHN.split_list.items()
                                                       if k in md5})
     return root
+
+
+FOLDER_CLASSES = ("circle", "square", "triangle")
+
+
+def write_image_folder(root: Path, n_train: int = 12, n_test: int = 4, classes=FOLDER_CLASSES,
+                       test_name: str = "test", broken: bool = True) -> Path:
+    """An image folder (root/train/<class>/<image>, root/<test_name>/<class>/<image>)
+    of PNG and JPEG files of several sizes and modes: noise with a bright patch
+    whose position encodes the class. With ``broken``, one file in train/ is not
+    an image and one is a truncated JPEG: both must be skipped."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(7)
+    for split, n in (("train", n_train), (test_name, n_test)):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                h, w = (40, 48) if i % 2 else (36, 36)
+                pixels = torch.randint(0, 60, (h, w, 3), generator=g, dtype=torch.uint8)
+                r, c = 4 + 8 * (label % 3), 4 + 8 * (label // 3)
+                pixels[r:r + 8, c:c + 8] = 255
+                image = Image.fromarray(pixels.numpy())
+                if i % 3 == 2:
+                    image = image.convert("L")   # a grayscale file among color ones
+                suffix = "jpg" if i % 2 else "png"
+                image.save(folder / f"{name}_{i:03d}.{suffix}", quality=95)
+    if broken:
+        (root / "train" / classes[0] / "notes.txt").write_text("not an image")
+        whole = (root / "train" / classes[1] / f"{classes[1]}_001.jpg").read_bytes()
+        (root / "train" / classes[1] / "cut.jpg").write_bytes(whole[:len(whole) // 3])
+        (root / "train" / classes[0] / ".DS_Store").write_bytes(b"\0\1")   # hidden: not data, not reported
+    return root

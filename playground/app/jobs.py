@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground.data import DataError
-from playground.training import EpochDone, RunEnded, RunStarted, StepDone, Trainer
+from playground.training import DataProgress, EpochDone, RunEnded, RunStarted, StepDone, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ class JobState:
     losses: list[tuple[float, float]] = field(default_factory=list)   # (epoch progress, running loss)
     metrics: list[dict] = field(default_factory=list)                 # one per finished epoch
     error: str | None = None
+    preparing: str = ""               # while an image folder is decoded: "train: 1,200 of 5,000 images"
+    prepared: float = 0.0             # 0..1 of the decoding, until the run starts
+    notes: tuple[str, ...] = ()       # about the data, from RunStarted
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -40,7 +43,7 @@ class JobState:
     def progress(self) -> float:
         """0..1 over the whole run."""
         if not self.epochs or not self.steps:
-            return 0.0
+            return self.prepared
         return min(1.0, ((self.epoch - 1) + self.step / self.steps) / self.epochs)
 
     @property
@@ -79,7 +82,12 @@ class TrainingJob:
 
     def _record(self, event) -> None:
         s = self._state
-        if isinstance(event, RunStarted):
+        if isinstance(event, DataProgress):
+            s.preparing = (f"Decoding the {event.split} images: {event.done:,} of {event.total:,} "
+                           f"({event.images_per_s:,.0f} images/s)")
+            s.prepared = event.done / max(event.total, 1)
+        elif isinstance(event, RunStarted):
+            s.preparing, s.notes = "", event.notes
             s.run_dir, s.device, s.steps, s.epochs = event.run_dir, event.device, event.steps_per_epoch, event.epochs
             s.epoch, s.step = event.start_epoch, event.start_step
             if s.status == "starting":

@@ -1,0 +1,352 @@
+"""Your own images as a dataset: ``DIR/train/<class>/<image>`` and
+``DIR/test/<class>/<image>`` (``val/`` is accepted for ``test``), found with
+torchvision's ImageFolder, decoded once, in parallel, into a uint8 cache that
+later runs map from disk.
+
+The cache holds each split as an N x H x W x C ``.npy`` file at the spec's
+size and channels, the labels, and the training split's per-channel
+statistics. It lives under ``$PLAYGROUND_CACHE`` (else
+``$XDG_CACHE_HOME/playground``, else ``~/.cache/playground``), one folder per
+(image folder, size, channels, resize mode), and is rebuilt when a file in the
+image folder is added, removed or changed. A file that cannot be decoded is
+skipped and reported, never a crash.
+
+Nothing here imports torch: the decoding workers need only Pillow and numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Generator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from playground.fileio import atomic_write_text
+
+CACHE_ENV = "PLAYGROUND_CACHE"
+DECODER_VERSION = 1          # bump when decoding changes what a cache holds
+TEST_NAMES = ("test", "val")
+RESIZE_MODES = ("center_crop", "stretch")
+CHUNK = 64                   # images per task handed to a decoding worker
+SHOWN_SKIPS = 5              # names of skipped files quoted in messages
+
+
+class FolderError(RuntimeError):
+    """An image folder that cannot be used as a dataset (missing, mislaid, empty)."""
+
+
+def layout_hint(root: Path) -> str:
+    return (f"  Lay it out as {root}/train/<class>/<image> and {root}/test/<class>/<image> "
+            "(val/ is accepted for test), one folder per class, the same classes in both.")
+
+
+def resolve(path: str, data_root: Path) -> Path:
+    """``data.path`` as a folder: absolute (or ``~``) as written, else under the data root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else data_root / p
+
+
+def split_dirs(root: Path) -> tuple[Path, Path]:
+    """(train folder, test folder), or FolderError saying what is missing."""
+    if not root.is_dir():
+        raise FolderError(f"the image folder {root} does not exist.\n{layout_hint(root)}")
+    train = root / "train"
+    test = next((root / name for name in TEST_NAMES if (root / name).is_dir()), None)
+    missing = [name for name, d in (("train/", train if train.is_dir() else None), ("test/ (or val/)", test))
+               if d is None]
+    if missing:
+        found = sorted(p.name + "/" for p in root.iterdir() if p.is_dir())[:8]
+        raise FolderError(f"the image folder {root} has no {' and no '.join(missing)} "
+                          f"(it holds {', '.join(found) or 'no folders'}).\n{layout_hint(root)}")
+    return train, test
+
+
+def class_names(root: Path) -> tuple[str, ...] | None:
+    """The class folders of ``root/train``, sorted as ImageFolder sorts them;
+    None when there are none to read. Cheap: one directory listing, so the
+    static check can compare the class count with the last layer."""
+    try:
+        names = sorted(e.name for e in os.scandir(root / "train") if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return None
+    return tuple(names) or None
+
+
+def _visible(path: str) -> bool:
+    return not Path(path).name.startswith(".")   # .DS_Store and editors' temporary files are not data
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What an image folder holds: its classes and every file of each split."""
+
+    root: Path
+    classes: tuple[str, ...]
+    train: tuple[tuple[str, int], ...]     # (path, class index)
+    test: tuple[tuple[str, int], ...]
+    test_name: str                          # "test" or "val"
+
+    def fingerprint(self) -> str:
+        """Changes when a file is added, removed, renamed or rewritten."""
+        h = hashlib.sha256()
+        for path, label in (*self.train, *self.test):
+            st = os.stat(path)
+            h.update(f"{os.path.relpath(path, self.root)}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def scan(root: Path) -> Scan:
+    """The folder's classes and files, found with torchvision's ImageFolder;
+    FolderError when the layout is wrong or the splits disagree on classes."""
+    from torchvision.datasets import ImageFolder
+
+    train_dir, test_dir = split_dirs(root)
+    splits = []
+    for d in (train_dir, test_dir):
+        try:
+            found = ImageFolder(str(d), is_valid_file=_visible, allow_empty=True)
+        except (FileNotFoundError, OSError) as exc:
+            raise FolderError(f"cannot read the classes of {d}: {exc}\n{layout_hint(root)}") from None
+        splits.append(found)
+    train, test = splits
+    if train.classes != test.classes:
+        only_train = sorted(set(train.classes) - set(test.classes))
+        only_test = sorted(set(test.classes) - set(train.classes))
+        parts = [f"only in train/: {', '.join(only_train)}" if only_train else "",
+                 f"only in {test_dir.name}/: {', '.join(only_test)}" if only_test else ""]
+        raise FolderError(f"the two splits of {root} have different classes ({'; '.join(p for p in parts if p)}).\n"
+                          "  Give both splits the same class folders (an empty folder is not enough for "
+                          "training; every class needs images in train/).")
+    for name, split in (("train", train), (test_dir.name, test)):
+        empty = sorted(set(split.classes) - {split.classes[label] for _, label in split.samples})
+        if empty:
+            raise FolderError(f"{root}/{name}/ has no images for class{'es' if len(empty) > 1 else ''} "
+                              f"{', '.join(empty)}.\n  Put images in each class folder, or remove the folder "
+                              "from both splits.")
+    return Scan(root, tuple(train.classes), tuple(map(tuple, train.samples)), tuple(map(tuple, test.samples)),
+                test_dir.name)
+
+
+# -- decoding -----------------------------------------------------------------
+
+def decode(path: str, channels: int, height: int, width: int, resize: str) -> np.ndarray:
+    """One image file -> H x W x C uint8: converted to grayscale (1 channel) or
+    RGB (3), then resized to height x width, either stretched or scaled to
+    cover it and center-cropped (torchvision's Resize + CenterCrop, in one
+    antialiased resampling). Raises on a file Pillow cannot decode."""
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    with Image.open(path) as im:
+        if resize == "center_crop":
+            scale = max(height / im.height, width / im.width)
+            need = (max(width, round(im.width * scale)), max(height, round(im.height * scale)))
+        else:
+            need = (width, height)
+        im.draft(mode, need)   # JPEG: decode at the smallest scale still at least the size needed
+        im = im.convert(mode)
+        w, h = im.size
+        box = (0, 0, w, h)
+        if resize == "center_crop":   # the centered region of the target's aspect ratio
+            if w * height > h * width:    # wider than the target
+                cw = h * width / height
+                box = ((w - cw) / 2, 0, (w + cw) / 2, h)
+            else:
+                ch = w * height / width
+                box = (0, (h - ch) / 2, w, (h + ch) / 2)
+        im = im.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        return np.asarray(im, dtype=np.uint8).reshape(height, width, channels)
+
+
+def _decode_chunk(out: str, start: int, paths: Sequence[str], channels: int, height: int, width: int,
+                  resize: str) -> list[tuple[int, str]]:
+    """Decode ``paths`` into rows start.. of the .npy file ``out``; the failures as (row, reason)."""
+    images = np.load(out, mmap_mode="r+")
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            images[start + i] = decode(path, channels, height, width, resize)
+        except Exception as exc:   # any file that is not a readable image: skipped, reported
+            failed.append((start + i, f"{type(exc).__name__}: {exc}"))
+    images.flush()
+    return failed
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Decoding progress: ``done`` of ``total`` images of a split."""
+
+    split: str
+    done: int
+    total: int
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.done / max(self.seconds, 1e-9)
+
+
+@dataclass
+class Cached:
+    """A decoded image folder, as the cache holds it (images memory-mapped)."""
+
+    folder: Path                       # the cache folder
+    classes: tuple[str, ...]
+    train: tuple[np.ndarray, np.ndarray]      # images N x H x W x C uint8 (memory-mapped), labels int64
+    test: tuple[np.ndarray, np.ndarray]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    skipped: dict[str, list[str]] = field(default_factory=dict)   # split -> relative paths of skipped files
+    decoded: bool = False              # decoded in this call (False: read from the cache)
+    seconds: float = 0.0               # decoding time, when decoded
+
+    def notes(self) -> list[str]:
+        """What a person should know about the data: files skipped, and where the images came from."""
+        out = []
+        for split, names in self.skipped.items():
+            if names:
+                shown = ", ".join(names[:SHOWN_SKIPS]) + (", ..." if len(names) > SHOWN_SKIPS else "")
+                out.append(f"skipped {len(names)} {split} file{'s' if len(names) > 1 else ''} that "
+                           f"{'are' if len(names) > 1 else 'is'} not a readable image: {shown}")
+        n = len(self.train[1]) + len(self.test[1])
+        out.append(f"decoded {n:,} images in {self.seconds:.1f}s into the cache {self.folder}" if self.decoded
+                   else f"images read from the cache {self.folder}")
+        return out
+
+
+def cache_root() -> Path:
+    base = os.environ.get(CACHE_ENV) or (Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "playground")
+    return Path(base).expanduser()
+
+
+def cache_folder(root: Path, channels: int, height: int, width: int, resize: str) -> Path:
+    key = f"{root.resolve()}|{channels}x{height}x{width}|{resize}|v{DECODER_VERSION}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_root() / "image_folder" / f"{root.resolve().name}-{channels}x{height}x{width}-{resize}-{digest}"
+
+
+def load(root: Path, channels: int, height: int, width: int, resize: str = "center_crop",
+         workers: int | None = None) -> Generator[Progress, None, Cached]:
+    """The image folder at ``root`` decoded to ``channels`` x ``height`` x
+    ``width``: from the cache when it matches the folder, else decoded now,
+    yielding Progress as it goes (``cached = yield from load(...)``)."""
+    found = scan(root)
+    fingerprint = found.fingerprint()
+    folder = cache_folder(root, channels, height, width, resize)
+    cached = _read(folder, fingerprint)
+    if cached is not None:
+        return cached
+    began = time.perf_counter()
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        skipped = {}
+        for split, samples in (("train", found.train), (found.test_name, found.test)):
+            failures = yield from _decode_split(tmp, "train" if split == "train" else "test", split, samples,
+                                                channels, height, width, resize, workers)
+            skipped[split] = [os.path.relpath(samples[row][0], root) for row, _ in failures]
+        if len(np.load(tmp / "train.labels.npy")) == 0:
+            raise FolderError(f"none of the training images in {root}/train/ could be read "
+                              f"({', '.join(skipped['train'][:SHOWN_SKIPS])}, ...).\n"
+                              "  The files are not images Pillow can decode (PNG, JPEG, BMP, GIF, WebP, TIFF).")
+        mean, std = _statistics(np.load(tmp / "train.npy", mmap_mode="r"))
+        meta = {"fingerprint": fingerprint, "source": str(root.resolve()), "classes": list(found.classes),
+                "shape": [height, width, channels], "resize": resize, "mean": mean, "std": std,
+                "skipped": skipped, "seconds": round(time.perf_counter() - began, 3),
+                "decoder": DECODER_VERSION}
+        atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))   # last: a cache without it is unused
+        _replace_dir(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    cached = _read(folder, fingerprint)
+    cached.decoded, cached.seconds = True, round(time.perf_counter() - began, 3)
+    return cached
+
+
+def _decode_split(tmp: Path, stem: str, split: str, samples, channels: int, height: int, width: int,
+                  resize: str, workers: int | None) -> Generator[Progress, None, list[tuple[int, str]]]:
+    n = len(samples)
+    out = tmp / f"{stem}.npy"
+    np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, height, width, channels)).flush()
+    paths = [p for p, _ in samples]
+    chunks = [(start, paths[start:start + CHUNK]) for start in range(0, n, CHUNK)]
+    workers = workers if workers is not None else min(os.cpu_count() or 1, len(chunks))
+    began, done, failures = time.perf_counter(), 0, []
+    yield Progress(split, 0, n, 0.0)
+    args = (channels, height, width, resize)
+    if workers <= 1 or len(chunks) <= 1:
+        for start, part in chunks:
+            failures += _decode_chunk(str(out), start, part, *args)
+            done += len(part)
+            yield Progress(split, done, n, time.perf_counter() - began)
+    else:
+        # spawn, not fork: the caller may hold threads (a page's server, torch's pools) that fork would copy half-way
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            jobs = {pool.submit(_decode_chunk, str(out), start, part, *args): len(part) for start, part in chunks}
+            for job in as_completed(jobs):
+                failures += job.result()
+                done += jobs[job]
+                yield Progress(split, done, n, time.perf_counter() - began)
+    labels = np.array([label for _, label in samples], dtype=np.int64)
+    if failures:   # keep the readable images only, copied in order, a chunk at a time
+        bad = np.zeros(n, dtype=bool)
+        bad[[row for row, _ in failures]] = True
+        keep = np.flatnonzero(~bad)
+        full = np.load(out, mmap_mode="r")
+        packed_path = tmp / f"{stem}.packed.npy"
+        packed = np.lib.format.open_memmap(packed_path, mode="w+", dtype=np.uint8,
+                                           shape=(len(keep), height, width, channels))
+        for i in range(0, len(keep), 4096):
+            packed[i:i + 4096] = full[keep[i:i + 4096]]
+        packed.flush()
+        del full, packed
+        os.replace(packed_path, out)
+        labels = labels[keep]
+    np.save(tmp / f"{stem}.labels.npy", labels)
+    return sorted(failures)
+
+
+def _statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and population std of uint8 images scaled to [0, 1], a chunk at a time."""
+    c = images.shape[-1]
+    total, squares, count = np.zeros(c), np.zeros(c), 0
+    for i in range(0, len(images), 2048):
+        x = images[i:i + 2048].reshape(-1, c).astype(np.float64) / 255.0
+        total += x.sum(0)
+        squares += (x * x).sum(0)
+        count += len(x)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+
+
+def _read(folder: Path, fingerprint: str) -> Cached | None:
+    """The cache in ``folder`` if it is complete and made from the folder as it is now."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("fingerprint") != fingerprint or meta.get("decoder") != DECODER_VERSION:
+            return None
+        splits = tuple((np.load(folder / f"{s}.npy", mmap_mode="c"), np.load(folder / f"{s}.labels.npy"))
+                       for s in ("train", "test"))
+    except (OSError, ValueError, KeyError):
+        return None
+    return Cached(folder, tuple(meta["classes"]), splits[0], splits[1], tuple(meta["mean"]), tuple(meta["std"]),
+                  meta.get("skipped", {}), seconds=meta.get("seconds", 0.0))
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put the finished folder ``new`` at ``target``; readers see the old cache or the new one."""
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
