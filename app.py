@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import typing
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from playground.errors import SpecError
 from playground.registry import PluginError, get_registry
 from playground.report import diagram, human, tree_diagram
 from playground.shapes import fmt
+from playground.spec import Data
 from playground.templates import Use
 
 ROOT = Path(__file__).resolve().parent
@@ -484,8 +486,105 @@ def _start_training(spec) -> None:
     state.job = TrainingJob(trainer, data_setting=DATA_SETTING).start()
 
 
+DATA_FIELDS = tuple(Data.model_fields)
+DATASET_CHOICES = tuple(typing.get_args(Data.model_fields["dataset"].annotation))
+RESIZE_CHOICES = tuple(typing.get_args(Data.model_fields["resize"].annotation))
+
+
+def _on_data_field(name: str, key: str, widget: str) -> None:
+    value = st.session_state[key]
+    if widget == "text":
+        value = value.strip() or None
+    elif widget == "yaml":
+        value = from_text(value) if value.strip() else None
+    _edit(lambda t: document.set_section_field(t, "data", name, value, DATA_FIELDS), f"set data.{name}")
+
+
+def _data_widget(kind, label: str, name: str, current, widget: str, **options) -> None:
+    """A widget for data.<name> that shows the text's value and writes changes back to it."""
+    key = f"data_{name}"
+    st.session_state[key] = current   # the text is the source of truth: typed YAML shows here at once
+    kind(label, key=key, on_change=_on_data_field, args=(name, key, widget), **options)
+
+
+def data_panel(checked: editing.Checked) -> None:
+    """The spec's data section: which dataset, an image folder's place and resize,
+    normalization; an image folder's classes and a few of its pictures."""
+    data = checked.data_section
+    dataset = data.get("dataset", "mnist")
+    cols = st.columns([3, 1])
+    cols[0].text_input("Data folder", key="data_dir",
+                       help="Dataset root in torchvision's layout (MNIST/raw/...); an image folder's relative "
+                            "path is under it. Defaults to $PLAYGROUND_DATA, else ./data.")
+    cols[1].checkbox("Download if missing", key="train_download")
+    cols = st.columns([2, 3, 2])
+    if dataset in DATASET_CHOICES:
+        _data_widget(cols[0].selectbox, "Dataset", "dataset", dataset, "choice", options=DATASET_CHOICES,
+                     help=Data.model_fields["dataset"].description)
+    else:
+        cols[0].caption(f"Dataset: {dataset!r} (see the spec's problems)")
+    if dataset == "image_folder":
+        path = data.get("path")
+        _data_widget(cols[1].text_input, "Image folder (data.path)", "path", path if isinstance(path, str) else "",
+                     "text", placeholder="e.g. shapes, or /home/me/pictures",
+                     help=Data.model_fields["path"].description)
+        resize = data.get("resize", "center_crop")
+        if resize in RESIZE_CHOICES:
+            _data_widget(cols[2].selectbox, "Resize", "resize", resize, "choice", options=RESIZE_CHOICES,
+                         help=Data.model_fields["resize"].description)
+    spec = checked.spec
+    cols = st.columns(2)
+    for col, name in zip(cols, ("mean", "std"), strict=True):
+        written = data.get(name)
+        default = "" if spec is None or getattr(spec.data, name) is None else to_text(getattr(spec.data, name))
+        _data_widget(col.text_input, f"Normalization {name}", name, "" if written is None else to_text(written),
+                     "yaml", placeholder=f"the dataset's: {default}" if default else "the training images' own",
+                     help=Data.model_fields[name].description)
+    if dataset == "image_folder" and isinstance(data.get("path"), str) and data["path"].strip():
+        folder_preview(data["path"], spec)
+
+
+@st.cache_data(ttl=10, max_entries=8, show_spinner="Reading the image folder...")
+def _preview(root: str):
+    from playground import imagefolder
+    return imagefolder.preview(Path(root))
+
+
+def folder_preview(path: str, spec) -> None:
+    from playground import imagefolder
+    from playground.datasets import data_root
+
+    root = imagefolder.resolve(path, data_root(st.session_state.data_dir or None))
+    try:
+        found = _preview(str(root))
+    except imagefolder.FolderError as exc:
+        st.warning(views.error_markdown(str(exc)))
+        return
+    st.caption(f"{root}: {len(found.classes)} classes, "
+               + ", ".join(f"{sum(c):,} {split} files" for split, c in found.counts.items()))
+    st.dataframe(pd.DataFrame.from_records(views.folder_rows(found)), hide_index=True, height=min(
+        TABLE_ROW_PX * (len(found.classes) + 1) + 3, 300))
+    shape = spec.input.shape() if spec is not None else None
+    cols = st.columns(8)
+    for n, (name, file) in enumerate(found.samples[:16]):
+        try:
+            if shape is not None:   # as the model will see it: converted and resized as the spec says
+                image = imagefolder.decode(file, *shape, spec.data.resize)
+                image = image[..., 0] if shape[0] == 1 else image
+            else:
+                image = file
+            cols[n % 8].image(image, caption=name, width=72)
+        except Exception:   # noqa: BLE001  (a file training would skip and report)
+            cols[n % 8].caption(f"{name}: {Path(file).name} is not a readable image")
+    if shape is not None:
+        st.caption(f"Samples as the model sees them: {fmt(shape)}, {spec.data.resize.replace('_', ' ')}.")
+
+
 def train_tab(checked: editing.Checked) -> None:
     job = st.session_state.job
+    with st.expander("Data", expanded=checked.data_section.get("dataset") == "image_folder"):
+        with guard("The data settings"):
+            data_panel(checked)
     if checked.spec is None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
     elif not checked.spec.trainable:
@@ -502,11 +601,6 @@ def train_tab(checked: editing.Checked) -> None:
                              help="Checked like train.lr in the spec (above 0, at most 10).")
         cols[2].number_input("Batch size", min_value=1, max_value=65536, key="train_batch")
         cols[3].selectbox("Device", DEVICES, key="train_device", help="auto picks CUDA, then Apple MPS, then the CPU.")
-        cols = st.columns([3, 1])
-        cols[0].text_input("Data folder", key="data_dir",
-                           help="Dataset root in torchvision's layout (MNIST/raw/...). "
-                                "Defaults to $PLAYGROUND_DATA, else ./data.")
-        cols[1].checkbox("Download if missing", key="train_download")
         busy = job is not None and job.snapshot().active
         st.button(f"Train {spec.name}", disabled=busy, type="primary", on_click=_start_training, args=(spec,))
         st.caption("These settings apply to the next run; the spec keeps its own values. "

@@ -135,6 +135,25 @@ def scan(root: Path) -> Scan:
                 test_dir.name)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """An image folder at a glance, before anything is decoded: its classes,
+    how many files each split has per class, and a few files of each class."""
+
+    classes: tuple[str, ...]
+    counts: dict[str, tuple[int, ...]]          # split name -> files per class
+    samples: tuple[tuple[str, str], ...]        # (class, path)
+
+
+def preview(root: Path, per_class: int = 2) -> Preview:
+    found = scan(root)
+    counts = {name: tuple(sum(1 for _, label in split if label == k) for k in range(len(found.classes)))
+              for name, split in (("train", found.train), (found.test_name, found.test))}
+    samples = tuple((found.classes[k], path) for k in range(len(found.classes))
+                    for path in [p for p, label in found.train if label == k][:per_class])
+    return Preview(found.classes, counts, samples)
+
+
 # -- decoding -----------------------------------------------------------------
 
 def decode(path: str, channels: int, height: int, width: int, resize: str) -> np.ndarray:

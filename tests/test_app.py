@@ -532,3 +532,32 @@ def test_a_color_model_is_browsed_not_drawn_on(folders, tmp_path, monkeypatch):
     specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
     (heatmap,) = [s for s in specs if isinstance(s.get("mark"), dict) and s["mark"].get("type") == "rect"]
     assert heatmap["encoding"]["color"]["field"] == "share" and heatmap["encoding"]["y"]["field"] == "true"
+
+
+def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(app, tmp_path):
+    """Dataset, folder and normalization are set from the Train tab's Data panel;
+    each change lands in the YAML (with undo) and the folder's classes and
+    sample pictures show before any training."""
+    from tinydata import write_image_folder
+
+    write_image_folder(tmp_path / "pics")
+    app.text_input(key="data_dir").set_value(str(tmp_path)).run()
+    app.selectbox(key="data_dataset").set_value("image_folder").run()
+    assert "dataset: image_folder" in _text(app)
+    assert any("needs a path" in e.value for e in app.error) or "Fix the spec first" in str(app.warning)
+    app.text_input(key="data_path").set_value("pics").run()
+    text = _text(app)
+    assert text.index("dataset: image_folder") < text.index("path: pics") < text.index("batch_size")
+    _no_exceptions(app)
+    frame = app.dataframe[-1].value
+    assert list(frame["class"]) == ["circle", "square", "triangle"]
+    assert list(frame["train"]) == [13, 13, 12] and list(frame["test"]) == [4, 4, 4]   # files, before decoding
+    assert len(app.get("image")) == 5 and any("3 classes, 38 train files" in c.value for c in app.caption)
+    assert any("cut.jpg is not a readable image" in c.value for c in app.caption)   # 6 samples, one broken
+    app.text_input(key="data_mean").set_value("[0.5, 0.4, 0.3]").run()
+    assert "mean: [0.5, 0.4, 0.3]" in _text(app)
+    _button(app.sidebar.button, "↶ Undo").click().run()
+    assert "mean: [0.5, 0.4, 0.3]" not in _text(app) and app.text_input(key="data_mean").value == "0.1307"
+    _type(app, _text(app).replace("path: pics", "path: nowhere"))
+    assert app.text_input(key="data_path").value == "nowhere"
+    assert any("does not exist" in w.value for w in app.warning)

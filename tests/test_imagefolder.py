@@ -218,3 +218,28 @@ def test_streaming_gives_the_batches_and_the_weights_of_holding(folder, tmp_path
     assert all(torch.equal(in_memory[k], streaming[k]) for k in in_memory)
     held_metrics = runs.read_metrics(tmp_path / "held")
     assert [m["test_loss"] for m in held_metrics] == [m["test_loss"] for m in runs.read_metrics(tmp_path / "streamed")]
+
+
+def test_the_example_folder_and_spec_train_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """examples/make_shapes.py writes a folder that specs/shapes_folder.yaml trains on;
+    the first run shows decoding progress and says where the cache is."""
+    import importlib.util
+
+    from conftest import SPECS
+
+    from playground.train import main
+
+    script = SPECS.parent / "examples" / "make_shapes.py"
+    module = importlib.util.spec_from_file_location("make_shapes", script)
+    make_shapes = importlib.util.module_from_spec(module)
+    module.loader.exec_module(make_shapes)
+    assert make_shapes.main([str(tmp_path / "shapes"), "--train", "20", "--test", "4"]) == 0
+    monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path))
+    args = [str(SPECS / "shapes_folder.yaml"), "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "decoding train" in err and "decoding test" in err and "note: decoded 72 images" in err
+    assert "data: 60 train / 12 test images" in err
+    assert main([*args[:-1], str(tmp_path / "again")]) == 0
+    err = capsys.readouterr().err
+    assert "decoding" not in err and "note: images read from the cache" in err

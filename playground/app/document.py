@@ -312,6 +312,37 @@ def set_field(text: str, index: int, name: str, value: Any) -> str:
     return doc.text()
 
 
+def set_section_field(text: str, section: str, name: str, value: Any, order: tuple[str, ...] = ()) -> str:
+    """Set ``section.name`` (e.g. data.dataset); None removes the key. A missing
+    section is added as a one-line mapping, ``data: {dataset: cifar10}``. A new
+    key goes before the first key that comes after it in ``order`` (the
+    section's field order), else last."""
+    doc = _Doc(text)
+    part = doc.data.get(section)
+    if part is None:
+        if value is None:
+            return text
+        part = CommentedMap()
+        part.fa.set_flow_style()
+        doc.data[section] = part
+    if not isinstance(part, CommentedMap):
+        raise fail((section,), f"{section} is not a mapping, so {section}.{name} cannot be set.",
+                   f"Write it as `{section}: {{{name}: ...}}`.")
+    if value is None:
+        if name not in part:
+            return text
+        part.pop(name)
+    elif part.get(name) == value:
+        return text
+    elif name in part:
+        part[name] = _styled(value, True)
+    else:
+        later = set(order[order.index(name) + 1:]) if name in order else set()
+        at = next((i for i, key in enumerate(part) if key in later), len(part))
+        part.insert(at, name, _styled(value, True))
+    return doc.text()
+
+
 def _ended(lines: list[str]) -> list[str]:
     """``lines`` with a final newline (a layer that ended the file moves up)."""
     if lines and not lines[-1].endswith("\n"):

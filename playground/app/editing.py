@@ -105,6 +105,13 @@ class Checked:
         return info.shape if info else None
 
 
+    @property
+    def data_section(self) -> dict:
+        """The spec's ``data`` mapping as written (possibly invalid), or {}."""
+        data = (self.doc or {}).get("data")
+        return data if isinstance(data, dict) else {}
+
+
 @dataclass(frozen=True)
 class LayerView:
     """One layer as the page shows it: from the check where it got that far,

@@ -69,3 +69,9 @@ def confusion_records(classes, confusion) -> list[dict]:
         out += [{"true": classes[i], "predicted": classes[j], "images": n, "share": n / total}
                 for j, n in enumerate(row)]
     return out
+
+
+def folder_rows(preview) -> list[dict]:
+    """An image folder's classes as table rows: the class and its files per split."""
+    return [{"class": name, **{split: counts[k] for split, counts in preview.counts.items()}}
+            for k, name in enumerate(preview.classes)]
