@@ -246,16 +246,17 @@ class SpecBase(Section):
 
 
 def _dump(model: BaseModel) -> dict:
-    out = {}
-    for key, field in type(model).model_fields.items():
-        value = getattr(model, key)
-        if value is None and field.default is None:
-            continue
-        if isinstance(value, BaseModel):
-            value = _dump(value)
-        elif isinstance(value, list):
-            value = [_dump(v) if isinstance(v, BaseModel) else v for v in value]
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
-    return out
+    return {key: _plain(value) for key, field in type(model).model_fields.items()
+            if not ((value := getattr(model, key)) is None and field.default is None)}
+
+
+def _plain(value: Any) -> Any:
+    """Models, lists, tuples and mappings at any depth as YAML-ready plain data
+    (a block definition's parameters are models inside a mapping)."""
+    if isinstance(value, BaseModel):
+        return _dump(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

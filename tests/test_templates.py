@@ -94,6 +94,17 @@ def test_a_spec_keeps_its_blocks_and_round_trips():
     assert set(spec.to_dict()["blocks"]) == {"basic"}
 
 
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_spec_writes_out_as_yaml_and_reads_back_equal(path):
+    """What a run folder's spec.yaml and a checkpoint hold: plain YAML data,
+    block definitions (models inside a mapping) included."""
+    import yaml
+
+    spec = playground.load_spec(path)
+    text = yaml.safe_dump(spec.to_dict(), sort_keys=False)
+    assert playground.load_spec(text).to_dict() == spec.to_dict()
+
+
 @pytest.mark.parametrize("bad,message", [
     ({"params": {"w": "integer"}, "layers": [{"type": "relu"}]}, "Input should be 'int', 'float'"),
     ({"params": {}, "layers": []}, "at least 1 item"),

@@ -43,6 +43,40 @@ def test_loss_goes_down_and_the_model_learns(spec, tmp_path, data_dir):
     assert isinstance(events[-1], RunEnded) and events[-1].status == "completed"
 
 
+def test_a_spec_with_blocks_trains_and_resumes(tmp_path, data_dir):
+    """A spec that uses a block (a residual stage, twice) trains, writes its
+    resolved spec with the block definitions, and resumes from its checkpoint."""
+    text = """\
+name: blocky
+blocks:
+  stage:
+    params: {width: int, stride: {type: int, default: 1}}
+    layers:
+      - type: residual
+        body:
+          - {type: conv2d, out_channels: $width, kernel_size: 3, stride: $stride, padding: 1}
+          - {type: relu}
+        shortcut: projection
+layers:
+  - {type: use, block: stage, name: s1, with: {width: 4, stride: 2}}
+  - {type: use, block: stage, name: s2, with: {width: 4}}
+  - {type: adaptive_avgpool2d, output_size: 1}
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+data: {batch_size: 32, test_batch_size: 40}
+train: {epochs: 2, lr: 0.05, seed: 3, device: cpu}
+"""
+    from playground.training import Trainer
+
+    spec = playground.load_spec(text)
+    events = list(Trainer(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir).events())
+    assert events[-1].status == "completed"
+    written = playground.load_spec(tmp_path / "run" / "spec.yaml")
+    assert written.to_dict() == with_overrides(spec, epochs=1).to_dict() and "stage" in written.blocks
+    resumed = list(Trainer.resume(tmp_path / "run", epochs=2, data_dir=data_dir).events())
+    assert resumed[-1].status == "completed" and resumed[-1].epoch == 2
+
+
 def test_run_folder_contents(spec, tmp_path, data_dir):
     _run(spec, tmp_path, data_dir)
     run_dir = tmp_path / "run"
