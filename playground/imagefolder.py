@@ -11,7 +11,8 @@ statistics. It lives under ``$PLAYGROUND_CACHE`` (else
 image folder is added, removed or changed. A file that cannot be decoded is
 skipped and reported, never a crash.
 
-Nothing here imports torch: the decoding workers need only Pillow and numpy.
+Nothing here imports torch but the scan (torchvision's ImageFolder): decoding
+needs only Pillow and numpy, on a pool of threads.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import os
 import shutil
 import time
 from collections.abc import Generator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -185,17 +185,15 @@ def decode(path: str, channels: int, height: int, width: int, resize: str) -> np
         return np.asarray(im, dtype=np.uint8).reshape(height, width, channels)
 
 
-def _decode_chunk(out: str, start: int, paths: Sequence[str], channels: int, height: int, width: int,
+def _decode_chunk(images: np.ndarray, start: int, paths: Sequence[str], channels: int, height: int, width: int,
                   resize: str) -> list[tuple[int, str]]:
-    """Decode ``paths`` into rows start.. of the .npy file ``out``; the failures as (row, reason)."""
-    images = np.load(out, mmap_mode="r+")
+    """Decode ``paths`` into rows start.. of ``images``; the failures as (row, reason)."""
     failed = []
     for i, path in enumerate(paths):
         try:
             images[start + i] = decode(path, channels, height, width, resize)
         except Exception as exc:   # any file that is not a readable image: skipped, reported
             failed.append((start + i, f"{type(exc).__name__}: {exc}"))
-    images.flush()
     return failed
 
 
@@ -295,26 +293,27 @@ def _decode_split(tmp: Path, stem: str, split: str, samples, channels: int, heig
                   resize: str, workers: int | None) -> Generator[Progress, None, list[tuple[int, str]]]:
     n = len(samples)
     out = tmp / f"{stem}.npy"
-    np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, height, width, channels)).flush()
+    images = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, height, width, channels))
     paths = [p for p, _ in samples]
     chunks = [(start, paths[start:start + CHUNK]) for start in range(0, n, CHUNK)]
     workers = workers if workers is not None else min(os.cpu_count() or 1, len(chunks))
     began, done, failures = time.perf_counter(), 0, []
     yield Progress(split, 0, n, 0.0)
     args = (channels, height, width, resize)
-    if workers <= 1 or len(chunks) <= 1:
-        for start, part in chunks:
-            failures += _decode_chunk(str(out), start, part, *args)
-            done += len(part)
-            yield Progress(split, done, n, time.perf_counter() - began)
-    else:
-        # spawn, not fork: the caller may hold threads (a page's server, torch's pools) that fork would copy half-way
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            jobs = {pool.submit(_decode_chunk, str(out), start, part, *args): len(part) for start, part in chunks}
+    # Threads: Pillow lets go of the GIL while it decodes and resamples, so they run
+    # in parallel, with no process to start and nothing to copy back.
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
+        jobs = {pool.submit(_decode_chunk, images, start, part, *args): len(part) for start, part in chunks}
+        try:
             for job in as_completed(jobs):
                 failures += job.result()
                 done += jobs[job]
                 yield Progress(split, done, n, time.perf_counter() - began)
+        finally:   # stopped early (the consumer went away): drop the chunks not started
+            for job in jobs:
+                job.cancel()
+    images.flush()
+    del images
     labels = np.array([label for _, label in samples], dtype=np.int64)
     if failures:   # keep the readable images only, copied in order, a chunk at a time
         bad = np.zeros(n, dtype=bool)
