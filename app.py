@@ -818,7 +818,7 @@ def main() -> None:
     st.html("<style>textarea[aria-label='Spec (YAML)'] {font-family: ui-monospace, Menlo, Consolas, monospace; "
             "font-size: 0.8rem; white-space: pre; overflow-x: auto}</style>")   # YAML reads as code
     try:
-        checked = editing.check_text(st.session_state.yaml_text)
+        checked = editing.check_text(st.session_state.yaml_text, data_root=st.session_state.data_dir or None)
     except PluginError as exc:
         st.error(f"Layer plugins failed to load: {exc}")
         return

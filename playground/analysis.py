@@ -173,12 +173,14 @@ def gc_paused():
             gc.enable()
 
 
-def analyze(spec: SpecBase) -> Summary:
-    """Run the static check; return the Summary or raise a located SpecError."""
+def analyze(spec: SpecBase, data_root=None) -> Summary:
+    """Run the static check; return the Summary or raise a located SpecError.
+    ``data_root``: where an image folder's relative path is looked up (default:
+    $PLAYGROUND_DATA, else ./data)."""
     rows: list[LayerRow] = []
     try:
         with gc_paused():   # every row lives on: the cyclic collector would only rescan them
-            return _analyze(spec, rows)
+            return _analyze(spec, rows, data_root)
     except SpecError as err:
         located = _located(spec, err)
         located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
@@ -225,9 +227,9 @@ def dataset_facts(spec: SpecBase, data_root=None):
                        mean=0.0, std=1.0)
 
 
-def _analyze(spec: SpecBase, rows: list[LayerRow]) -> Summary:
+def _analyze(spec: SpecBase, rows: list[LayerRow], data_root=None) -> Summary:
     layers = spec.layers
-    dataset = dataset_facts(spec)   # None for `dataset: none`: any input, any output
+    dataset = dataset_facts(spec, data_root)   # None for `dataset: none`: any input, any output
     x = spec.input.shape()
     if dataset is not None and tuple(x) != dataset.shape:
         c, h, w = dataset.shape

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=None, metavar="N",
                         help="show layers nested at most N deep (0: top-level only, blocks with their totals); "
                              "default: all")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="data root an image folder's relative path is under, for comparing the last layer "
+                             "with its classes (default: $PLAYGROUND_DATA, else ./data)")
     args = parser.parse_args(argv)
 
     from playground.analysis import analyze
@@ -35,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             print(err, file=sys.stderr)
             status = 2
             continue
-        summary = analyze(spec)
+        try:
+            summary = analyze(spec, args.data_dir)
+        except SpecError as err:
+            print(err, file=sys.stderr)
+            status = 2
+            continue
         if args.json:
             results.append({"spec": path, "name": summary.name, "input_shape": summary.input_shape,
                             "total_params": summary.total_params, "total_macs": summary.total_macs,

@@ -72,9 +72,9 @@ def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evalua
     from playground.training import evaluate
 
     spec = run.spec
-    summary = analyze(spec)
-    raw = datamod.finish(datamod.load(spec.data, summary.input_shape, datamod.data_root(data_dir),
-                                      download=download))
+    root = datamod.data_root(data_dir)
+    summary = analyze(spec, root)
+    raw = datamod.finish(datamod.load(spec.data, summary.input_shape, root, download=download))
     datamod.check_fits(raw, summary.input_shape, summary.output_shape[0])
     x = datamod.Images(raw.test.images, spec.data.mean, spec.data.std, run.device,
                        hold=datamod.held_bytes(raw.test) <= spec.data.memory_limit_mb * 2**20)

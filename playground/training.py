@@ -151,8 +151,8 @@ class Trainer:
                  progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
         require_dataset(spec)
         self.spec = spec
-        self.summary = analyze(spec)
         self.data_root = datamod.data_root(data_dir)
+        self.summary = analyze(spec, self.data_root)
         self.download = download
         self.amp = amp
         self.progress_every = max(1, progress_every)

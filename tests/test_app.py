@@ -554,6 +554,8 @@ def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(
     assert list(frame["train"]) == [13, 13, 12] and list(frame["test"]) == [4, 4, 4]   # files, before decoding
     assert len(app.get("image")) == 5 and any("3 classes, 38 train files" in c.value for c in app.caption)
     assert any("cut.jpg is not a readable image" in c.value for c in app.caption)   # 6 samples, one broken
+    # the check looks in the page's data folder too: the tutorial's 10 outputs are not the folder's 3 classes
+    assert any("the image folder pics has 3 classes" in e.value for e in app.error)
     app.text_input(key="data_mean").set_value("[0.5, 0.4, 0.3]").run()
     assert "mean: [0.5, 0.4, 0.3]" in _text(app)
     _button(app.sidebar.button, "↶ Undo").click().run()

@@ -243,3 +243,15 @@ def test_the_example_folder_and_spec_train_from_the_command_line(tmp_path, monke
     assert main([*args[:-1], str(tmp_path / "again")]) == 0
     err = capsys.readouterr().err
     assert "decoding" not in err and "note: images read from the cache" in err
+
+
+def test_check_looks_for_the_folder_under_its_data_dir(tmp_path, capsys, monkeypatch):
+    from playground.check import main
+
+    monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path / "empty"))
+    write_image_folder(tmp_path / "elsewhere" / "shapes", broken=False)
+    spec = tmp_path / "shapes.yaml"
+    spec.write_text(FOLDER_SPEC.replace("out_features: 3", "out_features: 4"))
+    assert main([str(spec)]) == 0   # not under $PLAYGROUND_DATA: the class count is not known
+    assert main([str(spec), "--data-dir", str(tmp_path / "elsewhere")]) == 2
+    assert "out_features=4, but the image folder shapes has 3 classes" in capsys.readouterr().err

@@ -170,13 +170,14 @@ def _tree_views(raw, row, path: tuple, depth: int, max_depth: int | None, bad: s
                     max_depth, bad, out)
 
 
-def check_text(text: str, registry: Registry | None = None) -> Checked:
-    """Everything the live view shows for ``text``; never raises for bad input."""
+def check_text(text: str, registry: Registry | None = None, data_root=None) -> Checked:
+    """Everything the live view shows for ``text``; never raises for bad input.
+    ``data_root``: where an image folder's relative path is looked up."""
     with gc_paused():
-        return _check(text, registry)
+        return _check(text, registry, data_root)
 
 
-def _check(text: str, registry: Registry | None) -> Checked:
+def _check(text: str, registry: Registry | None, data_root=None) -> Checked:
     result = Checked(text)
     try:
         doc = parse(text)
@@ -186,7 +187,7 @@ def _check(text: str, registry: Registry | None) -> Checked:
     result.doc = doc.data if isinstance(doc.data, dict) else None
     try:
         result.spec = validate(doc.data, registry=registry, lines=doc.lines)
-        result.summary = analyze(result.spec)
+        result.summary = analyze(result.spec, data_root)
         result.rows = result.summary.rows
     except SpecError as err:
         result.error = err
