@@ -251,3 +251,22 @@ def augment(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding
         x = x.permute(0, 3, 1, 2)   # N x C x H x W, laid out channels-last
     flips = flips.to(x.device)
     return torch.where(flips[:, None, None, None], x.flip(3), x)
+
+
+def cutout_plan(n: int, height: int, width: int, seed: int, epoch: int) -> torch.Tensor:
+    """Each training image's cutout center (row, column) for one epoch, from
+    (seed, epoch) alone, in a stream of its own (crops and flips stay as they are)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 700_000_001)
+    return torch.stack([torch.randint(0, height, (n,), generator=g), torch.randint(0, width, (n,), generator=g)], 1)
+
+
+def cutout(x: torch.Tensor, centers: torch.Tensor, size: int) -> torch.Tensor:
+    """Cutout (DeVries and Taylor, 2017), batched: in each image of N x C x H x W,
+    the size x size square at its center (rows center - size//2 up to
+    center + size//2, clipped at the border) set to 0, the mean once normalized."""
+    n, _, h, w = x.shape
+    centers = centers.to(x.device)
+    rows = torch.arange(h, device=x.device) - centers[:, :1] + size // 2        # N x H
+    cols = torch.arange(w, device=x.device) - centers[:, 1:] + size // 2        # N x W
+    inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]   # N x H x W
+    return x.masked_fill(inside[:, None], 0.0)

@@ -52,6 +52,9 @@ class Augment(Section):
         None, strict=True, ge=1, le=8192,
         description="Side of the random crop; defaults to the input's height (a square input) and must give it.")
     hflip: bool = Field(False, description="Flip each image left-right with probability 1/2.")
+    cutout: int = Field(0, strict=True, ge=0, le=8192,
+                        description="Side of a square set to the mean at a random place of each image, "
+                                    "after crop and flip (Cutout; CIFAR-10: 16); 0: none.")
 
 
 class Data(Section):
@@ -214,9 +217,13 @@ class SpecBase(Section):
     @model_validator(mode="after")
     def _crop_fits(self):
         a = self.data.augment
+        _, h, w = self.input.shape()
+        if a.cutout > min(h, w):
+            raise PydanticCustomError("cutout", "a {c}x{c} cutout is larger than the {h}x{w} input", {
+                "c": a.cutout, "h": h, "w": w, "at": ("data", "augment", "cutout"),
+                "fix": f"Use a cutout of at most half the image's side, e.g. cutout: {min(h, w) // 2}."})
         if a.padding == 0 and a.crop is None:
             return self
-        _, h, w = self.input.shape()
         crop = a.crop if a.crop is not None else h
         if crop > h + 2 * a.padding or crop > w + 2 * a.padding:
             raise PydanticCustomError("crop", "a {crop}x{crop} crop is larger than the {ph}x{pw} padded image", {

@@ -263,6 +263,8 @@ class Trainer:
                 order = epoch_order(n, t.seed, epoch).to(device)
                 plan = tuple(p.to(device) for p in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
                     if aug.padding or aug.hflip else None
+                holes = datamod.cutout_plan(n, *self.summary.input_shape[1:], t.seed, epoch).to(device) \
+                    if aug.cutout else None
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
                     running.zero_()
@@ -282,6 +284,8 @@ class Trainer:
                     xb, yb = train_x.take(idx), train_y.index_select(0, idx)
                     if plan is not None:   # per image, by its index: the same draw whatever the batch
                         xb = datamod.augment(xb, plan[0][idx], plan[1][idx], aug.padding, fill)
+                    if holes is not None:
+                        xb = datamod.cutout(xb, holes[idx], aug.cutout)
                     rate = lr_at(t, epoch * steps + step, steps)   # a function of the step: resume stays exact
                     for group in optimizer.param_groups:
                         group["lr"] = rate

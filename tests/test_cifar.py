@@ -160,3 +160,35 @@ def test_augmentation_settings_are_checked_where_written(augment, message):
         playground.load_spec(SMALL.replace("batch_size: 20}", f"batch_size: 20, augment: {augment}}}"))
     (p,) = info.value.problems
     assert p.path[:2] == ("data", "augment") and message in p.message and p.line == 2
+
+
+def test_cutout_is_the_papers_square_clipped_at_the_border():
+    """Against DeVries and Taylor's per-image loop (rows y - L//2 .. y + L//2, clipped)."""
+    x = torch.randn(40, 3, 32, 32)
+    centers = datamod.cutout_plan(40, 32, 32, seed=2, epoch=5)
+    centers[0], centers[1] = torch.tensor([0, 0]), torch.tensor([31, 16])   # corners clip
+    ours = datamod.cutout(x, centers, 16)
+    for i in range(40):
+        y0, x0 = int(centers[i, 0]), int(centers[i, 1])
+        mask = torch.ones(32, 32)
+        mask[max(0, y0 - 8):min(32, y0 + 8), max(0, x0 - 8):min(32, x0 + 8)] = 0
+        assert torch.equal(ours[i], x[i] * mask)
+    assert int((ours[0] == 0).sum()) == 3 * 8 * 8 and int((ours[2] == 0).sum()) <= 3 * 16 * 16
+    assert torch.equal(centers[2:], datamod.cutout_plan(40, 32, 32, seed=2, epoch=5)[2:])
+    assert not torch.equal(centers[2:], datamod.cutout_plan(40, 32, 32, seed=2, epoch=6)[2:])
+
+
+def test_cutout_is_checked_and_used_in_training(tmp_path, monkeypatch):
+    with pytest.raises(playground.SpecError) as info:
+        playground.load_spec(SMALL.replace("batch_size: 20}", "batch_size: 20, augment: {cutout: 40}}"))
+    assert "data.augment.cutout" in str(info.value) and "a 40x40 cutout is larger than the 32x32 input" in str(
+        info.value)
+    from playground.training import Trainer
+
+    root = write_cifar(tmp_path, monkeypatch=monkeypatch)
+    weights = {}
+    for cut in (0, 16):
+        spec = playground.load_spec(SMALL.replace("batch_size: 20}", f"batch_size: 20, augment: {{cutout: {cut}}}}}"))
+        list(Trainer(spec, out=tmp_path / f"run{cut}", data_dir=root, download=False).events())
+        weights[cut] = torch.load(tmp_path / f"run{cut}" / "checkpoint.pt", weights_only=True)["model"]
+    assert not torch.equal(weights[0]["0.weight"], weights[16]["0.weight"])   # the images it learned from differ
