@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SPECS, module_name
+from conftest import module_name
 from torch.utils.flop_counter import FlopCounterMode
 
 import playground
@@ -192,19 +192,6 @@ def test_a_residual_over_flat_features_with_a_layer_shortcut():
 """
     summary = playground.summarize(playground.load_spec(text))
     assert summary.output_shape == (5,) and summary.total_params == 3072 * 5 + 5 + 3072 * 5
-
-
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
-@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_shipped_spec_scripts_and_exports(path):
-    """No Python control flow on tensor values in forward: both compilers take every built model."""
-    spec = playground.load_spec(path)
-    model = playground.build(spec).eval()
-    x = torch.randn(1, *spec.input.shape())
-    with torch.no_grad():
-        expected = model(x)
-        assert torch.equal(torch.jit.script(model)(x), expected)
-        assert torch.equal(torch.export.export(model, (x,)).module()(x), expected)
 
 
 def test_a_third_party_container_plugs_in(registry):

@@ -12,6 +12,12 @@ A layer plugin is one pydantic model class:
   multiply-accumulates per sample, by arithmetic. MACs count what
   torchvision's documented GFLOPS column counts: convolutions and linear
   layers (the matrix products); pooling, normalization and activations are 0.
+* ``source(x)`` is the Python expression that builds the same module, for
+  the readable-source export (``nn.Conv2d(1, 10, kernel_size=(5, 5), ...)``),
+  with ``source_definitions(x)`` giving the code of any class it names. The
+  default reads it from a ``torch.nn`` module's own repr and checks it; a
+  plugin whose module is a class of its own writes both. ONNX, TorchScript
+  and ``torch.export`` need nothing more than the module itself.
 
 Shapes never include the batch dimension. torch is imported only inside
 ``build`` so that checking a spec stays fast and light.
@@ -108,6 +114,33 @@ class Layer(BaseModel):
     def macs(self, x: Shape, y: Shape) -> int:
         return 0
 
+    def source(self, x: Shape) -> str:
+        """A Python expression that builds a module equal to ``build(x)``; it may
+        use ``nn``, ``torch``, ``F`` and the classes of ``source_definitions``."""
+        from playground.export.source import torch_nn_expression
+
+        return torch_nn_expression(self, self.build(x))
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        """The code of the classes ``source(x)`` names (none for torch.nn modules)."""
+        return ()
+
+
+def call_source(callee: str, *args: Any, **options: Any) -> str:
+    """``nn.Conv2d(1, 16, kernel_size=3, padding='same')``: a constructor call in
+    source, options left out where they are None (the torch default applies)."""
+    parts = [repr(a) for a in args] + [f"{k}={_plain(v)!r}" for k, v in options.items() if v is not None]
+    return f"{callee}({', '.join(parts)})"
+
+
+def nested(expression: str) -> str:
+    """A multi-line expression indented one level, to sit inside another's call."""
+    return expression.replace("\n", "\n    ")
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
 
 class Elementwise(Layer):
     """Base for layers whose output has the input's shape and no parameters."""
@@ -157,6 +190,13 @@ class Container(Layer):
 
     def build(self, x: Shape, chain: Chain) -> nn.Module:  # type: ignore[override]
         raise NotImplementedError
+
+    def source(self, x: Shape, chain: Chain) -> str:  # type: ignore[override]
+        """Like ``build``, with a chain that returns ``(code, output shape)``: the
+        expression that builds this container, the held lists' code inside it."""
+        from playground.export.source import Unsupported
+
+        raise Unsupported(f"{self.type_name()} does not say how it is written as Python source (a `source` method)")
 
     def layer_lists(self) -> list[tuple[tuple, list[Layer]]]:
         """Every list of layers this container holds, with its place: [(("body",), [...]), ...]."""

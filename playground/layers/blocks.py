@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from playground.layers.base import Container, Layer, ShapeError
+from playground.layers.base import Container, Layer, ShapeError, nested
 from playground.layers.conv import Conv2d
 from playground.layers.norm import BatchNorm2d
 from playground.shapes import Shape, fmt
@@ -44,6 +44,9 @@ class Sequential(Container):
     def build(self, x: Shape, chain):
         module, _ = chain(("layers",), self.layers, x)
         return module
+
+    def source(self, x: Shape, chain) -> str:
+        return chain(("layers",), self.layers, x)[0]
 
 
 def _stride_between(n_in: int, n_out: int) -> int | None:
@@ -113,6 +116,17 @@ class Residual(Container):
         after = chain(("after",), self.after, y)[0] if self.after else modules.identity()
         return modules.Residual(body, shortcut, after)
 
+    def source(self, x: Shape, chain) -> str:
+        body, y = chain(("body",), self.body, x)
+        layers = self._shortcut(x, y)
+        shortcut = "nn.Identity()" if layers is None else chain(("shortcut",), layers, x)[0]
+        after = chain(("after",), self.after, y)[0] if self.after else "nn.Identity()"
+        return (f"Residual(\n    body={nested(body)},\n    shortcut={nested(shortcut)},\n"
+                f"    after={nested(after)},\n)")
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("Residual"),)
+
 
 class Concat(Container):
     """Named branches applied to the same input, concatenated along the channels (Inception, DenseNet)."""
@@ -145,6 +159,14 @@ class Concat(Container):
         return modules.Concat({name: chain(("branches", name), layers, x)[0]
                                for name, layers in self.branches.items()})
 
+    def source(self, x: Shape, chain) -> str:
+        branches = "".join(f"\n    {name!r}: {nested(chain(('branches', name), layers, x)[0])},"
+                           for name, layers in self.branches.items())
+        return f"Concat({{{branches}\n}})"
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("Concat"),)
+
 
 class Gate(Container):
     """output = x * body(x), broadcast: squeeze-and-excitation and other attention gates."""
@@ -176,6 +198,21 @@ class Gate(Container):
         from playground import modules
 
         return modules.Gate(chain(("body",), self.body, x)[0])
+
+    def source(self, x: Shape, chain) -> str:
+        return f"Gate({chain(('body',), self.body, x)[0]})"
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("Gate"),)
+
+
+def _module_source(name: str) -> str:
+    """The code of a class in playground.modules, for files that must not need playground."""
+    import inspect
+
+    from playground import modules
+
+    return inspect.getsource(getattr(modules, name))
 
 
 CONTAINERS = (Sequential, Residual, Concat, Gate)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from playground.layers.base import Layer, ShapeError
+from playground.layers.base import Layer, ShapeError, call_source
 from playground.layers.types import Channels, Kernel, Padding
 from playground.shapes import Shape, conv_out, fmt, pair
 
@@ -103,6 +103,13 @@ class Conv2d(Layer):
                          padding=self.padding if isinstance(self.padding, str) else pair(self.padding),
                          dilation=pair(self.dilation), groups=self._groups(x[0]), bias=self.bias)
 
+    def source(self, x: Shape) -> str:   # the settings as written, defaults left out
+        groups = self._groups(x[0])
+        return call_source("nn.Conv2d", x[0], self._out(x[0]), kernel_size=self.kernel_size,
+                           stride=_unless(self.stride, 1), padding=_unless(self.padding, 0),
+                           dilation=_unless(self.dilation, 1), groups=_unless(groups, 1),
+                           bias=_unless(self.bias, True))
+
     def param_count(self, x: Shape) -> int:
         kh, kw = pair(self.kernel_size)
         out = self._out(x[0])
@@ -172,6 +179,17 @@ class ConvTranspose2d(Layer):
         return nn.ConvTranspose2d(x[0], self.out_channels, pair(self.kernel_size), stride=pair(self.stride),
                                   padding=pair(self.padding), output_padding=pair(self.output_padding),
                                   groups=self.groups, bias=self.bias, dilation=pair(self.dilation))
+
+    def source(self, x: Shape) -> str:
+        return call_source("nn.ConvTranspose2d", x[0], self.out_channels, kernel_size=self.kernel_size,
+                           stride=_unless(self.stride, 1), padding=_unless(self.padding, 0),
+                           output_padding=_unless(self.output_padding, 0), groups=_unless(self.groups, 1),
+                           bias=_unless(self.bias, True), dilation=_unless(self.dilation, 1))
+
+
+def _unless(value, default):
+    """None (left out of the source) where ``value`` is the default, also as a pair."""
+    return None if value == default or (isinstance(value, (list, tuple)) and set(value) == {default}) else value
 
     def param_count(self, x: Shape) -> int:
         kh, kw = pair(self.kernel_size)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from playground.layers.base import Layer, ShapeError
+from playground.layers.base import Layer, ShapeError, call_source
 from playground.layers.types import Kernel, KernelInt, Padding
 from playground.shapes import Shape, fmt, pair, pool_out
 
@@ -72,6 +72,10 @@ class MaxPool2d(_Pool2d):
                             padding=pair(self.padding), dilation=pair(self.dilation),
                             ceil_mode=self.ceil_mode)
 
+    def source(self, x: Shape) -> str:   # as written, defaults left out
+        return call_source("nn.MaxPool2d", self.kernel_size, stride=self.stride, padding=_unless(self.padding, 0),
+                           dilation=_unless(self.dilation, 1), ceil_mode=self.ceil_mode or None)
+
 
 class AvgPool2d(_Pool2d):
     """2-D average pooling (torch.nn.AvgPool2d)."""
@@ -90,6 +94,11 @@ class AvgPool2d(_Pool2d):
                             stride=pair(self.stride) if self.stride is not None else None,
                             padding=pair(self.padding), ceil_mode=self.ceil_mode,
                             count_include_pad=self.count_include_pad)
+
+    def source(self, x: Shape) -> str:
+        return call_source("nn.AvgPool2d", self.kernel_size, stride=self.stride, padding=_unless(self.padding, 0),
+                           ceil_mode=self.ceil_mode or None,
+                           count_include_pad=None if self.count_include_pad else False)
 
 
 class AdaptiveAvgPool2d(Layer):
@@ -110,3 +119,8 @@ class AdaptiveAvgPool2d(Layer):
     def build(self, x: Shape):
         from torch import nn
         return nn.AdaptiveAvgPool2d(pair(self.output_size))
+
+
+def _unless(value, default):
+    """None (left out of the source) where ``value`` is the default, also as a pair."""
+    return None if value == default or (isinstance(value, (list, tuple)) and set(value) == {default}) else value

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from playground.layers.base import MAX_KERNEL, Layer
+from playground.layers.base import MAX_KERNEL, Layer, call_source
 from playground.layers.types import Kernel
 from playground.shapes import Shape, pair
 
@@ -50,3 +50,7 @@ class Upsample(Layer):
         if self.size is not None:
             return nn.Upsample(size=pair(self.size), mode=self.mode, align_corners=self.align_corners)
         return nn.Upsample(scale_factor=self.scale_factor, mode=self.mode, align_corners=self.align_corners)
+
+    def source(self, x: Shape) -> str:   # torch's repr leaves align_corners out
+        size = {"size": self.size} if self.size is not None else {"scale_factor": self.scale_factor}
+        return call_source("nn.Upsample", **size, mode=self.mode, align_corners=self.align_corners)

@@ -41,5 +41,15 @@ class Swish(Elementwise):
     def build(self, x: Shape) -> nn.Module:
         return SwishModule(self.beta, self.trainable)
 
+    # For `python -m playground.export --format python`: how to construct the
+    # module, and the class that expression needs, copied into the file.
+    def source(self, x: Shape) -> str:
+        return f"SwishModule({self.beta!r}, {self.trainable!r})"
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        import inspect
+
+        return (inspect.getsource(SwishModule),)
+
     def param_count(self, x: Shape) -> int:
         return 1 if self.trainable else 0
