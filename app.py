@@ -448,6 +448,32 @@ def edit_tab(checked: editing.Checked) -> None:
     editor_col, diagram_col = st.columns([3, 2])
     panel(editor_col, "Layer editor", layer_editor, checked)
     panel(diagram_col, "Diagram", show_diagram, checked)
+    if checked.spec is not None and checked.ok:
+        export_buttons(checked.spec, None, "spec")
+        st.caption("Exports of the open spec carry fresh weights (from its seed); a trained run's carry its "
+                   "training (Predict tab).")
+
+
+EXPORT_LABELS = {"onnx": "ONNX", "torchscript": "TorchScript", "exported": "torch.export (.pt2)",
+                 "python": "PyTorch source (.py)"}
+
+
+def export_buttons(spec, run_dir: str | None, key: str) -> None:
+    """One download button per export format; the file is made when it is clicked."""
+    from playground import export
+
+    def making(kind: str):
+        def data() -> bytes:   # runs on the click, outside the script run: no session state here
+            item = export.load(run_dir) if run_dir else export.from_spec(spec)
+            return export.to_bytes(item, kind)
+        return data
+
+    cols = st.columns(len(export.FORMATS) + 1)
+    cols[0].markdown("**Export**")
+    stem = Path(run_dir).name if run_dir else spec.name
+    for col, (kind, ext) in zip(cols[1:], export.FORMATS.items(), strict=True):
+        col.download_button(EXPORT_LABELS[kind], making(kind), file_name=f"{stem}{ext}", key=f"export-{key}-{kind}",
+                            on_click="ignore", mime="application/octet-stream", width="stretch")
 
 
 # -- train ----------------------------------------------------------------------
@@ -729,6 +755,7 @@ def predict_tab() -> None:
     except runs.RunError as exc:
         sentence = str(exc)
     st.caption(f"{run.spec.name} on {run.spec.data.dataset}: {sentence}")
+    export_buttons(run.spec, path, "run")
     draw, browse = st.columns(2)
     if tuple(run.spec.input.shape()) == (1, 28, 28):   # a digit drawn on the canvas is a 28x28 gray image
         panel(draw, "Draw a digit", drawing_panel, run)

@@ -563,3 +563,11 @@ def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(
     _type(app, _text(app).replace("path: pics", "path: nowhere"))
     assert app.text_input(key="data_path").value == "nowhere"
     assert any("does not exist" in w.value for w in app.warning)
+
+
+def test_the_open_spec_offers_each_export_format_while_it_is_valid(app):
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert {"ONNX", "TorchScript", "torch.export (.pt2)", "PyTorch source (.py)"} <= set(labels)
+    _type(app, _text(app).replace("in_features: 320", "in_features: 300"))
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "ONNX" not in labels   # nothing to export until the spec checks

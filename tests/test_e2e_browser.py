@@ -309,7 +309,7 @@ def test_train_then_draw_a_digit(page, server):
     (run_dir,) = list((server[1] / "runs").iterdir())
     run = load_run(run_dir, "cpu")
     probs = predict_proba(run, torch.as_tensor(seen.copy())[None])[0]
-    expected = run.spec.dataset.classes[int(probs.argmax())]
+    expected = run.classes[int(probs.argmax())]
     _expect(page.get_by_test_id("stMetricValue")).to_have_text(expected)
     _expect(page.get_by_text(f"{100 * float(probs.max()):.2f}% probability")).to_be_visible()
     page.get_by_role("button", name="Clear the drawing").click()
@@ -337,4 +337,22 @@ def test_a_block_is_drawn_as_a_cluster_and_its_layers_edited_in_its_card(page):
     page.get_by_role("heading", name="Layer editor").click()  # somewhere neutral
     page.get_by_role("button", name="↶ Undo").click()       # the edit inside the block is one step back
     assert _wait_for_yaml(page, lambda t: t == text) == text
+    assert "Traceback" not in page.content()
+
+
+def test_the_open_spec_downloads_as_source_and_onnx_without_touching_the_text(page):
+    """The export buttons make the file on the click: a download, and the page
+    (the text being edited) as it was."""
+    import onnx
+
+    _type_yaml(page, _editor(page).input_value().replace("# ", "# my note: ", 1))
+    before = _wait_for_yaml(page, lambda t: "my note" in t)
+    for label, check in [("PyTorch source (.py)", lambda data: b"class MnistCnn(nn.Sequential):" in data),
+                         ("ONNX", lambda data: onnx.load_from_string(data).graph.input[0].name == "images")]:
+        with page.expect_download(timeout=60_000) as info:
+            page.get_by_role("button", name=label).click()
+        download = info.value
+        assert download.suggested_filename.startswith("mnist_cnn.")
+        assert check(Path(download.path()).read_bytes())
+    assert _editor(page).input_value() == before
     assert "Traceback" not in page.content()

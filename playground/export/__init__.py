@@ -16,7 +16,7 @@ import sys
 import types
 from pathlib import Path
 
-from playground.export.formats import DEFAULT_OPSET, FORMATS, Exportable, ExportError, load, to_bytes
+from playground.export.formats import DEFAULT_OPSET, FORMATS, Exportable, ExportError, from_spec, load, to_bytes
 from playground.fileio import atomic_write
 
 
@@ -51,4 +51,5 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportError", "Exportable", "default_out", "export", "load", "to_bytes"]
+__all__ = ["DEFAULT_OPSET", "FORMATS", "ExportError", "Exportable", "default_out", "export", "from_spec", "load",
+           "to_bytes"]

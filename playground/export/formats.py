@@ -59,11 +59,16 @@ def load(source: str | Path) -> Exportable:
         spec = load_spec(path)
     except SpecError as err:
         raise ExportError(str(err)) from None
-    torch.manual_seed(spec.train.seed)   # the weights a training run of this spec starts from
+    return from_spec(spec, str(path))
+
+
+def from_spec(spec: SpecBase, where: str = "the page") -> Exportable:
+    """A checked spec with fresh weights: those a training run of it starts from (its seed)."""
+    torch.manual_seed(spec.train.seed)
     model = build(spec).eval()
     info = spec.dataset
     return Exportable(spec, analyze(spec), model, info.classes if info else (),
-                      f"spec {path} (fresh weights, seed {spec.train.seed})")
+                      f"spec {where} (fresh weights, seed {spec.train.seed})")
 
 
 def _from_run(run_dir: Path) -> Exportable:
