@@ -133,6 +133,11 @@ def call_source(callee: str, *args: Any, **options: Any) -> str:
     return f"{callee}({', '.join(parts)})"
 
 
+def unless(value: Any, default: Any) -> Any:
+    """None (left out of ``call_source``) where ``value`` is the default, also as a pair."""
+    return None if value == default or (isinstance(value, (list, tuple)) and set(value) == {default}) else value
+
+
 def nested(expression: str) -> str:
     """A multi-line expression indented one level, to sit inside another's call."""
     return expression.replace("\n", "\n    ")

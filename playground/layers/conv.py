@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from playground.layers.base import Layer, ShapeError, call_source
+from playground.layers.base import Layer, ShapeError, call_source, unless
 from playground.layers.types import Channels, Kernel, Padding
 from playground.shapes import Shape, conv_out, fmt, pair
 
@@ -106,9 +106,9 @@ class Conv2d(Layer):
     def source(self, x: Shape) -> str:   # the settings as written, defaults left out
         groups = self._groups(x[0])
         return call_source("nn.Conv2d", x[0], self._out(x[0]), kernel_size=self.kernel_size,
-                           stride=_unless(self.stride, 1), padding=_unless(self.padding, 0),
-                           dilation=_unless(self.dilation, 1), groups=_unless(groups, 1),
-                           bias=_unless(self.bias, True))
+                           stride=unless(self.stride, 1), padding=unless(self.padding, 0),
+                           dilation=unless(self.dilation, 1), groups=unless(groups, 1),
+                           bias=unless(self.bias, True))
 
     def param_count(self, x: Shape) -> int:
         kh, kw = pair(self.kernel_size)
@@ -182,14 +182,10 @@ class ConvTranspose2d(Layer):
 
     def source(self, x: Shape) -> str:
         return call_source("nn.ConvTranspose2d", x[0], self.out_channels, kernel_size=self.kernel_size,
-                           stride=_unless(self.stride, 1), padding=_unless(self.padding, 0),
-                           output_padding=_unless(self.output_padding, 0), groups=_unless(self.groups, 1),
-                           bias=_unless(self.bias, True), dilation=_unless(self.dilation, 1))
+                           stride=unless(self.stride, 1), padding=unless(self.padding, 0),
+                           output_padding=unless(self.output_padding, 0), groups=unless(self.groups, 1),
+                           bias=unless(self.bias, True), dilation=unless(self.dilation, 1))
 
-
-def _unless(value, default):
-    """None (left out of the source) where ``value`` is the default, also as a pair."""
-    return None if value == default or (isinstance(value, (list, tuple)) and set(value) == {default}) else value
 
     def param_count(self, x: Shape) -> int:
         kh, kw = pair(self.kernel_size)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from playground.layers.base import Layer, ShapeError, call_source
+from playground.layers.base import Layer, ShapeError, call_source, unless
 from playground.layers.types import Kernel, KernelInt, Padding
 from playground.shapes import Shape, fmt, pair, pool_out
 
@@ -73,8 +73,8 @@ class MaxPool2d(_Pool2d):
                             ceil_mode=self.ceil_mode)
 
     def source(self, x: Shape) -> str:   # as written, defaults left out
-        return call_source("nn.MaxPool2d", self.kernel_size, stride=self.stride, padding=_unless(self.padding, 0),
-                           dilation=_unless(self.dilation, 1), ceil_mode=self.ceil_mode or None)
+        return call_source("nn.MaxPool2d", self.kernel_size, stride=self.stride, padding=unless(self.padding, 0),
+                           dilation=unless(self.dilation, 1), ceil_mode=self.ceil_mode or None)
 
 
 class AvgPool2d(_Pool2d):
@@ -96,7 +96,7 @@ class AvgPool2d(_Pool2d):
                             count_include_pad=self.count_include_pad)
 
     def source(self, x: Shape) -> str:
-        return call_source("nn.AvgPool2d", self.kernel_size, stride=self.stride, padding=_unless(self.padding, 0),
+        return call_source("nn.AvgPool2d", self.kernel_size, stride=self.stride, padding=unless(self.padding, 0),
                            ceil_mode=self.ceil_mode or None,
                            count_include_pad=None if self.count_include_pad else False)
 
@@ -119,8 +119,3 @@ class AdaptiveAvgPool2d(Layer):
     def build(self, x: Shape):
         from torch import nn
         return nn.AdaptiveAvgPool2d(pair(self.output_size))
-
-
-def _unless(value, default):
-    """None (left out of the source) where ``value`` is the default, also as a pair."""
-    return None if value == default or (isinstance(value, (list, tuple)) and set(value) == {default}) else value
