@@ -33,7 +33,8 @@ def export_times(spec: Path) -> None:
         began = time.perf_counter()
         data = to_bytes(item, fmt)
         seconds = time.perf_counter() - began
-        print(f"  {fmt:12} {seconds:6.2f} s  {len(data) / 2**20:7.1f} MiB  "
+        size = f"{len(data) / 2**20:7.1f} MiB" if len(data) > 2**20 else f"{len(data) / 2**10:7.1f} KiB"
+        print(f"  {fmt:12} {seconds:6.2f} s  {size}  "
               f"({'meets' if seconds < 10 else 'MISSES'} the 10 s goal)", flush=True)
 
 
