@@ -43,8 +43,9 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 
-def resolve(name: str = "auto", *, amp: bool = True) -> DeviceSetup:
-    """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' -> a DeviceSetup, or DeviceError."""
+def resolve(name: str = "auto", *, amp: bool = True, local_rank: int | None = None) -> DeviceSetup:
+    """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' -> a DeviceSetup, or DeviceError.
+    ``local_rank`` (under torchrun): plain 'cuda' means this process's own GPU, cuda:LOCAL_RANK."""
     if not re.fullmatch(DEVICE_NAMES, name):
         raise DeviceError(f"unknown device '{name}'.\n  Use auto, cpu, cuda, cuda:N or mps.")
     if name == "auto":
@@ -54,6 +55,8 @@ def resolve(name: str = "auto", *, amp: bool = True) -> DeviceSetup:
             raise DeviceError(f"device '{name}' was asked for, but CUDA is not available here.\n"
                               "  Use --device auto or --device cpu.")
         device = torch.device(name)
+        if local_rank is not None and device.index is None:
+            device = torch.device("cuda", local_rank)
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"device '{name}' was asked for, but there are only "
                               f"{torch.cuda.device_count()} CUDA devices.")

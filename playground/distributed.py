@@ -19,10 +19,6 @@ import torch
 TIMEOUT = timedelta(seconds=120)   # a collective waiting longer than this means a rank is gone
 
 
-class DistributedError(RuntimeError):
-    """A setting that cannot work across the processes (a batch that does not divide)."""
-
-
 @dataclass(frozen=True)
 class World:
     rank: int = 0
@@ -72,13 +68,36 @@ def leave(world: World) -> None:
             dist.destroy_process_group()
 
 
-def per_rank_batch(batch: int, world: World) -> int:
-    if batch % world.size:
-        raise DistributedError(
-            f"data.batch_size={batch} does not divide among {world.size} processes.\n"
-            f"  data.batch_size is the global batch: make it a multiple of {world.size} "
-            f"(e.g. {batch - batch % world.size or world.size}), or run on a number of processes that divides it.")
-    return batch // world.size
+def batch_error(spec, world: World):
+    """The located error for a global batch that does not divide among the processes."""
+    from playground.analysis import _located
+    from playground.errors import fail
+
+    batch = spec.data.batch_size
+    near = batch - batch % world.size or world.size
+    return _located(spec, fail(("data", "batch_size"),
+                               f"data.batch_size={batch} does not divide among {world.size} processes.",
+                               f"data.batch_size is the global batch: make it a multiple of {world.size} (e.g. "
+                               f"--batch-size {near}), or run on a number of processes that divides it.",
+                               reason="spec"))
+
+
+def wrap(model: torch.nn.Module, world: World, device: torch.device):
+    """What the training step calls: the model itself, or under torchrun the model
+    in DistributedDataParallel (gradients averaged over the processes, rank 0's
+    buffers broadcast at each step). Checkpoints keep the unwrapped model."""
+    if not world.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def barrier(world: World) -> None:
+    if world.active:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def shard(indices: torch.Tensor, world: World) -> torch.Tensor:

@@ -8,6 +8,7 @@ spec, data, device or run folder, 130 stopped by Ctrl-C (checkpoint saved).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -130,12 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
 
+    from playground import distributed
     from playground.data import DataError
     from playground.devices import DeviceError
     from playground.runs import RunError
     from playground.training import Trainer, TrainingError, with_overrides
 
-    console = Console()
+    world = distributed.from_environment()   # under torchrun, rank 0 alone prints
+    quiet = open(os.devnull, "w") if not world.main else None   # noqa: SIM115  (lives as long as the run)
+    console = Console(quiet)
+    err_stream = quiet or sys.stderr
     options = dict(data_dir=args.data_dir, download=not args.no_download, amp=not args.no_amp)
     try:
         if args.resume:
@@ -145,16 +150,18 @@ def main(argv: list[str] | None = None) -> int:
                                   device=args.device, seed=args.seed)
             trainer = Trainer(spec, out=args.out, **options)
     except (SpecError, RunError) as err:
-        print(err, file=sys.stderr)
+        print(err, file=err_stream)
         return 2
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly at the next step; second: now
         signal.signal(signal.SIGINT, signal.default_int_handler)
         console.close()
-        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=sys.stderr)
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=err_stream)
         trainer.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    # torchrun answers Ctrl-C by sending SIGTERM to every process: the same clean stop
+    previous_term = signal.signal(signal.SIGTERM, on_sigint) if world.active else None
     ended = None
     try:
         for event in trainer.events():
@@ -162,18 +169,27 @@ def main(argv: list[str] | None = None) -> int:
             ended = event
     except (DataError, DeviceError, RunError, SpecError) as err:
         console.close()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=err_stream)
         return 2
     except TrainingError as err:
         console.close()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=err_stream)
         return 1
     except KeyboardInterrupt:
         console.close()
-        print("aborted; the last checkpoint is kept.", file=sys.stderr)
+        print("aborted; the last checkpoint is kept.", file=err_stream)
         return 130
+    except RuntimeError as err:   # a collective that failed: another process is gone
+        if not world.active:
+            raise
+        console.close()
+        print(f"error: process {world.rank} of {world.size} stopped: {str(err).splitlines()[0]}\n"
+              "  Another process ended or lost contact; the last complete checkpoint is kept.", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     return 130 if getattr(ended, "status", None) == "stopped" else 0
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from playground import data as datamod
-from playground import devices, runs, texts
+from playground import devices, distributed, runs, texts
 from playground.analysis import analyze, require_dataset
 from playground.builder import build
 from playground.loader import load_spec
@@ -150,6 +150,9 @@ class Trainer:
                  data_dir: str | Path | None = None, download: bool = True, amp: bool = True,
                  progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
         require_dataset(spec)
+        self.world = distributed.from_environment()   # torchrun's processes, or one
+        if self.world.active and spec.data.batch_size % self.world.size:
+            raise distributed.batch_error(spec, self.world)
         self.spec = spec
         self.data_root = datamod.data_root(data_dir)
         self.summary = analyze(spec, self.data_root)
@@ -177,8 +180,15 @@ class Trainer:
     # -- the run ----------------------------------------------------------
     def events(self) -> Iterator[Event]:
         spec, t = self.spec, self.spec.train
-        setup = devices.resolve(t.device, amp=self.amp)
+        world = self.world
+        setup = devices.resolve(t.device, amp=self.amp, local_rank=world.local_rank if world.active else None)
+        world = self.world = distributed.join(world, setup.device)
+        main = world.main   # rank 0 writes the run folder and reports for all
+        if not main:   # rank 0 reads (and an image folder decodes) first; the others then read its cache
+            distributed.barrier(world)
         raw = yield from datamod.load(spec.data, self.summary.input_shape, self.data_root, download=self.download)
+        if main:
+            distributed.barrier(world)
         datamod.check_fits(raw, self.summary.input_shape, self.summary.output_shape[0])
         if raw.statistics is not None and (spec.data.mean is None or spec.data.std is None):
             spec = self.spec = with_statistics(spec, *raw.statistics)   # the run's spec.yaml records them
@@ -189,6 +199,7 @@ class Trainer:
         if setup.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = OPTIMIZERS[t.optimizer](model.parameters(), t)
+        forward = distributed.wrap(model, world, device)   # DDP under torchrun: gradients averaged over ranks
         notes = list(raw.notes)
         size, limit = datamod.held_bytes(raw.train, raw.test), spec.data.memory_limit_mb * 2**20
         hold = size <= limit
@@ -215,27 +226,40 @@ class Trainer:
             running = ckpt["running_loss"].to(device)
             metrics = runs.read_metrics(self.run_dir)[:start_epoch]
         else:
-            self.run_dir = runs.new_run_dir(spec.name, self._out, self._runs_base)
+            self.run_dir = distributed.broadcast(
+                runs.new_run_dir(spec.name, self._out, self._runs_base) if main else None, world)
         run_dir = self.run_dir
 
         def last_accuracy() -> float | None:
             return metrics[-1]["test_accuracy"] if metrics else None
 
-        runs.write_spec(run_dir, spec.to_dict())
+        if main:
+            runs.write_spec(run_dir, spec.to_dict())
         earlier_seconds = runs.read_info(run_dir).get("seconds", 0.0) if self._resume is not None else 0.0
         wall_began = time.perf_counter()
 
         def wall_seconds() -> float:
             return round(earlier_seconds + time.perf_counter() - wall_began, 2)
 
-        info = {"spec": spec.name, "status": "running", "device": setup.describe(),
+        if self._resume is not None and main:
+            earlier = runs.read_info(run_dir).get("world_size", 1)
+            if earlier != world.size:
+                notes.append(f"this run was trained on {earlier} process{'es' if earlier > 1 else ''} and resumes on "
+                             f"{world.size}: the same global batches and weights updates; batch norm statistics "
+                             "are now gathered over {} images per process".format(spec.data.batch_size // world.size))
+        described = setup.describe() + (f"; {world.describe()}" if world.active else "")
+        info = {"spec": spec.name, "status": "running", "device": described,
+                "world_size": world.size, "backend": world.backend or None,
                 "params": self.summary.total_params, "epochs": t.epochs,
                 "epochs_done": start_epoch, "epochs_trained": round(start_epoch + start_step / steps, 2),
                 "test_accuracy": last_accuracy(),
                 "data_root": str(self.data_root), "data_notes": notes, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        runs.write_info(run_dir, info)
+        if main:
+            runs.write_info(run_dir, info)
 
         def checkpoint(epoch: int, step: int) -> None:
+            if not main:
+                return
             runs.save_checkpoint(run_dir, {
                 "epoch": epoch, "step": step, "running_loss": running.detach().cpu(),
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -246,15 +270,28 @@ class Trainer:
         def finish(status: str, **extra) -> None:
             info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=wall_seconds(),
                         **extra)
-            runs.write_info(run_dir, info)
+            if main:
+                runs.write_info(run_dir, info)
 
         def test_pass() -> tuple[float, float]:
-            """Mean test loss and accuracy (0..1) of the model as it is now."""
-            loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
-            return loss, (preds == test_y).float().mean().item()
+            """Mean test loss and accuracy (0..1) of the model as it is now; under
+            torchrun each rank tests its part of the test set, and the sums are added up."""
+            if not world.active:
+                loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
+                return loss, (preds == test_y).float().mean().item()
+            part = distributed.shard(torch.arange(len(test_x)), world)
+            lo, hi = (int(part[0]), int(part[-1]) + 1) if len(part) else (0, 0)
+            totals = torch.zeros(3, dtype=torch.float64, device=device)   # loss sum, correct, images
+            if hi > lo:
+                loss, preds = evaluate(model, test_x[lo:hi], test_y[lo:hi], spec.data.test_batch_size,
+                                       setup.amp_dtype)
+                totals += torch.tensor([loss * (hi - lo), float((preds == test_y[lo:hi]).sum()), hi - lo],
+                                       dtype=torch.float64, device=device)
+            loss_sum, correct, images = distributed.all_sum(totals, world).tolist()
+            return loss_sum / images, correct / images
 
         try:   # from here on, however the run ends, run.json says how
-            yield RunStarted(run_dir, setup.describe(), t.epochs, start_epoch + 1, start_step, steps,
+            yield RunStarted(run_dir, described, t.epochs, start_epoch + 1, start_step, steps,
                              n, len(test_x), self.summary.total_params, texts.recipe(t), tuple(notes))
             amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
             aug = spec.data.augment
@@ -271,7 +308,7 @@ class Trainer:
                 model.train()
                 began, seen = time.perf_counter(), 0
                 for step in range(first, steps):
-                    if self._stop_requested:
+                    if distributed.any_rank(self._stop_requested, world, device):   # all stop at the same step
                         checkpoint(epoch, step)
                         kept = last_accuracy()
                         if step > 0:  # the weights moved since the last test: score the ones kept
@@ -280,7 +317,9 @@ class Trainer:
                         finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
                         yield RunEnded("stopped", epoch, kept, run_dir, trained, info["seconds"])
                         return
-                    idx = order[step * batch:(step + 1) * batch]
+                    idx = order[step * batch:(step + 1) * batch]   # the global batch
+                    share = len(idx)
+                    idx = distributed.shard(idx, world)            # this process's part of it
                     xb, yb = train_x.take(idx), train_y.index_select(0, idx)
                     if plan is not None:   # per image, by its index: the same draw whatever the batch
                         xb = datamod.augment(xb, plan[0][idx], plan[1][idx], aug.padding, fill)
@@ -291,7 +330,12 @@ class Trainer:
                         group["lr"] = rate
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(**amp):
-                        loss = F.cross_entropy(model(xb).float(), yb, label_smoothing=t.label_smoothing)
+                        out = forward(xb).float()
+                        if world.active:   # sum / global batch x processes: DDP's average is the global mean
+                            loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=t.label_smoothing) \
+                                * (world.size / share)
+                        else:
+                            loss = F.cross_entropy(out, yb, label_smoothing=t.label_smoothing)
                     loss.backward()
                     optimizer.step()
                     running += loss.detach()
@@ -301,18 +345,22 @@ class Trainer:
                         mean = running.item() / done
                         if not math.isfinite(mean):
                             raise TrainingError(self._diverged(epoch + 1, done, metrics))
-                        yield StepDone(epoch + 1, done, steps, mean,
-                                       seen / max(time.perf_counter() - began, 1e-9))
+                        yield StepDone(epoch + 1, done, steps, mean,   # images/s of all the processes
+                                       seen * world.size / max(time.perf_counter() - began, 1e-9))
                 seconds = time.perf_counter() - began
                 eval_began = time.perf_counter()
                 test_loss, accuracy = test_pass()
-                done = EpochDone(epoch + 1, t.epochs, running.item() / steps, test_loss, accuracy,
+                train_loss = distributed.all_sum(running.clone(), world).item() / world.size / steps
+                seen *= world.size
+                done = EpochDone(epoch + 1, t.epochs, train_loss, test_loss, accuracy,
                                  seconds, time.perf_counter() - eval_began, seen / max(seconds, 1e-9))
                 metrics.append(done.as_metrics())
-                runs.write_metrics(run_dir, metrics)
+                if main:
+                    runs.write_metrics(run_dir, metrics)
                 checkpoint(epoch + 1, 0)
                 info.update(epochs_done=epoch + 1, epochs_trained=epoch + 1, test_accuracy=accuracy)
-                runs.write_info(run_dir, info)
+                if main:
+                    runs.write_info(run_dir, info)
                 yield done
         except TrainingError:
             finish("failed", error="loss diverged")
@@ -320,6 +368,8 @@ class Trainer:
         except BaseException:
             finish("interrupted")
             raise
+        finally:
+            distributed.leave(world)
         finish("completed")
         yield RunEnded("completed", t.epochs, last_accuracy(), run_dir, float(t.epochs), info["seconds"])
 

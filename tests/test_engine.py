@@ -209,7 +209,7 @@ def test_the_amp_switch_and_the_download_default_reach_what_they_control(spec, t
     from playground import devices
 
     asked, real = [], devices.resolve
-    monkeypatch.setattr(devices, "resolve", lambda name, amp: asked.append(amp) or real(name, amp=amp))
+    monkeypatch.setattr(devices, "resolve", lambda name, amp, **more: asked.append(amp) or real(name, amp=amp, **more))
     monkeypatch.setattr(tvd.MNIST, "download", lambda self: write_dataset(type(tmp_path)(self.root)))
     one = with_overrides(spec, epochs=1)
     train(one, out=tmp_path / "a", data_dir=tmp_path / "fresh")   # nothing there yet: downloaded by default
