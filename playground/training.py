@@ -118,6 +118,7 @@ def with_statistics(spec: SpecBase, mean, std) -> SpecBase:
 
 
 EPOCH_SEED_STRIDE = 1_000_003
+STOP_CHECK_STEPS = 10   # under torchrun, how often the processes agree on whether to stop
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -308,7 +309,7 @@ class Trainer:
                 model.train()
                 began, seen = time.perf_counter(), 0
                 for step in range(first, steps):
-                    if distributed.any_rank(self._stop_requested, world, device):   # all stop at the same step
+                    if self._stop_now(step, world, device):
                         checkpoint(epoch, step)
                         kept = last_accuracy()
                         if step > 0:  # the weights moved since the last test: score the ones kept
@@ -372,6 +373,13 @@ class Trainer:
             distributed.leave(world)
         finish("completed")
         yield RunEnded("completed", t.epochs, last_accuracy(), run_dir, float(t.epochs), info["seconds"])
+
+    def _stop_now(self, step: int, world, device) -> bool:
+        """A stop asked for, at this step: at once for one process; under torchrun
+        every few steps, when all processes agree to (one collective per check)."""
+        if not world.active:
+            return self._stop_requested
+        return step % STOP_CHECK_STEPS == 0 and distributed.any_rank(self._stop_requested, world, device)
 
     def _diverged(self, epoch: int, step: int, metrics: list[dict]) -> str:
         kept = f"epoch {len(metrics)}" if metrics else "none yet"

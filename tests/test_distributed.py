@@ -75,3 +75,72 @@ def test_shards_cover_each_batch_once_and_evenly():
             parts = [distributed.shard(torch.arange(n), distributed.World(r, size, r, "gloo")) for r in range(size)]
             assert torch.equal(torch.cat(parts), torch.arange(n))
             assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_ctrl_c_under_torchrun_stops_with_a_checkpoint_that_resumes(tmp_path, data_dir):
+    """torchrun passes the interrupt on to every process; they stop at the same
+    step, rank 0 saves the checkpoint, and the run resumes from it."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "playground.train", str(SPECS / "mnist_cnn.yaml"), "--epochs", "200", "--device",
+                             "cpu", "--batch-size", "32", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.time() + 120
+    for line in proc.stderr:   # wait until a few epochs are done
+        if "epoch 3/200" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest = proc.communicate(timeout=90)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the processes did not stop within 90 s of Ctrl-C")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "stopped", rest[-2000:]
+    assert "stopping after this step" in rest
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] >= 3
+    events = list(Trainer.resume(tmp_path / "run", epochs=ckpt["epoch"] + 1, data_dir=data_dir).events())
+    assert events[-1].status == "completed" and events[-1].epoch == ckpt["epoch"] + 1
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = open(f"/proc/{pid}/task/{pid}/children").read()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the worker processes through /proc")
+def test_a_process_that_dies_ends_the_others_and_keeps_the_last_checkpoint(tmp_path, data_dir):
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "playground.train", str(SPECS / "mnist_cnn.yaml"), "--epochs", "200", "--device",
+                             "cpu", "--batch-size", "32", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    for line in proc.stderr:
+        if "epoch 2/200" in line:
+            break
+    workers = _children(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[-1], signal.SIGKILL)   # one rank dies without a word
+    began = time.time()
+    try:
+        proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the other process hung after one died")
+    assert proc.returncode != 0 and time.time() - began < 120
+    assert not any(os.path.exists(f"/proc/{w}") and open(f"/proc/{w}/stat").read().split()[2] != "Z"
+                   for w in workers)   # no process left behind
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)   # the last complete one
+    assert ckpt["epoch"] >= 2 and ckpt["step"] == 0
