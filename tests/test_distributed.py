@@ -23,11 +23,23 @@ ARGS = ["--epochs", "1", "--device", "cpu", "--batch-size", "32"]
 
 
 def _torchrun(args: list[str], tmp_path, nproc: int = 2) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                            str(nproc), "-m", "playground.train", *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=tmp_path)
+                          timeout=300, env=_environment(), cwd=tmp_path)
+
+
+def _environment() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _long_run(tmp_path, data_dir) -> subprocess.Popen:
+    """Two processes training the tutorial spec for 200 epochs, rank 0's report readable as it comes."""
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             "-m", "playground.train", str(SPECS / "mnist_cnn.yaml"), "--epochs", "200", "--device",
+                             "cpu", "--batch-size", "32", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")],
+                            stderr=subprocess.PIPE, text=True, env=_environment(), cwd=tmp_path)
 
 
 def _weights(run) -> dict:
@@ -83,12 +95,7 @@ def test_ctrl_c_under_torchrun_stops_with_a_checkpoint_that_resumes(tmp_path, da
     import signal
     import time
 
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "playground.train", str(SPECS / "mnist_cnn.yaml"), "--epochs", "200", "--device",
-                             "cpu", "--batch-size", "32", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")],
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = _long_run(tmp_path, data_dir)
     deadline = time.time() + 120
     for line in proc.stderr:   # wait until a few epochs are done
         if "epoch 3/200" in line or time.time() > deadline:
@@ -121,12 +128,7 @@ def test_a_process_that_dies_ends_the_others_and_keeps_the_last_checkpoint(tmp_p
     import signal
     import time
 
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "playground.train", str(SPECS / "mnist_cnn.yaml"), "--epochs", "200", "--device",
-                             "cpu", "--batch-size", "32", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")],
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = _long_run(tmp_path, data_dir)
     for line in proc.stderr:
         if "epoch 2/200" in line:
             break
