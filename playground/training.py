@@ -251,7 +251,8 @@ class Trainer:
         described = setup.describe() + (f"; {world.describe()}" if world.active else "")
         info = {"spec": spec.name, "status": "running", "device": described,
                 "world_size": world.size, "backend": world.backend or None,
-                "params": self.summary.total_params, "epochs": t.epochs,
+                "params": self.summary.total_params, "macs": self.summary.total_macs,
+                "dataset": spec.data.dataset, "epochs": t.epochs,
                 "epochs_done": start_epoch, "epochs_trained": round(start_epoch + start_step / steps, 2),
                 "test_accuracy": last_accuracy(),
                 "data_root": str(self.data_root), "data_notes": notes, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -1,0 +1,184 @@
+"""Run folders as a record: one row per run (what it trained, how far, how
+well), and the differences between runs' resolved specs.
+
+    python -m playground.runs [RUNS_DIR] [--sort accuracy] [--json]
+    python -m playground.compare RUN RUN...
+
+Rows come from ``run.json`` and ``metrics.jsonl`` alone (no model is built),
+so listing a thousand runs is quick. A damaged or half-written folder is a
+row that says so, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from playground import runs, texts
+
+RUN_FILES = (runs.INFO_FILE, runs.SPEC_FILE, runs.METRICS_FILE, runs.CHECKPOINT_FILE)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    folder: str
+    spec: str | None = None
+    status: str | None = None
+    dataset: str | None = None
+    params: int | None = None
+    macs: int | None = None
+    epochs_done: float | None = None
+    best_accuracy: float | None = None
+    last_accuracy: float | None = None
+    seconds: float | None = None
+    device: str | None = None
+    world_size: int | None = None
+    started: str | None = None
+    problem: str | None = None     # why the folder could not be read in full
+
+
+def read_record(folder: Path) -> RunRecord:
+    """The row of one run folder; ``problem`` says what is missing or damaged."""
+    path = folder / runs.INFO_FILE
+    if not path.exists():
+        return RunRecord(str(folder), problem=f"no {runs.INFO_FILE}: ended before it started")
+    try:
+        info = json.loads(path.read_text())
+        if not isinstance(info, dict):
+            raise ValueError("not a mapping")
+    except (OSError, ValueError):
+        return RunRecord(str(folder), problem=f"{runs.INFO_FILE} is damaged")
+    problem = None
+    try:
+        metrics = runs.read_metrics(folder)
+    except (OSError, ValueError) as exc:
+        metrics, problem = [], f"{runs.METRICS_FILE} is damaged: {exc}"
+    accuracies = [m["test_accuracy"] for m in metrics if isinstance(m, dict) and "test_accuracy" in m]
+    dataset = info.get("dataset")
+    if dataset is None:   # runs from before run.json named it: read the resolved spec
+        dataset = _spec_dataset(folder)
+    return RunRecord(
+        str(folder), info.get("spec"), info.get("status"), dataset, info.get("params"), info.get("macs"),
+        info.get("epochs_trained", info.get("epochs_done")), max(accuracies) if accuracies else None,
+        accuracies[-1] if accuracies else info.get("test_accuracy"), info.get("seconds"), info.get("device"),
+        info.get("world_size", 1), info.get("started"), problem)
+
+
+def _spec_dataset(folder: Path) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load((folder / runs.SPEC_FILE).read_text()).get("data") or {}
+        return data.get("dataset", "mnist")
+    except (OSError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def list_records(base: str | Path = runs.DEFAULT_RUNS) -> list[RunRecord]:
+    """Every folder under ``base`` that holds any run file, newest first."""
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    folders = [p for p in base.iterdir() if p.is_dir() and any((p / f).exists() for f in RUN_FILES)]
+    rows = [read_record(p) for p in sorted(folders, key=lambda p: p.name)]
+    return sorted(rows, key=lambda r: r.started or "", reverse=True)   # newest first; unreadable ones last
+
+
+SORTS = {
+    "accuracy": lambda r: (r.best_accuracy is None, -(r.best_accuracy or 0.0)),
+    "time": lambda r: (r.seconds is None, r.seconds or 0.0),
+    "params": lambda r: (r.params is None, r.params or 0),
+    "name": lambda r: (r.spec or "", r.folder),
+    "started": lambda r: 0,   # list_records' order: newest first
+}
+
+COLUMNS = ("run", "spec", "status", "dataset", "params", "MACs", "epochs", "best acc", "last acc", "time",
+           "device", "procs")
+
+
+def row_texts(r: RunRecord) -> tuple[str, ...]:
+    status = r.status or "?"
+    if r.problem:
+        status = f"damaged: {r.problem}" if r.status is None else f"{status} ({r.problem})"
+    device = (r.device or "—").split(",")[0]
+    return (Path(r.folder).name, r.spec or "—", status, r.dataset or "—", texts.count(r.params), texts.count(r.macs),
+            f"{r.epochs_done:g}" if isinstance(r.epochs_done, (int, float)) else "—",
+            texts.percent(r.best_accuracy), texts.percent(r.last_accuracy), texts.duration(r.seconds), device,
+            str(r.world_size) if r.world_size else "—")
+
+
+def table(records: list[RunRecord]) -> str:
+    """The runs as an aligned text table (numbers right-aligned)."""
+    rows = [COLUMNS, *(row_texts(r) for r in records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    right = {4, 5, 6, 7, 8, 9, 11}
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def as_json(records: list[RunRecord]) -> str:
+    return json.dumps([asdict(r) for r in records], indent=2)
+
+
+# -- comparing specs ------------------------------------------------------------
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A resolved spec as ``path: value`` pairs, list items that carry a name
+    addressed by it (``layers.conv1.out_channels``), the others by position
+    (``layers[3].type``)."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, item in enumerate(value):
+            name = item.get("name")
+            out.update(flatten(item, f"{prefix}.{name}" if isinstance(name, str) else f"{prefix}[{i}]"))
+    else:
+        out[prefix] = value
+    return out
+
+
+MISSING = "—"
+
+
+def spec_diff(specs: list[dict]) -> list[tuple[str, list[Any]]]:
+    """The paths whose values differ between the specs, in first-seen order, with each spec's value."""
+    flat = [flatten(s) for s in specs]
+    paths: dict[str, None] = {}
+    for f in flat:
+        paths.update(dict.fromkeys(f))
+    return [(p, [f.get(p, MISSING) for f in flat]) for p in paths
+            if len({json.dumps(f.get(p, MISSING), sort_keys=True) for f in flat}) > 1 and p != "name"]
+
+
+def diff_text(names: list[str], diff: list[tuple[str, list[Any]]]) -> str:
+    """``train.lr: 0.01 -> 0.05`` for two runs; a table with a column per run for more."""
+    if not diff:
+        return "The resolved specs are the same (except their names)."
+    if len(names) == 2:
+        return "\n".join(f"{path}: {_show(a)} -> {_show(b)}" for path, (a, b) in diff)
+    rows = [("field", *names), *((path, *(_show(v) for v in values)) for path, values in diff)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _show(value: Any) -> str:
+    return value if value == MISSING else json.dumps(value)
+
+
+def curves_text(names: list[str], metrics: list[list[dict]]) -> str:
+    """Each run's test accuracy and train loss per epoch, side by side."""
+    epochs = max((len(m) for m in metrics), default=0)
+    header = ["epoch", *(f"{n} acc" for n in names), *(f"{n} loss" for n in names)]
+    rows = [header]
+    for e in range(epochs):
+        acc = [texts.percent(m[e]["test_accuracy"]) if e < len(m) else "" for m in metrics]
+        loss = [f"{m[e]['train_loss']:.4f}" if e < len(m) else "" for m in metrics]
+        rows.append([str(e + 1), *acc, *loss])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)

@@ -1,0 +1,115 @@
+"""Run folders as a record: python -m playground.runs (golden table, sorting,
+JSON, damaged folders listed as such) and python -m playground.compare (the
+spec diff by layer names, golden text), on run folders written here."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SPECS
+
+import playground
+from playground import records, runs
+
+GOLDEN = ROOT / "tests" / "golden"
+# Regenerate after a deliberate change: PLAYGROUND_GOLDEN=write pytest tests/test_records.py
+WRITE = os.environ.get("PLAYGROUND_GOLDEN") == "write"
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if WRITE:
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def _run(base: Path, folder: str, spec: dict, accuracies: list[float], **info) -> Path:
+    run = base / folder
+    run.mkdir(parents=True)
+    runs.write_spec(run, spec)
+    runs.write_metrics(run, [{"epoch": i + 1, "train_loss": round(1.0 / (i + 2), 4), "test_loss": 0.5,
+                              "test_accuracy": a} for i, a in enumerate(accuracies)])
+    runs.write_info(run, {"spec": spec["name"], "status": "completed", "device": "cpu, 2 threads, float32",
+                          "params": 8490, "macs": 467200, "dataset": spec["data"]["dataset"],
+                          "epochs_trained": len(accuracies), "test_accuracy": accuracies[-1], "seconds": 12.5,
+                          "world_size": 1, "started": folder.split("-", 1)[1], **info})
+    return run
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    spec = playground.load_spec(SPECS / "mnist_cnn.yaml").to_dict()
+    base = tmp_path / "runs"
+    _run(base, "mnist_cnn-20261128-100000", spec, [0.95, 0.97, 0.9781])
+    other = json.loads(json.dumps(spec))
+    other["name"] = "wide"
+    other["layers"][0]["out_channels"] = 20
+    if "in_channels" in other["layers"][3]:
+        other["layers"][3]["in_channels"] = 20
+    other["train"]["lr"] = 0.05
+    _run(base, "wide-20261128-110000", other, [0.96, 0.985, 0.981], seconds=95.0, world_size=2,
+         device="cpu, 1 threads, float32; 2 processes (gloo)")
+    _run(base, "tiny-20261128-120000", {**spec, "name": "tiny"}, [0.5], status="stopped", epochs_trained=0.4,
+         seconds=1.0)
+    damaged = base / "broken-20261128-130000"
+    damaged.mkdir()
+    (damaged / runs.INFO_FILE).write_text("{not json")
+    half = base / "half-20261128-140000"
+    half.mkdir()
+    runs.write_spec(half, spec)           # a run that died before its run.json
+    (base / "notes").mkdir()              # not a run folder at all: not listed
+    return base
+
+
+def test_the_runs_table(base, capsys):
+    assert runs.main([str(base)]) == 0
+    _golden("runs.table.txt", capsys.readouterr().out)
+
+
+def test_sorted_by_accuracy_best_first_and_as_json(base, capsys):
+    assert runs.main([str(base), "--sort", "accuracy", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [Path(r["folder"]).name for r in rows][:3] == ["wide-20261128-110000", "mnist_cnn-20261128-100000",
+                                                           "tiny-20261128-120000"]
+    assert rows[0]["best_accuracy"] == 0.985 and rows[0]["last_accuracy"] == 0.981 and rows[0]["world_size"] == 2
+    damaged = {Path(r["folder"]).name: r["problem"] for r in rows if r["problem"]}
+    assert set(damaged) == {"broken-20261128-130000", "half-20261128-140000"}
+    assert damaged == {"broken-20261128-130000": "run.json is damaged",
+                       "half-20261128-140000": "no run.json: ended before it started"}
+
+
+def test_compare_names_what_changed_by_layer_name(base, capsys):
+    from playground.compare import main
+
+    assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000")]) == 0
+    out = capsys.readouterr().out
+    assert "layers.conv1.out_channels: 10 -> 20" in out and "train.lr: 0.01 -> 0.05" in out
+    _golden("compare.two.txt", out)
+
+
+def test_flatten_addresses_named_layers_by_name_and_others_by_position():
+    flat = records.flatten({"layers": [{"type": "conv2d", "name": "conv1", "out_channels": 10},
+                                       {"type": "relu"}], "train": {"lr": 0.1}})
+    assert flat == {"layers.conv1.type": "conv2d", "layers.conv1.name": "conv1", "layers.conv1.out_channels": 10,
+                    "layers[1].type": "relu", "train.lr": 0.1}
+
+
+def test_compare_refuses_a_folder_without_a_spec(tmp_path, capsys):
+    from playground.compare import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "is not a readable run folder" in capsys.readouterr().err
+
+
+def test_a_training_run_records_what_the_table_shows(spec, tmp_path, data_dir):
+    from playground.training import train, with_overrides
+
+    train(with_overrides(spec, epochs=1), out=tmp_path / "runs" / "r1", data_dir=data_dir)
+    (row,) = records.list_records(tmp_path / "runs")
+    assert (row.spec, row.status, row.dataset, row.world_size) == ("tiny", "completed", "mnist", 1)
+    assert row.macs == playground.summarize(spec).total_macs and row.best_accuracy == row.last_accuracy
