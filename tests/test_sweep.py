@@ -1,0 +1,112 @@
+"""Sweeps on Optuna, on the tiny generated MNIST: a 2x2 grid gives four run
+folders and a summary whose best row is the best accuracy; a value the check
+refuses trains nothing; paths name fields (did you mean); two workers share
+one SQLite study and run every trial once; a killed sweep started again
+ends with the same trials."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tinydata import TINY
+
+import playground
+from playground import runs
+from playground.sweep import main
+
+NAMED = TINY.replace("- {type: conv2d,", "- {type: conv2d, name: conv,")
+GRID = ["--set", "train.lr=[0.01, 0.1]", "--set", "layers.conv.out_channels=[2, 4]", "--epochs", "1"]
+
+
+@pytest.fixture
+def spec_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(NAMED)
+    return path
+
+
+def _trials(summary: str) -> list[tuple[str, ...]]:
+    return [tuple(line.split()) for line in summary.splitlines()[2:] if re.match(r"^\d+\s", line)]
+
+
+def test_a_grid_gives_a_run_per_point_and_the_best_first(spec_file, tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    assert main([str(spec_file), *GRID, "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    trials = sorted(p.name for p in out.glob("trial-*"))
+    assert trials == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    summary = (out / "summary.txt").read_text()
+    rows = _trials(summary)
+    assert {(r[3], r[4]) for r in rows} == {("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")}
+    accuracies = [runs.read_info(out / Path(r[-1]).name)["test_accuracy"] for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)           # best first
+    assert float(rows[0][2].rstrip("%")) == pytest.approx(100 * accuracies[0], abs=0.01)
+    best = playground.load_spec(out / "best.yaml")                   # a spec file, ready to train
+    assert (best.train.lr, best.layers[0].out_channels) == (float(rows[0][3]), int(rows[0][4]))
+    err = capsys.readouterr().err
+    assert err.count("test accuracy") >= 4 and "(4/4)" in err      # a line per trial as it ends
+
+
+def test_a_value_the_check_refuses_trains_nothing(spec_file, tmp_path, data_dir):
+    out = tmp_path / "sweep"
+    assert main([str(spec_file), "--set", "layers.conv.kernel_size=[5, 40]", "--epochs", "1", "--data-dir",
+                 str(data_dir), "--out", str(out)]) == 0
+    summary = (out / "summary.txt").read_text()
+    assert "refused" in summary and "kernel_size" in summary and "does not fit" in summary
+    assert len(list(out.glob("trial-*"))) == 1                      # only kernel 5 trained
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("layers.convv.out_channels=[2]", "no layer named 'convv'. Did you mean 'conv'?"),
+    ("train.lrr=[0.1]", "unknown key 'lrr'"),
+    ("train.lr=0.1", "VALUES is a YAML list"),
+    ("train.lr=loguniform(0, 1)", "low > 0"),
+])
+def test_a_bad_set_is_a_clear_error(spec_file, tmp_path, capsys, setting, message):
+    assert main([str(spec_file), "--set", setting, "--out", str(tmp_path / "s")]) == 2
+    assert message in capsys.readouterr().err
+    assert not list((tmp_path / "s").glob("trial-*")) if (tmp_path / "s").exists() else True
+
+
+def _sweep_process(spec_file, out, data_dir) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "playground.sweep", str(spec_file), *GRID, "--data-dir",
+                             str(data_dir), "--out", str(out)], stderr=subprocess.PIPE, text=True)
+
+
+def _finished(out: Path) -> list[tuple[str, str]]:
+    import optuna
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    return sorted((str(t.params["train.lr"]), str(t.params["layers.conv.out_channels"]))
+                  for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE")
+
+
+def test_two_workers_share_one_study_and_run_each_trial_once(spec_file, tmp_path, data_dir):
+    out = tmp_path / "sweep"
+    workers = [_sweep_process(spec_file, out, data_dir) for _ in range(2)]
+    for w in workers:
+        assert w.wait(timeout=300) == 0, w.stderr.read()[-2000:]
+    done = _finished(out)
+    assert done == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]   # every point, once
+    assert len(list(out.glob("trial-*"))) == 4
+
+
+def test_a_killed_sweep_started_again_ends_with_the_same_trials(spec_file, tmp_path, data_dir):
+    out = tmp_path / "sweep"
+    first = _sweep_process(spec_file, out, data_dir)
+    for line in first.stderr:
+        if line.startswith("trial "):   # one trial finished
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    time.sleep(7)   # past the heartbeat's grace period: the trial it was running counts as failed
+    again = _sweep_process(spec_file, out, data_dir)
+    assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
+    assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]
+    assert os.path.exists(out / "summary.txt")
