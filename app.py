@@ -837,6 +837,61 @@ def browse_panel(path: str, stamp: float) -> None:
         cols[n % 6].image(image.numpy(), caption=f"{mark} {true} → {pred}", width=72)
 
 
+# -- runs -----------------------------------------------------------------------
+
+def _on_open_run_spec(folder: str) -> None:
+    try:
+        text = (Path(folder) / runs.SPEC_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _flash("error", f"Cannot open the spec of {folder}: {exc}")
+        return
+    _open(editing.Source("run", Path(folder).name, text), f"opened the spec of {Path(folder).name}")
+
+
+def runs_tab() -> None:
+    """Every run folder under runs/, not only this session's: pick some to compare."""
+    import yaml
+
+    from playground import records
+
+    rows = records.list_records(RUNS)
+    if not rows:
+        st.info(f"No run folders under {RUNS} yet.")
+        return
+    frame = pd.DataFrame.from_records([dict(zip(records.COLUMNS, records.row_texts(r), strict=True)) for r in rows])
+    st.caption(f"{len(rows)} run folders under {RUNS}, newest first. Select rows to compare them.")
+    picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                          key="runs_pick")
+    chosen = [rows[i] for i in picked.selection.rows] if picked and picked.selection else []
+    if not chosen:
+        return
+    names = [Path(r.folder).name for r in chosen]
+    curves = [{"run": n, "epoch": m["epoch"], "test accuracy (%)": 100 * m["test_accuracy"],
+               "train loss": m["train_loss"]} for n, r in zip(names, chosen, strict=True)
+              for m in runs.read_metrics(Path(r.folder)) if "test_accuracy" in m]
+    if curves:
+        frame = pd.DataFrame.from_records(curves)
+        cols = st.columns(2)
+        for col, y in zip(cols, ("test accuracy (%)", "train loss"), strict=True):
+            with col:
+                st.vega_lite_chart(frame, {"mark": {"type": "line", "point": True}, "encoding": {
+                    "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1, "format": "d"}},
+                    "y": {"field": y, "type": "quantitative", "scale": {"zero": False}},
+                    "color": {"field": "run", "type": "nominal"}}}, width="stretch", height=260)
+    if len(chosen) > 1:
+        specs = []
+        for r in chosen:
+            try:
+                specs.append(yaml.safe_load((Path(r.folder) / runs.SPEC_FILE).read_text()) or {})
+            except (OSError, yaml.YAMLError):
+                specs.append({})
+        st.markdown("**What differs in their specs**")
+        st.code(records.diff_text(names, records.spec_diff(specs)), language=None)
+    for r, n in zip(chosen, names, strict=True):
+        st.button(f"Open the spec of {n} in the editor", key=f"open-run-{n}", on_click=_on_open_run_spec,
+                  args=(r.folder,), disabled=not (Path(r.folder) / runs.SPEC_FILE).exists())
+
+
 # -- page -----------------------------------------------------------------------
 
 def main() -> None:
@@ -850,7 +905,7 @@ def main() -> None:
         st.error(f"Layer plugins failed to load: {exc}")
         return
     sidebar(checked)
-    edit, train, predict = st.tabs(["Edit", "Train", "Predict"])
+    edit, train, predict, every_run = st.tabs(["Edit", "Train", "Predict", "Runs"])
     with edit:
         edit_tab(checked)
     with train:
@@ -859,6 +914,9 @@ def main() -> None:
     with predict:
         with guard("Predicting"):
             predict_tab()
+    with every_run:
+        with guard("The runs view"):
+            runs_tab()
 
 
 main()

@@ -571,3 +571,22 @@ def test_the_open_spec_offers_each_export_format_while_it_is_valid(app):
     _type(app, _text(app).replace("in_features: 320", "in_features: 300"))
     labels = [b.proto.label for b in app.get("download_button")]
     assert "ONNX" not in labels   # nothing to export until the spec checks
+
+
+def test_the_runs_tab_lists_every_run_folder(folders):
+    from playground import runs
+
+    base = folders / "runs"
+    for name, acc in (("a-20261128-100000", 0.9), ("b-20261128-110000", 0.95)):
+        run = base / name
+        run.mkdir(parents=True)
+        runs.write_spec(run, {"name": name[0], "layers": [{"type": "flatten"}], "data": {"dataset": "mnist"}})
+        runs.write_metrics(run, [{"epoch": 1, "train_loss": 0.3, "test_loss": 0.2, "test_accuracy": acc}])
+        runs.write_info(run, {"spec": name[0], "status": "completed", "started": name[2:]})
+    (base / "c-20261128-120000").mkdir()
+    (base / "c-20261128-120000" / "run.json").write_text("{")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    _no_exceptions(at)
+    frame = next(d.value for d in at.dataframe if "best acc" in d.value.columns)
+    assert list(frame["run"]) == ["b-20261128-110000", "a-20261128-100000", "c-20261128-120000"]
+    assert list(frame["best acc"])[:2] == ["95.00%", "90.00%"] and "damaged" in frame["status"].iloc[2]

@@ -240,7 +240,7 @@ class Source:
     """Where the open text came from: a file in the specs folder, an upload, or
     nothing yet. ``text`` is the text as it came, to tell whether it was edited."""
 
-    kind: str            # "file", "upload" or "new"
+    kind: str            # "file", "upload", "run" (a run folder's resolved spec) or "new"
     name: str            # file name as shown, e.g. "lenet5.yaml"
     text: str
 
@@ -249,7 +249,8 @@ class Source:
 
     def describe(self, current: str) -> str:
         """'lenet5.yaml', 'lenet5.yaml (edited)', 'uploaded net.yaml', 'new spec (edited)'."""
-        what = {"file": self.name, "upload": f"uploaded {self.name}", "new": "new spec"}[self.kind]
+        what = {"file": self.name, "upload": f"uploaded {self.name}", "new": "new spec",
+                "run": f"the spec of run {self.name}"}[self.kind]
         return f"{what} (edited)" if self.edited(current) else what
 
     @property
