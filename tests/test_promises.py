@@ -164,3 +164,23 @@ def test_labels_within_range_pass_the_label_check(tmp_path):
     check_fits(raw, (1, 28, 28), 10)
     with pytest.raises(DataError, match="has 10 classes, but the model has 11 outputs"):
         check_fits(raw, (1, 28, 28), 11)
+
+
+def test_the_readme_layout_names_every_module():
+    """The README's layout section stays true: every module and subpackage of
+    playground (and of playground.app and playground.export) is in it."""
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    named = set(re.findall(r"[\w.]+\.py|\w+/", layout))
+    package = ROOT / "playground"
+    for folder in (package, package / "app", package / "export"):
+        for path in folder.iterdir():
+            if path.name.startswith("_") and path.name != "__main__.py" or path.name == "__pycache__":
+                continue
+            if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
+                wanted = path.name if path.suffix == ".py" else f"{path.name}/"
+                assert wanted in named, f"README layout misses {path.relative_to(ROOT)}"
