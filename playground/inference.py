@@ -26,13 +26,22 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild a run's model from its checkpoint (loaded with weights_only=True)."""
+    """Rebuild a run's model from its checkpoint (loaded with weights_only=True);
+    RunError when the checkpoint holds no spec or weights that do not fit it."""
     run_dir = Path(run_dir)
     setup = devices.resolve(device)
     ckpt = runs.load_checkpoint(run_dir, map_location=setup.device)
+    if not isinstance(ckpt.get("spec"), dict) or "model" not in ckpt:
+        raise runs.RunError(f"the checkpoint in {run_dir} holds no spec or no weights.")
     spec = load_spec(ckpt["spec"])
     model = build(spec).to(setup.device)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).split("\n\t")
+        raise runs.RunError(f"the weights in {run_dir / runs.CHECKPOINT_FILE} do not match its spec "
+                            f"'{spec.name}':\n  " + "\n  ".join(d.strip() for d in detail[1:4] or detail[:1])
+                            + "\n  The checkpoint is damaged or was written by another spec.") from None
     info = spec.dataset   # checkpoints from before classes were recorded: a built-in dataset's
     classes = tuple(ckpt.get("classes") or (info.classes if info else ()))
     return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes)

@@ -72,28 +72,19 @@ def from_spec(spec: SpecBase, where: str = "the page") -> Exportable:
 
 
 def _from_run(run_dir: Path) -> Exportable:
+    from playground.inference import load_run
+
     if not (run_dir / runs.CHECKPOINT_FILE).exists() and not (run_dir / runs.INFO_FILE).exists():
         raise ExportError(f"{run_dir} is not a run folder (no {runs.CHECKPOINT_FILE}, no {runs.INFO_FILE}).\n"
                           "  Give a run folder (runs/NAME-TIME) or a spec file (.yaml).")
     try:
-        ckpt = runs.load_checkpoint(run_dir, map_location="cpu")
+        run = load_run(run_dir, "cpu")
     except runs.RunError as exc:
-        raise ExportError(f"{exc}\n  Export a run folder that holds {runs.CHECKPOINT_FILE}, or a spec file.") from None
-    try:
-        spec = load_spec(ckpt["spec"])
-        model = build(spec)
-    except (SpecError, KeyError) as exc:
+        raise ExportError(f"{exc}\n  Export a run folder with a checkpoint its spec can load, or a spec file.") \
+            from None
+    except SpecError as exc:
         raise ExportError(f"the checkpoint in {run_dir} holds no valid spec: {exc}") from None
-    try:
-        model.load_state_dict(ckpt["model"], strict=True)
-    except (RuntimeError, KeyError) as exc:
-        detail = str(exc).split("\n\t")
-        raise ExportError(f"the weights in {run_dir / runs.CHECKPOINT_FILE} do not match its spec "
-                          f"'{spec.name}':\n  " + "\n  ".join(d.strip() for d in detail[1:4] or detail[:1])
-                          + "\n  The checkpoint is damaged or was written by another spec.") from None
-    info = spec.dataset
-    classes = tuple(ckpt.get("classes") or (info.classes if info else ()))
-    return Exportable(spec, analyze(spec), model.eval(), classes, f"run {run_dir} (epoch {ckpt.get('epoch')})")
+    return Exportable(run.spec, analyze(run.spec), run.model, run.classes, f"run {run_dir} (epoch {run.epoch})")
 
 
 class _Normalized(nn.Module):
