@@ -111,13 +111,7 @@ def row_texts(r: RunRecord) -> tuple[str, ...]:
 
 def table(records: list[RunRecord]) -> str:
     """The runs as an aligned text table (numbers right-aligned)."""
-    rows = [COLUMNS, *(row_texts(r) for r in records)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    right = {4, 5, 6, 7, 8, 9, 11}
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return texts.aligned([COLUMNS, *(row_texts(r) for r in records)], right={4, 5, 6, 7, 8, 9, 11}, rule=True)
 
 
 def as_json(records: list[RunRecord]) -> str:
@@ -162,9 +156,7 @@ def diff_text(names: list[str], diff: list[tuple[str, list[Any]]]) -> str:
         return "The resolved specs are the same (except their names)."
     if len(names) == 2:
         return "\n".join(f"{path}: {_show(a)} -> {_show(b)}" for path, (a, b) in diff)
-    rows = [("field", *names), *((path, *(_show(v) for v in values)) for path, values in diff)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return texts.aligned([("field", *names), *((path, *(_show(v) for v in values)) for path, values in diff)])
 
 
 def _show(value: Any) -> str:
@@ -180,5 +172,4 @@ def curves_text(names: list[str], metrics: list[list[dict]]) -> str:
         acc = [texts.percent(m[e]["test_accuracy"]) if e < len(m) else "" for m in metrics]
         loss = [f"{m[e]['train_loss']:.4f}" if e < len(m) else "" for m in metrics]
         rows.append([str(e + 1), *acc, *loss])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return texts.aligned(rows, right=range(len(header)))

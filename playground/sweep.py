@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from playground import texts
 from playground.errors import SpecError, did_you_mean
 from playground.fileio import atomic_write_text
 
@@ -290,8 +291,7 @@ def write_summary(study, doc: dict, folder: Path) -> str:
         status = "refused" if t.user_attrs.get("refused") else t.state.name.lower()
         rows.append((str(t.number), status, f"{100 * t.value:.2f}%" if t.value is not None else "—",
                      *(str(t.params.get(n, "—")) for n in names), t.user_attrs.get("run", "—")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = [texts.aligned(rows)]
     refused = [t for t in order if t.user_attrs.get("refused")]
     for t in refused:
         lines.append(f"\ntrial {t.number} refused by the check:\n{t.user_attrs['refused']}")

@@ -88,3 +88,15 @@ def recipe(train: Any) -> str:
     if train.label_smoothing:
         parts.append(f"label smoothing {train.label_smoothing:g}")
     return ", ".join(parts)
+
+
+def aligned(rows: list, right=(), rule: bool = False) -> str:
+    """Rows of cells as text columns two spaces apart: left-aligned, or right-
+    aligned for the column indexes in ``right``; ``rule`` puts dashes under the
+    first row. No trailing spaces."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
