@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playground import imagefolder  # noqa: E402
+from playground.data import finish  # noqa: E402
 
 
 def write_folder(root: Path, n: int) -> None:
@@ -39,14 +40,6 @@ def write_folder(root: Path, n: int) -> None:
         small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)   # smooth, photo-like
         image = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
         image.save(folder / f"{i:06d}.jpg", quality=90)
-
-
-def run_through(steps):
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value
 
 
 def main() -> None:
@@ -66,10 +59,10 @@ def main() -> None:
         import torchvision.datasets  # noqa: F401  (imported before timing, as a training run has it)
 
         began = time.perf_counter()
-        first = run_through(imagefolder.load(root, 3, args.size, args.size, workers=args.workers))
+        first = finish(imagefolder.load(root, 3, args.size, args.size, workers=args.workers))
         decode = time.perf_counter() - began
         began = time.perf_counter()
-        again = run_through(imagefolder.load(root, 3, args.size, args.size, workers=args.workers))
+        again = finish(imagefolder.load(root, 3, args.size, args.size, workers=args.workers))
         cached = time.perf_counter() - began
         assert first.decoded and not again.decoded
 

@@ -124,7 +124,7 @@ def candidate(doc: dict, values: dict[str, Any]) -> dict:
     return out
 
 
-def _unknown_field(err: SpecError, choices: list[Choice]) -> str | None:
+def _unknown_field(err: SpecError) -> str | None:
     """A check message that says a --set path names no field (not a value that does not fit)."""
     for problem in err.problems:
         if "unknown key" in problem.message:
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             load_spec(candidate(doc, first))
         except SpecError as err:
-            unknown = _unknown_field(err, choices)
+            unknown = _unknown_field(err)
             if unknown:
                 raise SweepError(f"a --set path names no field:\n{unknown}") from None
     except (SweepError, OSError) as err:
