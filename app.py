@@ -850,8 +850,6 @@ def _on_open_run_spec(folder: str) -> None:
 
 def runs_tab() -> None:
     """Every run folder under runs/, not only this session's: pick some to compare."""
-    import yaml
-
     from playground import records
 
     rows = records.list_records(RUNS)
@@ -882,8 +880,8 @@ def runs_tab() -> None:
         specs = []
         for r in chosen:
             try:
-                specs.append(yaml.safe_load((Path(r.folder) / runs.SPEC_FILE).read_text()) or {})
-            except (OSError, yaml.YAMLError):
+                specs.append(records.resolved_spec(Path(r.folder)))
+            except (OSError, ValueError):
                 specs.append({})
         st.markdown("**What differs in their specs**")
         st.code(records.diff_text(names, records.spec_diff(specs)), language=None)

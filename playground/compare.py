@@ -14,8 +14,6 @@ def main(argv: list[str] | None = None) -> int:
                                                  "they trained.")
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (two or more)")
     args = parser.parse_args(argv)
-    import yaml
-
     from playground import records, runs
 
     if len(args.runs) < 2:
@@ -23,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     names, specs, metrics = [], [], []
     for run in map(Path, args.runs):
         try:
-            specs.append(yaml.safe_load((run / runs.SPEC_FILE).read_text()) or {})
+            specs.append(records.resolved_spec(run))
             metrics.append(runs.read_metrics(run))
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError) as exc:
             print(f"error: {run} is not a readable run folder: {exc}\n"
                   f"  Give folders that hold {runs.SPEC_FILE} (python -m playground.runs lists them).", file=sys.stderr)
             return 2

@@ -67,13 +67,11 @@ def read_record(folder: Path) -> RunRecord:
 
 
 def _spec_dataset(folder: Path) -> str | None:
-    import yaml
-
     try:
-        data = yaml.safe_load((folder / runs.SPEC_FILE).read_text()).get("data") or {}
-        return data.get("dataset", "mnist")
-    except (OSError, AttributeError, yaml.YAMLError):
+        data = resolved_spec(folder).get("data") or {}
+    except (OSError, ValueError):
         return None
+    return data.get("dataset", "mnist") if isinstance(data, dict) else None
 
 
 def list_records(base: str | Path = runs.DEFAULT_RUNS) -> list[RunRecord]:
@@ -119,6 +117,17 @@ def as_json(records: list[RunRecord]) -> str:
 
 
 # -- comparing specs ------------------------------------------------------------
+
+def resolved_spec(folder: Path) -> dict:
+    """A run folder's resolved spec as plain data; OSError or ValueError when it cannot be read."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((Path(folder) / runs.SPEC_FILE).read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{runs.SPEC_FILE} is not YAML: {exc}") from None
+    return data if isinstance(data, dict) else {}
+
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """A resolved spec as ``path: value`` pairs, list items that carry a name
