@@ -113,3 +113,55 @@ def test_a_training_run_records_what_the_table_shows(spec, tmp_path, data_dir):
     (row,) = records.list_records(tmp_path / "runs")
     assert (row.spec, row.status, row.dataset, row.world_size) == ("tiny", "completed", "mnist", 1)
     assert row.macs == playground.summarize(spec).total_macs and row.best_accuracy == row.last_accuracy
+
+
+def test_compare_plot_draws_every_run_curve_into_a_png(base, tmp_path, capsys):
+    from PIL import Image
+
+    from playground.compare import main
+
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "out" / "curves.png"
+    assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000"),
+                 "--plot", str(chart)]) == 0
+    assert f"Chart: {chart}" in capsys.readouterr().out
+    with Image.open(chart) as image:
+        assert image.format == "PNG" and image.size == (1200, 480)
+        assert len(image.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 10   # drawn, not blank
+    assert [p.name for p in chart.parent.iterdir()] == ["curves.png"]        # no temporary file left
+
+
+def test_the_chart_holds_each_runs_numbers():
+    pytest.importorskip("matplotlib")
+    from playground import plots
+
+    metrics = [[{"epoch": 1, "train_loss": 0.9, "test_loss": 0.8, "test_accuracy": 0.5},
+                {"epoch": 2, "train_loss": 0.4, "test_loss": 0.45, "test_accuracy": 0.75}],
+               [{"epoch": 1, "train_loss": 0.7, "test_loss": 0.6, "test_accuracy": 0.625}]]
+    acc, loss = plots.curves_figure(["a", "b"], metrics).axes
+    assert [list(line.get_ydata()) for line in acc.lines] == [[50.0, 75.0], [62.5]]
+    assert [line.get_label() for line in acc.lines] == ["a", "b"]
+    assert [list(line.get_ydata()) for line in loss.lines] == [[0.9, 0.4], [0.8, 0.45], [0.7], [0.6]]
+    assert loss.lines[0].get_color() == loss.lines[1].get_color() == acc.lines[0].get_color()
+    assert loss.lines[1].get_linestyle() == "--" and loss.lines[0].get_linestyle() == "-"
+
+
+def test_compare_plot_refuses_a_file_type_before_any_work(base, tmp_path, capsys):
+    from playground.compare import main
+
+    assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000"),
+                 "--plot", str(tmp_path / "curves.txt")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "must end in .png, .svg, .pdf. Received: .txt" in err
+    assert not (tmp_path / "curves.txt").exists()
+
+
+def test_compare_plot_without_matplotlib_says_how_to_install_it(base, tmp_path, capsys, monkeypatch):
+    import sys
+
+    from playground.compare import main
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib now raises ImportError
+    assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000"),
+                 "--plot", str(tmp_path / "c.png")]) == 2
+    assert "pip install 'playground[plot]'" in capsys.readouterr().err
