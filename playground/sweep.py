@@ -82,7 +82,15 @@ def parse_set(text: str) -> Choice:
     if not isinstance(parsed, list) or not parsed:
         raise SweepError(f"--set {text!r}: VALUES is a YAML list such as [0.01, 0.05], or a range: "
                          "loguniform(1e-4, 1e-1), uniform(0, 0.5), int(8, 64)")
-    return Choice(path.strip(), values=tuple(parsed))
+    return Choice(path.strip(), values=tuple(_number(v) for v in parsed))
+
+
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 (no dot) as a string; a learning rate written so is a number."""
+    return float(value) if isinstance(value, str) and _FLOAT.match(value) else value
 
 
 _STEP = re.compile(r"[^.\[\]]+")
@@ -132,6 +140,104 @@ def _unknown_field(err: SpecError) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A sweep, checked and ready to run: the base spec document, the fields
+    to vary, the sampler, how many trials, and where the study and runs live."""
+    doc: dict
+    choices: tuple[Choice, ...]
+    sampler: str
+    total: int
+    study: str
+    folder: Path
+    storage: str
+    epochs: int | None = None
+    data_dir: str | None = None
+
+    @property
+    def grid_size(self) -> int | None:
+        return math.prod(len(c.values) for c in self.choices) if self.sampler == "grid" else None
+
+
+def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int | None = None,
+         study: str | None = None, out: str | Path | None = None, storage: str | None = None,
+         epochs: int | None = None, data_dir: str | None = None, sweeps_base: str | Path = "sweeps") -> Plan:
+    """Check a sweep before anything runs. SweepError for a bad --set, a path
+    that names no field or a sampler that cannot take the values; SpecError
+    (located) when the base spec itself does not pass the check."""
+    from playground.loader import load_spec
+
+    choices = tuple(parse_set(s) for s in sets)
+    if not choices:
+        raise SweepError("give at least one field to vary: PATH=VALUES, e.g. train.lr=[0.01,0.05]")
+    paths = [c.path for c in choices]
+    if len(set(paths)) < len(paths):
+        raise SweepError(f"a field is given twice: {', '.join(sorted({p for p in paths if paths.count(p) > 1}))}")
+    if not isinstance(doc, dict):
+        raise SweepError("the spec is not a YAML mapping of sections (name, input, layers, ...)")
+    spec = load_spec(doc)
+    sampler = sampler or ("grid" if all(c.values is not None for c in choices) else "tpe")
+    if sampler not in SAMPLERS:
+        raise SweepError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+    if sampler == "grid" and any(c.values is None for c in choices):
+        raise SweepError("the grid sampler needs a list of values for every field (for ranges use tpe or random)")
+    if trials is not None and trials < 1:
+        raise SweepError(f"trials must be at least 1. Received: {trials}")
+    if epochs is not None and epochs < 1:
+        raise SweepError(f"epochs must be at least 1. Received: {epochs}")
+    first = {c.path: (c.values[0] if c.values is not None else c.low) for c in choices}
+    try:
+        load_spec(candidate(doc, first))
+    except SpecError as err:   # a value that does not fit is the trial's to refuse; a path to nothing is ours
+        unknown = _unknown_field(err)
+        if unknown:
+            raise SweepError(f"a path names no field:\n{unknown}") from None
+    name = study or spec.name
+    folder = Path(out) if out is not None else Path(sweeps_base) / name
+    grid = math.prod(len(c.values) for c in choices) if sampler == "grid" else None
+    return Plan(doc, choices, sampler, trials or grid or 10, name, folder,
+                storage or f"sqlite:///{(folder / 'study.db').resolve()}", epochs, data_dir)
+
+
+class Stopped(Exception):
+    """The sweep was asked to stop: the running trial is recorded as interrupted
+    and is trained again when the sweep continues."""
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    status: str                  # complete, pruned, refused, diverged, fail, interrupted, running
+    accuracy: float | None       # 0..1, a completed trial's (or a pruned one's last report)
+    params: dict
+    run: str | None              # the trial's run folder
+    message: str | None = None   # why it was refused, diverged or failed
+
+
+def trial_rows(study) -> list[TrialRow]:
+    """The study's trials, best first: completed by accuracy, then the rest by
+    number. Duplicates (a grid point another worker took) and failures that
+    were retried are left out."""
+    from optuna.trial import TrialState
+
+    all_trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in all_trials}
+    rows = []
+    for t in all_trials:
+        attrs = t.user_attrs
+        if "duplicate" in attrs or t.state == TrialState.WAITING or (t.state == TrialState.FAIL
+                                                                     and t.number in retried):
+            continue
+        message = attrs.get("refused") or attrs.get("diverged") or attrs.get("failed")
+        status = ("refused" if "refused" in attrs else "diverged" if "diverged" in attrs else
+                  "interrupted" if "interrupted" in attrs else t.state.name.lower())
+        value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
+                                                     if t.intermediate_values else None)
+        rows.append(TrialRow(t.number, status, value, dict(t.params), attrs.get("run"), message))
+    return sorted(rows, key=lambda r: (r.status != "complete", -(r.accuracy or 0.0) if r.status == "complete"
+                                       else 0.0, r.number))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m playground.sweep",
                                      description="Train variants of a spec and keep the best, on Optuna.")
@@ -149,89 +255,119 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="the sweep folder (default: sweeps/<study>)")
     args = parser.parse_args(argv)
 
-    from playground.loader import load_spec
+    from playground.data import DataError
+    from playground.devices import DeviceError
+    from playground.runs import RunError
 
     try:
-        choices = [parse_set(s) for s in args.sets]
-        if not choices:
-            raise SweepError("give at least one --set PATH=VALUES")
-        text = Path(args.spec).read_text()
-        doc = yaml.safe_load(text)
-        spec = load_spec(args.spec)
-        sampler_name = args.sampler or ("grid" if all(c.values is not None for c in choices) else "tpe")
-        if sampler_name == "grid" and any(c.values is None for c in choices):
-            raise SweepError("the grid sampler needs a list of values for every --set (ranges: --sampler tpe)")
-        first = {c.path: (c.values[0] if c.values is not None else c.low) for c in choices}
-        try:
-            load_spec(candidate(doc, first))
-        except SpecError as err:
-            unknown = _unknown_field(err)
-            if unknown:
-                raise SweepError(f"a --set path names no field:\n{unknown}") from None
-    except (SweepError, OSError) as err:
+        doc = yaml.safe_load(Path(args.spec).read_text())
+        the_plan = plan(doc, args.sets, sampler=args.sampler, trials=args.trials, study=args.study, out=args.out,
+                        storage=args.storage, epochs=args.epochs, data_dir=args.data_dir)
+    except (SweepError, OSError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except SpecError as err:
         print(err, file=sys.stderr)
         return 2
-
-    study_name = args.study or spec.name
-    folder = Path(args.out or Path("sweeps") / study_name)
-    folder.mkdir(parents=True, exist_ok=True)
-    grid = math.prod(len(c.values) for c in choices) if sampler_name == "grid" else None
-    total = args.trials or grid or 10
-    study = open_study(study_name, args.storage or f"sqlite:///{(folder / 'study.db').resolve()}", sampler_name,
-                       choices)
-    run_trials(study, doc, choices, folder, total, epochs=args.epochs, data_dir=args.data_dir)
-    summary = write_summary(study, doc, folder)
-    print(summary, file=sys.stderr)
+    try:
+        study = run(the_plan, on_trial=_print_trial)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (DataError, DeviceError, RunError) as err:
+        print(f"error: {err}\n  The sweep stopped; the same command continues it.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nstopped: the trial that was running counts as interrupted and trains again when the same "
+              "command continues the sweep.", file=sys.stderr)
+        study = open_study(the_plan)
+        write_summary(study, the_plan.doc, the_plan.folder)
+        return 130
+    print(write_summary(study, the_plan.doc, the_plan.folder), file=sys.stderr)
     return 0
 
 
-def open_study(name: str, storage: str, sampler_name: str, choices: list[Choice]):
+def _print_trial(row: TrialRow, finished: int, total: int) -> None:   # a line per finished trial: progress
+    values = ", ".join(f"{k}={v}" for k, v in row.params.items())
+    outcome = {"refused": "refused by the check", "diverged": "diverged (loss not finite)"}.get(row.status) or (
+        f"{100 * row.accuracy:.2f}% test accuracy" + (" (pruned)" if row.status == "pruned" else "")
+        if row.accuracy is not None else row.status)
+    print(f"trial {row.number} ({finished}/{total}): {values}: {outcome}", file=sys.stderr, flush=True)
+
+
+def _setting(c: Choice) -> str:
+    return f"{c.path}={list(c.values)}" if c.values is not None else f"{c.path}={c.kind}({c.low:g}, {c.high:g})"
+
+
+def open_study(p: Plan):
+    """Create the plan's study, or load it to continue; SweepError when a study
+    of that name was started from another spec or other fields."""
+    import time
     import warnings
 
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in choices}, seed=0),
+    samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in p.choices}, seed=0),
                 "random": lambda: optuna.samplers.RandomSampler(seed=0),
                 "tpe": lambda: optuna.samplers.TPESampler(seed=0)}
-    import time
-
-    from sqlalchemy.exc import SQLAlchemyError
-
+    if p.storage.startswith("sqlite:///"):
+        p.folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(5):   # workers started together race to create the database's tables: try again
         try:
-            store = storage
-            if storage.startswith(("sqlite", "postgresql", "mysql")):
+            store = p.storage
+            if p.storage.startswith(("sqlite", "postgresql", "mysql")):
                 # A heartbeat marks the trials of a killed worker as failed, and they are tried again.
-                store = RDBStorage(storage, heartbeat_interval=2, grace_period=6,
+                store = RDBStorage(p.storage, heartbeat_interval=2, grace_period=6,
                                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-                                   engine_kwargs={"connect_args": {"timeout": 30}} if storage.startswith("sqlite")
+                                   engine_kwargs={"connect_args": {"timeout": 30}} if p.storage.startswith("sqlite")
                                    else {})
-            return optuna.create_study(study_name=name, storage=store, sampler=samplers[sampler_name](),
-                                       pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-                                       direction="maximize", load_if_exists=True)
+            study = optuna.create_study(study_name=p.study, storage=store, sampler=samplers[p.sampler](),
+                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+                                        direction="maximize", load_if_exists=True)
+            break
         except SQLAlchemyError:
             if attempt == 4:
                 raise
             time.sleep(0.5 + attempt)
+    settings = sorted(_setting(c) for c in p.choices)
+    if "spec" not in study.user_attrs:
+        study.set_user_attr("spec", p.doc)
+        study.set_user_attr("settings", settings)
+    elif study.user_attrs["spec"] != p.doc or study.user_attrs.get("settings", settings) != settings:
+        from playground import records
+
+        diff = records.spec_diff([study.user_attrs["spec"], p.doc])
+        what = (records.diff_text(["study", "now"], diff) if diff else
+                f"the fields it varies: {', '.join(study.user_attrs.get('settings', []))}; now: {', '.join(settings)}")
+        raise SweepError(f"study '{p.study}' in {p.folder} was started from another spec or other fields, so "
+                         f"its trials would not compare:\n{what}\n  Give another --study name (or --out folder) "
+                         "for a new sweep, or the spec and settings it started from to continue it.")
+    return study
 
 
-def run_trials(study, doc: dict, choices: list[Choice], folder: Path, total: int, *, epochs=None,
-               data_dir=None) -> None:
+def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
+    """Run the plan's trials until the study has ``p.total`` (a killed or stopped
+    sweep continues: an interrupted trial trains again, nothing twice).
+    ``on_trial(row, finished, total)`` after each trial; ``on_event(number,
+    params, event)`` for every training event; ``should_stop()`` polled while
+    training: when it turns true, the trial stops (with its checkpoint) and
+    ``Stopped`` is raised. Returns the study."""
     import optuna
     from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState, create_trial
 
     from playground.loader import load_spec
-    from playground.training import EpochDone, RunEnded, Trainer, with_overrides
+    from playground.training import EpochDone, RunEnded, Trainer, TrainingError, with_overrides
+
+    study = open_study(p)
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
 
     def objective(trial) -> float:
-        values = {c.path: c.suggest(trial) for c in choices}
+        values = {c.path: c.suggest(trial) for c in p.choices}
         # Two workers may draw the same grid point at once: the later trial number gives way, untrained.
         earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=(
             TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
@@ -240,69 +376,90 @@ def run_trials(study, doc: dict, choices: list[Choice], folder: Path, total: int
             trial.set_user_attr("duplicate", earlier[0])
             raise optuna.TrialPruned()
         try:
-            spec = load_spec(candidate(doc, values))
+            spec = load_spec(candidate(p.doc, values))
         except SpecError as err:   # the check refuses it: recorded, nothing trained
             trial.set_user_attr("refused", str(err))
             raise optuna.TrialPruned() from None
-        spec = with_overrides(spec, epochs=epochs)
-        run_dir = folder / f"trial-{trial.number:03d}"
+        spec = with_overrides(spec, epochs=p.epochs)
+        run_dir = p.folder / f"trial-{trial.number:03d}"
         trial.set_user_attr("run", str(run_dir))
-        trainer = Trainer(spec, out=run_dir, data_dir=data_dir, download=True)
-        accuracy, pruned = 0.0, False
-        for event in trainer.events():
-            if isinstance(event, EpochDone):
-                accuracy = event.test_accuracy
-                trial.report(accuracy, event.epoch)
-                if event.epoch < event.epochs and trial.should_prune():
-                    pruned = True
+        trainer = Trainer(spec, out=run_dir, data_dir=p.data_dir, download=True)
+        accuracy, pruned, stopped = 0.0, False, False
+        try:
+            for event in trainer.events():
+                if on_event is not None:
+                    on_event(trial.number, values, event)
+                if should_stop is not None and not stopped and should_stop():
+                    stopped = True
                     trainer.stop()
-            elif isinstance(event, RunEnded):
-                break
+                if isinstance(event, EpochDone):
+                    accuracy = event.test_accuracy
+                    trial.report(accuracy, event.epoch)
+                    if event.epoch < event.epochs and trial.should_prune():
+                        pruned = True
+                        trainer.stop()
+                elif isinstance(event, RunEnded):
+                    break
+        except TrainingError as err:   # diverged: this value is bad, the sweep goes on
+            trial.set_user_attr("diverged", str(err))
+            raise optuna.TrialPruned() from None
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        if stopped and not pruned:
+            trial.set_user_attr("interrupted", True)
+            raise Stopped()
         if pruned:
             raise optuna.TrialPruned()
         return accuracy
 
-    def report(study, trial) -> None:   # a line per finished trial: the sweep's progress
-        if trial.user_attrs.get("duplicate") is not None:
-            return
-        values = ", ".join(f"{k}={v}" for k, v in trial.params.items())
-        outcome = ("refused by the check" if trial.user_attrs.get("refused") else
-                   f"{100 * trial.value:.2f}% test accuracy" if trial.value is not None else trial.state.name.lower())
-        finished = sum(1 for t in study.get_trials(deepcopy=False, states=states) if "duplicate" not in t.user_attrs)
-        print(f"trial {trial.number} ({finished}/{total}): {values}: {outcome}", file=sys.stderr, flush=True)
+    def finished_count() -> int:
+        return sum(1 for t in study.get_trials(deepcopy=False, states=states) if "duplicate" not in t.user_attrs)
 
-    states = (TrialState.COMPLETE, TrialState.PRUNED)
-    done = sum(1 for t in study.get_trials(deepcopy=False, states=states) if "duplicate" not in t.user_attrs)
-    grid = isinstance(study.sampler, optuna.samplers.GridSampler)   # it stops the study once every point is done
-    if done < total:
-        study.optimize(objective, n_trials=None if grid else total - done, catch=(),
-                       callbacks=[report] if grid else [MaxTrialsCallback(total, states=states), report])
+    def report(study, trial) -> None:
+        if on_trial is None or "duplicate" in trial.user_attrs or trial.state not in states:
+            return
+        row = next((r for r in trial_rows(study) if r.number == trial.number), None)
+        if row is not None:
+            on_trial(row, finished_count(), p.total)
+
+    # Trials a stop or Ctrl-C interrupted train again (the heartbeat does the same for killed workers).
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    for t in trials:
+        if t.state == TrialState.FAIL and "interrupted" in t.user_attrs and t.number not in retried:
+            attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", "run")}
+            study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                                         user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
+    grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done
+    done = finished_count()
+    if done < p.total:
+        study.optimize(objective, n_trials=None if grid else p.total - done, catch=(),
+                       callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=states), report])
+    return study
 
 
 def write_summary(study, doc: dict, folder: Path) -> str:
-    from optuna.trial import TrialState
-
-    ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    trials = [t for t in study.get_trials(deepcopy=False, states=ended) if "duplicate" not in t.user_attrs]
-    order = sorted(trials, key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0), t.number))
-    names = list(order[0].params) if order else []
-    rows = [("trial", "status", "test acc", *names, "run")]
-    for t in order:
-        status = "refused" if t.user_attrs.get("refused") else t.state.name.lower()
-        rows.append((str(t.number), status, f"{100 * t.value:.2f}%" if t.value is not None else "—",
-                     *(str(t.params.get(n, "—")) for n in names), t.user_attrs.get("run", "—")))
-    lines = [texts.aligned(rows)]
-    refused = [t for t in order if t.user_attrs.get("refused")]
-    for t in refused:
-        lines.append(f"\ntrial {t.number} refused by the check:\n{t.user_attrs['refused']}")
-    text = f"study {study.study_name}: {len(trials)} trials, best first\n" + "\n".join(lines) + "\n"
+    """summary.txt (best first, with each refusal's message) and best.yaml, the
+    best completed trial as a spec file; returns the summary's text."""
+    rows = trial_rows(study)
+    ended = [r for r in rows if r.status != "running"]
+    names = list(ended[0].params) if ended else []
+    table = [("trial", "status", "test acc", *names, "run")]
+    for r in ended:
+        table.append((str(r.number), r.status, texts.percent(r.accuracy) if r.accuracy is not None else "—",
+                      *(str(r.params.get(n, "—")) for n in names), r.run or "—"))
+    lines = [texts.aligned(table)]
+    for r in ended:
+        if r.status in ("refused", "diverged", "fail") and r.message:
+            lines.append(f"\ntrial {r.number} {r.status}:\n{r.message}")
+    text = f"study {study.study_name}: {len(ended)} trials, best first\n" + "\n".join(lines) + "\n"
     atomic_write_text(folder / "summary.txt", text)
-    complete = [t for t in order if t.state == TrialState.COMPLETE]
-    if complete:
-        best = candidate(doc, complete[0].params)
-        atomic_write_text(folder / "best.yaml", f"# best trial {complete[0].number} of study {study.study_name}: "
-                                                f"{100 * complete[0].value:.2f}% test accuracy\n"
-                          + yaml.safe_dump(best, sort_keys=False))
+    best = next((r for r in rows if r.status == "complete"), None)
+    if best is not None:
+        atomic_write_text(folder / "best.yaml", f"# best trial {best.number} of study {study.study_name}: "
+                                                f"{texts.percent(best.accuracy)} test accuracy\n"
+                          + yaml.safe_dump(candidate(doc, best.params), sort_keys=False))
     return text
 
 

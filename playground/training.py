@@ -367,8 +367,9 @@ class Trainer:
         except TrainingError:
             finish("failed", error="loss diverged")
             raise
-        except BaseException:
-            finish("interrupted")
+        except BaseException:   # Ctrl-C, or the generator closed early; a run that already ended keeps its status
+            if info["status"] == "running":
+                finish("interrupted")
             raise
         finally:
             distributed.leave(world)

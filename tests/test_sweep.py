@@ -110,3 +110,74 @@ def test_a_killed_sweep_started_again_ends_with_the_same_trials(spec_file, tmp_p
     assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
     assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]
     assert os.path.exists(out / "summary.txt")
+
+
+def test_a_diverging_value_is_recorded_and_the_sweep_goes_on(registry, tmp_path, data_dir, capsys):
+    from test_training import NanAfter
+
+    registry.register(NanAfter)   # NaN from its Nth call on: a value that makes training diverge
+    spec_file = tmp_path / "nan.yaml"
+    spec_file.write_text(NAMED.replace("  - {type: relu}\n", "  - {type: nan_after, name: bad, calls: 1000}\n"))
+    out = tmp_path / "sweep"
+    assert main([str(spec_file), "--set", "layers.bad.calls=[3, 1000]", "--epochs", "1", "--data-dir",
+                 str(data_dir), "--out", str(out)]) == 0
+    summary = (out / "summary.txt").read_text()
+    assert [(r[1], r[3]) for r in _trials(summary)] == [("complete", "1000"), ("diverged", "3")]
+    assert "NaN or infinite in epoch 1" in summary
+    assert "diverged (loss not finite)" in capsys.readouterr().err
+    assert playground.load_spec(out / "best.yaml").layers[1].calls == 1000
+
+
+def test_numbers_in_exponent_form_are_numbers():
+    from playground.sweep import parse_set
+
+    assert parse_set("train.lr=[1e-3, 0.1, 5E2]").values == (0.001, 0.1, 500.0)   # YAML 1.1 reads 1e-3 as text
+
+
+def test_a_study_refuses_to_continue_from_another_spec(spec_file, tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    args = ["--set", "train.lr=[0.01]", "--epochs", "1", "--data-dir", str(data_dir), "--out", str(out)]
+    assert main([str(spec_file), *args]) == 0
+    spec_file.write_text(NAMED.replace("out_features: 10", "out_features: 10, bias: false"))
+    capsys.readouterr()
+    assert main([str(spec_file), *args]) == 2
+    err = capsys.readouterr().err
+    assert "was started from another spec" in err and "bias" in err and "--study" in err
+    assert len(list(out.glob("trial-*"))) == 1
+
+
+def test_a_stopped_sweep_continues_and_trains_the_interrupted_point_again(spec_file, tmp_path, data_dir):
+    import yaml
+
+    from playground import sweep
+
+    plan = sweep.plan(yaml.safe_load(NAMED), ["train.lr=[0.01, 0.1]", "layers.conv.out_channels=[2, 4]"],
+                      epochs=1, data_dir=str(data_dir), out=tmp_path / "sweep")
+    finished = []
+    with pytest.raises(sweep.Stopped):   # stop in the second trial
+        sweep.run(plan, on_trial=lambda row, done, total: finished.append(row.number),
+                  should_stop=lambda: len(finished) == 1)
+    (interrupted,) = [r for r in sweep.trial_rows(sweep.open_study(plan)) if r.status == "interrupted"]
+    assert runs.read_info(Path(interrupted.run))["status"] == "stopped"   # its checkpoint kept
+    study = sweep.run(plan)
+    rows = sweep.trial_rows(study)
+    assert sorted((r.params["train.lr"], r.params["layers.conv.out_channels"]) for r in rows) == [
+        (0.01, 2), (0.01, 4), (0.1, 2), (0.1, 4)]                     # every point once, none lost
+    assert {r.status for r in rows} == {"complete"} and interrupted.number not in {r.number for r in rows}
+
+
+def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_file, tmp_path, data_dir):
+    out = tmp_path / "sweep"
+    first = _sweep_process(spec_file, out, data_dir)
+    for line in first.stderr:
+        if line.startswith("trial "):   # one trial finished, the next one is training
+            break
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=60) == 130
+    err = first.stderr.read()
+    assert "the same command continues the sweep" in err and "Traceback" not in err
+    again = _sweep_process(spec_file, out, data_dir)
+    assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
+    assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]
+    statuses = [r[1] for r in _trials((out / "summary.txt").read_text())]
+    assert statuses == ["complete"] * 4    # the interrupted trial trained again and is not listed

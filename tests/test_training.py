@@ -167,6 +167,24 @@ def test_a_run_stopped_between_epochs_keeps_the_last_epochs_accuracy(spec, tmp_p
     assert (ended.status, ended.epoch, ended.epochs_trained, ended.test_accuracy) == ("stopped", 1, 1.0, after_epoch_1)
 
 
+def test_a_reader_that_leaves_at_the_end_keeps_the_runs_status(spec, tmp_path, data_dir):
+    """Leaving the event loop at RunEnded (closing the generator) must not turn a
+    stopped run into an interrupted one; leaving it mid-run must."""
+    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False)
+    events = trainer.events()
+    for event in events:
+        if isinstance(event, EpochDone):
+            trainer.stop()
+        if isinstance(event, RunEnded):
+            break
+    events.close()
+    assert runs.read_info(tmp_path / "run")["status"] == "stopped"
+    events = Trainer(spec, out=tmp_path / "left", data_dir=data_dir, download=False).events()
+    next(e for e in events if isinstance(e, EpochDone))
+    events.close()
+    assert runs.read_info(tmp_path / "left")["status"] == "interrupted"
+
+
 def test_resume_can_extend_a_finished_run(spec, tmp_path, data_dir):
     _run(spec, tmp_path, data_dir)
     events = list(Trainer.resume(tmp_path / "run", epochs=4, data_dir=data_dir, download=False).events())
