@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent
 # Where specs are listed and saved, and where runs go (overridable, e.g. for tests).
 SPECS = Path(os.environ.get("PLAYGROUND_SPECS_DIR", ROOT / "specs"))
 RUNS = Path(os.environ.get("PLAYGROUND_RUNS_DIR", ROOT / runs.DEFAULT_RUNS))
+SWEEPS = Path(os.environ.get("PLAYGROUND_SWEEPS_DIR", ROOT / "sweeps"))
 DEFAULT_SPEC = "mnist_cnn.yaml"
 DATA_SETTING = "the Data folder field above"   # where the page sets the data root
 TABLE_ROW_PX, MAX_UNSCROLLED_ROWS = 35, 30
@@ -86,6 +87,7 @@ def _init_state() -> None:
     state.setdefault("spec_pick", None)
     state.setdefault("flash", None)
     state.setdefault("job", None)
+    state.setdefault("sweep_job", None)
     state.setdefault("session_runs", [])          # run folders trained from this page, oldest first
     state.setdefault("recorded_job", None)        # the last job put in the runs table
     state.setdefault("data_dir", os.environ.get("PLAYGROUND_DATA", "data"))
@@ -628,7 +630,9 @@ def train_tab(checked: editing.Checked) -> None:
         cols[2].number_input("Batch size", min_value=1, max_value=65536, key="train_batch")
         cols[3].selectbox("Device", DEVICES, key="train_device", help="auto picks CUDA, then Apple MPS, then the CPU.")
         busy = job is not None and job.snapshot().active
-        st.button(f"Train {spec.name}", disabled=busy, type="primary", on_click=_start_training, args=(spec,))
+        sweeping = _active(st.session_state.sweep_job)
+        st.button(f"Train {spec.name}", disabled=busy or sweeping, type="primary", on_click=_start_training,
+                  args=(spec,), help="A sweep is running (see the Sweep tab)." if sweeping else None)
         st.caption("These settings apply to the next run; the spec keeps its own values. "
                    "Ones you change here stay when the spec changes.")
         if st.session_state.get("train_error"):
@@ -715,6 +719,140 @@ def training_panel() -> None:
         if s.run_dir is not None:
             st.session_state.session_runs.append(str(s.run_dir))
         st.rerun()  # show the updated runs table
+
+
+def _active(job) -> bool:
+    return job is not None and job.snapshot().active
+
+
+# -- sweep ----------------------------------------------------------------------
+
+SAMPLER_CHOICES = ("auto", "grid", "random", "tpe")
+
+
+def _default_sets(lr: float) -> str:
+    return f"train.lr=[{lr / 2:g}, {lr:g}, {lr * 2:g}]"
+
+
+def _start_sweep(doc: dict, name: str) -> None:
+    import time
+
+    from playground import sweep
+    from playground.app.jobs import SweepJob
+
+    state = st.session_state
+    study = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    sets = [line.strip() for line in state.sweep_sets.splitlines() if line.strip() and not line.lstrip()
+            .startswith("#")]
+    try:
+        plan = sweep.plan(doc, sets, sampler=None if state.sweep_sampler == "auto" else state.sweep_sampler,
+                          trials=int(state.sweep_trials) or None, study=study, out=SWEEPS / study,
+                          epochs=int(state.sweep_epochs), data_dir=state.data_dir or None)
+    except (sweep.SweepError, SpecError) as exc:
+        state.sweep_error = str(exc)
+        return
+    state.sweep_error = None
+    state.sweep_job = SweepJob(plan, data_setting=DATA_SETTING).start()
+
+
+def _continue_sweep() -> None:
+    from playground.app.jobs import SweepJob
+
+    state = st.session_state
+    state.sweep_job = SweepJob(state.sweep_job.plan, data_setting=DATA_SETTING).start()
+
+
+def _on_apply_best(values: dict, study: str) -> None:
+    if _edit(lambda t: document.set_paths(t, values), f"applied the best values of sweep {study}"):
+        _flash("success", "The best trial's values are in the spec: "
+               + ", ".join(f"{k} = {v}" for k, v in values.items()) + ". Undo takes them back.")
+
+
+def sweep_tab(checked: editing.Checked) -> None:
+    """The sweep form is drawn whatever the spec's state (Streamlit forgets the
+    value of a widget that is not drawn: typed fields would be lost while the
+    spec is briefly invalid); only the start button waits for a valid spec."""
+    state = st.session_state
+    job, spec = state.sweep_job, checked.spec
+    state.setdefault("sweep_sets", _default_sets(spec.train.lr if spec is not None else 0.01))
+    state.setdefault("sweep_sampler", "auto")
+    state.setdefault("sweep_trials", 0)
+    state.setdefault("sweep_epochs", min(spec.train.epochs, 3) if spec is not None else 3)
+    st.caption("Train variants of the open spec and compare them: one field per line, `PATH=VALUES`. "
+               "Each trial is a run folder; a variant the check refuses trains nothing.")
+    st.text_area("Fields to vary", key="sweep_sets", height=100,
+                 help="A YAML list (train.lr=[0.01, 0.05]) for every combination, or a range for the random "
+                      "and TPE samplers: loguniform(1e-4, 1e-1), uniform(0, 0.5), int(8, 64).")
+    named = views.named_paths(checked.doc_layers)
+    st.caption("Fields: `train.lr`, `train.momentum`, `data.batch_size`, ... "
+               + (f"and layers by name: {', '.join(f'`{n}.FIELD`' for n in named)}." if named else
+                  "Give a layer a `name:` to vary its fields (layers.NAME.FIELD)."))
+    cols = st.columns(3)
+    cols[0].selectbox("Sampler", SAMPLER_CHOICES, key="sweep_sampler",
+                      help="auto: grid when every field has a list of values, else TPE.")
+    cols[1].number_input("Trials (0: every combination, or 10)", min_value=0, max_value=1000, key="sweep_trials")
+    cols[2].number_input("Epochs per trial", min_value=1, max_value=10000, key="sweep_epochs")
+    training = _active(state.job)
+    if spec is None:
+        st.warning("Fix the spec first (see the Edit tab): only a valid spec can be swept.")
+    elif not spec.trainable:
+        st.info("This spec names no dataset (`data: {dataset: none}`): set `data.dataset` to sweep it.")
+    else:
+        st.button(f"Sweep {spec.name}", type="primary", disabled=_active(job) or training,
+                  on_click=_start_sweep, args=(checked.doc, spec.name),
+                  help="A training run is going on (see the Train tab)." if training else None)
+        if state.get("sweep_error"):
+            st.error(views.error_markdown(state.sweep_error))
+    sweep_panel()
+
+
+def _sweep_status(s, plan) -> str:
+    if s.status == "starting":
+        return "Opening the study and reading the data..."
+    if s.status == "stopping":
+        return "Stopping the running trial (it keeps its checkpoint)..."
+    if s.active and s.trial is not None:
+        values = ", ".join(f"{k} = {v}" for k, v in s.values.items())
+        where = f"epoch {s.epoch} of {s.epochs}, step {texts.count(s.step)} of {texts.count(s.steps)}" \
+            if s.steps else "starting"
+        return f"Trial {s.trial} ({s.finished + 1} of {s.total}): {values}: {where}"
+    if s.active:
+        return f"{s.finished} of {s.total} trials done..."
+    best = s.best
+    ended = {"completed": "Finished", "stopped": "Stopped", "failed": "Failed"}.get(s.status, s.status)
+    return f"{ended}: {s.finished} of {s.total} trials" + (
+        f"; best: trial {best.number}, {texts.percent(best.accuracy)}" if best else "") + "."
+
+
+@st.fragment(run_every=2.0)
+def sweep_panel() -> None:
+    job = st.session_state.sweep_job
+    if job is None:
+        return
+    s, plan = job.snapshot(), job.plan
+    st.progress(s.progress if s.status != "completed" else 1.0, text=_sweep_status(s, plan))
+    st.caption(f"Sweep folder: {plan.folder} (its trials are in the Runs tab)")
+    if s.active:
+        st.button("Stop the sweep", key="stop_sweep", on_click=job.stop,
+                  help="The running trial stops at its next step and keeps its checkpoint; Continue trains it again.")
+    elif s.status in ("stopped", "failed") and s.finished < s.total:
+        st.button("Continue the sweep", key="continue_sweep", on_click=_continue_sweep,
+                  disabled=_active(st.session_state.job))
+    if s.error:
+        st.error(views.error_markdown(s.error))
+    if s.rows:
+        st.dataframe(pd.DataFrame.from_records(views.sweep_rows(s.rows)), hide_index=True, width="stretch",
+                     key="sweep_trials_table")
+    best = s.best
+    if best is not None and not s.active:
+        st.button(f"Apply the best values to the open spec (trial {best.number}: "
+                  + ", ".join(f"{k} = {v}" for k, v in best.params.items()) + ")", key="apply_best",
+                  on_click=_on_apply_best, args=(best.params, plan.study),
+                  help="Sets these fields in the editor's text, keeping the rest as written; undo takes them back.")
+    refused = [r for r in s.rows if r.status in ("refused", "diverged") and r.message]
+    for r in refused:
+        with st.expander(f"Trial {r.number} {r.status}: why"):
+            st.markdown(views.error_markdown(r.message))
 
 
 # -- predict --------------------------------------------------------------------
@@ -852,14 +990,21 @@ def runs_tab() -> None:
     """Every run folder under runs/, not only this session's: pick some to compare."""
     from playground import records
 
-    rows = records.list_records(RUNS)
+    sweeps = sorted((p for p in SWEEPS.iterdir() if p.is_dir() and any(p.glob("trial-*"))),
+                    key=lambda p: p.name, reverse=True) if SWEEPS.is_dir() else []
+    bases = [str(RUNS), *map(str, sweeps)]
+    base = st.selectbox("Run folders in", bases, key="runs_base",
+                        format_func=lambda b: f"{b} (runs)" if b == str(RUNS) else f"sweep {Path(b).name}",
+                        help="The runs folder, or a sweep's folder (one run folder per trial).") \
+        if sweeps else str(RUNS)
+    rows = records.list_records(base)
     if not rows:
-        st.info(f"No run folders under {RUNS} yet.")
+        st.info(f"No run folders under {base} yet.")
         return
     frame = pd.DataFrame.from_records([dict(zip(records.COLUMNS, records.row_texts(r), strict=True)) for r in rows])
-    st.caption(f"{len(rows)} run folders under {RUNS}, newest first. Select rows to compare them.")
+    st.caption(f"{len(rows)} run folders under {base}, newest first. Select rows to compare them.")
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                          key="runs_pick")
+                          key=f"runs_pick-{base}")
     chosen = [rows[i] for i in picked.selection.rows] if picked and picked.selection else []
     if not chosen:
         return
@@ -903,12 +1048,15 @@ def main() -> None:
         st.error(f"Layer plugins failed to load: {exc}")
         return
     sidebar(checked)
-    edit, train, predict, every_run = st.tabs(["Edit", "Train", "Predict", "Runs"])
+    edit, train, sweeping, predict, every_run = st.tabs(["Edit", "Train", "Sweep", "Predict", "Runs"])
     with edit:
         edit_tab(checked)
     with train:
         with guard("Training"):
             train_tab(checked)
+    with sweeping:
+        with guard("The sweep"):
+            sweep_tab(checked)
     with predict:
         with guard("Predicting"):
             predict_tab()

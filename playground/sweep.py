@@ -213,6 +213,11 @@ class TrialRow:
     run: str | None              # the trial's run folder
     message: str | None = None   # why it was refused, diverged or failed
 
+    @property
+    def done(self) -> bool:
+        """Counts toward the sweep's trials (a failed or interrupted one trains again)."""
+        return self.status in ("complete", "pruned", "refused", "diverged")
+
 
 def trial_rows(study) -> list[TrialRow]:
     """The study's trials, best first: completed by accuracy, then the rest by

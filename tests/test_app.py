@@ -24,6 +24,7 @@ def folders(tmp_path, monkeypatch):
     shutil.copytree(SPECS, specs)
     monkeypatch.setenv("PLAYGROUND_SPECS_DIR", str(specs))
     monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("PLAYGROUND_SWEEPS_DIR", str(tmp_path / "sweeps"))
     return tmp_path
 
 
@@ -595,3 +596,87 @@ def test_the_runs_tab_lists_every_run_folder(folders):
     frame = next(d.value for d in at.dataframe if "best acc" in d.value.columns)
     assert list(frame["run"]) == ["b-20261128-110000", "a-20261128-100000", "c-20261128-120000"]
     assert list(frame["best acc"])[:2] == ["95.00%", "90.00%"] and "damaged" in frame["status"].iloc[2]
+
+
+# -- sweeps --------------------------------------------------------------------------
+
+NAMED = "# a tiny net to sweep\n" + TINY.replace("- {type: conv2d,", "- {type: conv2d, name: conv,")
+
+
+def _sweep(at, sets: str, epochs: int = 1):
+    at.text_area(key="sweep_sets").set_value(sets)
+    at.number_input(key="sweep_epochs").set_value(epochs)
+    _button(at.button, "Sweep tiny").click().run()
+    _no_exceptions(at)
+    return at.session_state["sweep_job"]
+
+
+def test_a_sweep_from_the_page_shows_its_trials_best_first_and_applies_the_best(folders, data_dir):
+    at = _tiny_page(folders, data_dir, NAMED)
+    job = _sweep(at, "train.lr=[0.01, 0.1]\nlayers.conv.kernel_size=[5, 40]")
+    job.join(timeout=120)
+    at.run()
+    _no_exceptions(at)
+    trials = next(d.value for d in at.dataframe if "trial" in d.value.columns)
+    assert list(trials.columns) == ["trial", "status", "test accuracy", "train.lr", "layers.conv.kernel_size",
+                                    "run folder"]
+    assert sorted(trials["status"]) == ["✓ complete"] * 2 + ["✗ refused by the check"] * 2   # 40 no longer fits
+    assert set(trials[trials["status"] == "✗ refused by the check"]["layers.conv.kernel_size"]) == {"40"}
+    assert list(trials["status"][:2]) == ["✓ complete"] * 2
+    accuracies = [float(a.rstrip("%")) for a in trials["test accuracy"][:2]]
+    assert accuracies == sorted(accuracies, reverse=True)                     # best first
+    assert any(p.proto.text.startswith("Finished: 4 of 4 trials; best: trial") for p in at.get("progress"))
+    assert len(list((folders / "sweeps").glob("*/trial-*"))) == 2            # refused ones train nothing
+    best = job.snapshot().best
+    before = _text(at)
+    _button(at.button, f"Apply the best values to the open spec (trial {best.number}: train.lr = "
+                       f"{best.params['train.lr']}, layers.conv.kernel_size = 5)").click().run()
+    after = _text(at)
+    assert after.startswith("# a tiny net to sweep\n") and f"lr: {best.params['train.lr']}" in after
+    assert "name: conv, out_channels: 4, kernel_size: 5" in after              # the user's own text, edited
+    _button(at.sidebar.button, "↶ Undo").click().run()
+    assert _text(at) == before
+    # the Runs tab offers the sweep's folder, its trials as runs
+    sweep = next((folders / "sweeps").iterdir())
+    at.selectbox(key="runs_base").set_value(str(sweep)).run()
+    frame = next(d.value for d in at.dataframe if "best acc" in d.value.columns)
+    assert sorted(frame["run"]) == sorted(p.name for p in sweep.glob("trial-*"))
+
+
+def test_sweep_fields_survive_an_invalid_spec_and_a_bad_field_starts_nothing(folders, data_dir):
+    at = _tiny_page(folders, data_dir, NAMED)
+    at.text_area(key="sweep_sets").set_value("train.lrr=[0.1]").run()
+    good = _text(at)
+    _type(at, good.replace("layers:", "layers: ["))     # briefly not even YAML
+    _type(at, good)
+    assert at.text_area(key="sweep_sets").value == "train.lrr=[0.1]"          # the typed fields are kept
+    _button(at.button, "Sweep tiny").click().run()
+    assert at.session_state["sweep_job"] is None
+    errors = " ".join(e.value for e in at.error)
+    assert "unknown key 'lrr'" in errors and "Did you mean 'lr'" in errors
+    assert not (folders / "sweeps").exists()
+
+
+def test_a_stopped_sweep_can_be_continued_and_training_waits_for_it(folders, data_dir):
+    import time
+
+    at = _tiny_page(folders, data_dir, NAMED)
+    job = _sweep(at, "train.lr=[0.01, 0.05]", epochs=500)
+    deadline = time.time() + 60
+    while time.time() < deadline and not job.snapshot().step:
+        time.sleep(0.05)
+    at.run()
+    assert _button(at.button, "Train tiny").disabled and _button(at.button, "Sweep tiny").disabled
+    job.stop()
+    job.join(timeout=60)
+    at.run()
+    _no_exceptions(at)
+    s = job.snapshot()
+    assert s.status == "stopped" and [r.status for r in s.rows] == ["interrupted"]
+    assert any(p.proto.text.startswith("Stopped: 0 of 2 trials") for p in at.get("progress"))
+    assert not _button(at.button, "Train tiny").disabled
+    _button(at.button, "Continue the sweep").click().run()
+    again = at.session_state["sweep_job"]
+    assert again is not job and again.plan == job.plan                       # the same study and folder
+    again.stop()
+    again.join(timeout=60)

@@ -343,6 +343,23 @@ def set_section_field(text: str, section: str, name: str, value: Any, order: tup
     return doc.text()
 
 
+def set_paths(text: str, values: dict[str, Any]) -> str:
+    """Set fields addressed by names, as sweeps address them (``train.lr``,
+    ``layers.conv1.out_channels``), keeping everything else as written: a
+    sweep's best values go into the user's own text, comments and all."""
+    from playground.sweep import SweepError, set_path
+
+    parse(text)   # the safe reader first, as for every edit
+    doc = _Doc(text)
+    try:
+        for path, value in values.items():
+            set_path(doc.data, path, value)
+    except SweepError as exc:
+        raise fail((), str(exc).removeprefix("--set "), "The spec no longer has the field the sweep varied.") \
+            from None
+    return doc.text()
+
+
 def _ended(lines: list[str]) -> list[str]:
     """``lines`` with a final newline (a layer that ended the file moves up)."""
     if lines and not lines[-1].endswith("\n"):

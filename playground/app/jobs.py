@@ -1,9 +1,11 @@
-"""Training in a background thread, for interactive front ends.
+"""Training and sweeps in a background thread, for interactive front ends.
 
 A TrainingJob runs a Trainer's event stream on its own thread and keeps what
 a page needs to draw: status, the latest step, the loss history, per-epoch
 metrics and any error message. ``stop()`` asks the trainer to stop at the
 next step, which saves a checkpoint first. The page polls ``snapshot()``.
+A SweepJob does the same for a sweep: its trials as they finish, best first,
+and how far the running one is.
 """
 
 from __future__ import annotations
@@ -112,3 +114,127 @@ class TrainingJob:
             with self._lock:
                 self._state.status, self._state.finished = "failed", time.time()
                 self._state.error = message
+
+
+@dataclass
+class SweepState:
+    status: str = "starting"          # starting, running, stopping, completed, stopped, failed
+    total: int = 0
+    finished: int = 0
+    rows: list = field(default_factory=list)    # sweep.TrialRow, best first
+    trial: int | None = None          # the trial training now, its values and how far it is
+    values: dict = field(default_factory=dict)
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("starting", "running", "stopping")
+
+    @property
+    def progress(self) -> float:
+        """0..1 over the sweep: finished trials plus the running one's share."""
+        if not self.total:
+            return 0.0
+        within = ((self.epoch - 1) + self.step / self.steps) / self.epochs if self.steps and self.epochs else 0.0
+        return min(1.0, (self.finished + max(within, 0.0)) / self.total)
+
+    @property
+    def best(self):
+        return next((r for r in self.rows if r.status == "complete"), None)
+
+
+class SweepJob:
+    """A sweep (playground.sweep.run) on a background thread: the finished
+    trials, best first, and the running trial's progress, for a page to poll.
+    ``stop()`` stops the running trial at its next step (it keeps its
+    checkpoint, and trains again when the same plan runs again)."""
+
+    def __init__(self, plan, data_setting: str | None = None):
+        self.plan = plan
+        self.data_setting = data_setting
+        self._state = SweepState(total=plan.total)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"sweep-{plan.study}", daemon=True)
+
+    def start(self) -> SweepJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._state.active:
+                self._state.status = "stopping"
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def snapshot(self) -> SweepState:
+        with self._lock:
+            s = self._state
+            return SweepState(**{**s.__dict__, "rows": list(s.rows), "values": dict(s.values)})
+
+    def _on_event(self, number: int, values: dict, event) -> None:
+        with self._lock:
+            s = self._state
+            if s.trial != number:
+                s.trial, s.values, s.epoch, s.step, s.steps = number, dict(values), 0, 0, 0
+            if isinstance(event, RunStarted):
+                s.epochs, s.steps, s.epoch, s.step = event.epochs, event.steps_per_epoch, event.start_epoch, 0
+                if s.status == "starting":
+                    s.status = "running"
+            elif isinstance(event, StepDone):
+                s.epoch, s.step, s.steps = event.epoch, event.step, event.steps
+
+    def _on_trial(self, row, finished: int, total: int) -> None:
+        from playground import sweep
+
+        with self._lock:
+            self._state.finished = finished
+            self._state.trial = None
+        rows = sweep.trial_rows(self._study) if self._study is not None else [row]
+        with self._lock:
+            self._state.rows = rows
+
+    def _run(self) -> None:
+        from playground import sweep
+
+        self._study = None
+        try:
+            self._study = sweep.open_study(self.plan)
+            with self._lock:
+                self._state.rows = sweep.trial_rows(self._study)
+                self._state.finished = sum(r.done for r in self._state.rows)
+            study = sweep.run(self.plan, on_trial=self._on_trial, on_event=self._on_event,
+                              should_stop=self._stop.is_set)
+            sweep.write_summary(study, self.plan.doc, self.plan.folder)
+            status = "stopped" if self._stop.is_set() else "completed"
+        except sweep.Stopped:
+            status = "stopped"
+        except Exception as exc:  # shown on the page; the full story goes to the server log
+            log.exception("sweep %s failed", self.plan.study)
+            message = exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting \
+                else str(exc)
+            with self._lock:
+                self._state.error = message
+            status = "failed"
+        rows = None
+        if self._study is not None:
+            try:
+                rows = sweep.trial_rows(self._study)
+                if status != "completed":
+                    sweep.write_summary(self._study, self.plan.doc, self.plan.folder)
+            except Exception:  # noqa: BLE001  (the study's own storage failed: keep what was shown)
+                log.exception("reading sweep %s", self.plan.study)
+        with self._lock:
+            if rows is not None:
+                self._state.rows = rows
+                self._state.finished = sum(r.done for r in rows)
+            self._state.status, self._state.finished_at, self._state.trial = status, time.time(), None

@@ -75,3 +75,23 @@ def folder_rows(preview) -> list[dict]:
     """An image folder's classes as table rows: the class and its files per split."""
     return [{"class": name, **{split: counts[k] for split, counts in preview.counts.items()}}
             for k, name in enumerate(preview.classes)]
+
+
+SWEEP_STATUS = {"complete": "✓ complete", "pruned": "pruned", "refused": "✗ refused by the check",
+                "diverged": "✗ diverged", "fail": "✗ failed", "interrupted": "interrupted", "running": "training…"}
+
+
+def sweep_rows(rows) -> list[dict]:
+    """A sweep's trials (playground.sweep.TrialRow, best first) as table rows:
+    trial, status, test accuracy, one column per varied field, run folder."""
+    from playground.texts import percent
+
+    return [{"trial": r.number, "status": SWEEP_STATUS.get(r.status, r.status),
+             "test accuracy": percent(r.accuracy) if r.accuracy is not None else DASH,
+             **{path: str(value) for path, value in r.params.items()}, "run folder": r.run or DASH}
+            for r in rows]
+
+
+def named_paths(layers: list) -> list[str]:
+    """The names a sweep can address in a spec's top-level layers ('layers.conv1'), in order."""
+    return [f"layers.{layer['name']}" for layer in layers if isinstance(layer, dict) and layer.get("name")]
