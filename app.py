@@ -853,6 +853,9 @@ def sweep_panel() -> None:
     for r in refused:
         with st.expander(f"Trial {r.number} {r.status}: why"):
             st.markdown(views.error_markdown(r.message))
+    if not s.active and st.session_state.get("shown_sweep") is not job:
+        st.session_state.shown_sweep = job
+        st.rerun()  # the whole page: the Runs tab lists the new trial folders
 
 
 # -- predict --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 driven by Playwright in Debian's Chromium (no browser download), used as a
 person uses it: opening and saving specs, typing with undo and redo, editing
 fields with the keyboard, breaking a layer, training on a tiny dataset and
-drawing a digit. Each test checks that no click loses or overwrites work.
+drawing a digit, sweeping and comparing the trials. Each test checks that no click loses or overwrites work.
 Screenshots go to tests/artifacts/.
 
 Skipped where Playwright or /usr/bin/chromium is missing, unless
@@ -51,7 +51,7 @@ def server(tmp_path_factory):
     shutil.copytree(SPECS, tmp / "specs")
     port = _free_port()
     env = {**os.environ, "PLAYGROUND_SPECS_DIR": str(tmp / "specs"), "PLAYGROUND_RUNS_DIR": str(tmp / "runs"),
-           "PLAYGROUND_DATA": str(write_dataset(tmp / "data"))}
+           "PLAYGROUND_SWEEPS_DIR": str(tmp / "sweeps"), "PLAYGROUND_DATA": str(write_dataset(tmp / "data"))}
     log = open(tmp / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -277,7 +277,7 @@ def _shown_image(page, caption: str):
 
 def test_train_then_draw_a_digit(page, server):
     page.get_by_role("tab", name="Train").click()
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_label("Epochs", exact=True)
     _expect(epochs).to_be_visible(timeout=90_000)
     epochs.fill("2")
     epochs.press("Enter")
@@ -355,4 +355,67 @@ def test_the_open_spec_downloads_as_source_and_onnx_without_touching_the_text(pa
         assert download.suggested_filename.startswith("mnist_cnn.")
         assert check(Path(download.path()).read_bytes())
     assert _editor(page).input_value() == before
+    assert "Traceback" not in page.content()
+
+
+def _tick_row(page, grid, row: int, then) -> None:
+    """Tick a row of a Streamlit dataframe (a canvas grid: its row-selection
+    column comes first, rows 35 px high under a 35 px header), until ``then``
+    (a locator the selection brings) shows; a click during a rerun is lost."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
+        try:
+            _expect(then).to_be_visible(timeout=10_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            page.wait_for_timeout(1000)
+    _expect(then).to_be_visible()
+
+
+def test_a_sweep_then_its_trials_compared_and_one_opened_without_losing_the_open_text(page, server):
+    _type_yaml(page, _editor(page).input_value().replace("# ", "# my work: ", 1))
+    mine = _wait_for_yaml(page, lambda t: "my work" in t)
+    page.get_by_role("tab", name="Sweep").click()
+    fields = page.get_by_role("textbox", name="Fields to vary")
+    _expect(fields).to_be_visible(timeout=30_000)
+    fields.fill("train.lr=[0.01, 0.05]")
+    fields.press("Control+Enter")
+    epochs = page.get_by_label("Epochs per trial", exact=True)
+    epochs.fill("1")
+    epochs.press("Enter")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Sweep mnist_cnn").click()
+    _expect(page.get_by_text("Finished: 2 of 2 trials; best: trial", exact=False)).to_be_visible(timeout=180_000)
+    _expect(page.get_by_role("button", name="Apply the best values to the open spec", exact=False)).to_be_visible(
+        timeout=30_000)
+    _expect(page.get_by_role("button", name="Stop the sweep")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "app-sweep.png"), full_page=False)
+    page.get_by_role("tab", name="Edit").click()
+    assert _wait_for_yaml(page, lambda t: t == mine) == mine           # sweeping never touches the open text
+
+    page.get_by_role("tab", name="Runs").click()
+    panel = page.get_by_role("tabpanel", name="Runs")
+    _expect(panel.get_by_text("Run folders in")).to_be_visible(timeout=30_000)
+    panel.get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name="sweep mnist_cnn-", exact=False).click()
+    _expect(panel.get_by_text("2 run folders under", exact=False)).to_be_visible(timeout=30_000)
+    grid = panel.get_by_test_id("stDataFrame")
+    _expect(grid).to_be_visible(timeout=30_000)
+    _tick_row(page, grid, 0, panel.get_by_role("button", name="in the editor", exact=False))
+    _tick_row(page, grid, 1, panel.get_by_text("What differs in their specs"))
+    diff = panel.locator("code").filter(has_text="train.lr")
+    _expect(diff).to_contain_text("0.01")
+    _expect(diff).to_contain_text("0.05")
+    page.screenshot(path=str(ARTIFACTS / "app-runs-compare.png"), full_page=False)
+    panel.get_by_role("button", name="Open the spec of trial-000 in the editor").click()
+    page.wait_for_timeout(1500)
+    page.get_by_role("tab", name="Edit").click()
+    opened = _wait_for_yaml(page, lambda t: t != mine)
+    (trial,) = (server[1] / "sweeps").glob("*/trial-000")
+    assert opened == (trial / "spec.yaml").read_text()                 # the trial's resolved spec
+    page.get_by_role("button", name="↶ Undo").click()                  # and the user's text comes back
+    assert _wait_for_yaml(page, lambda t: t == mine) == mine
     assert "Traceback" not in page.content()
