@@ -274,8 +274,24 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(err, file=sys.stderr)
         return 2
+    import signal
+    import threading
+
+    asked = threading.Event()
+
+    def on_sigint(signum, frame):   # first Ctrl-C: stop the running trial at its next step; second: now
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping the running trial after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        asked.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        study = run(the_plan, on_trial=_print_trial)
+        study = run(the_plan, on_trial=_print_trial, should_stop=asked.is_set)
+    except Stopped:
+        print("stopped: the trial that was running counts as interrupted and trains again when the same "
+              "command continues the sweep.", file=sys.stderr)
+        write_summary(open_study(the_plan), the_plan.doc, the_plan.folder)
+        return 130
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -283,11 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}\n  The sweep stopped; the same command continues it.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nstopped: the trial that was running counts as interrupted and trains again when the same "
-              "command continues the sweep.", file=sys.stderr)
-        study = open_study(the_plan)
-        write_summary(study, the_plan.doc, the_plan.folder)
+        print("\naborted: the trial that was running trains again when the same command continues the sweep.",
+              file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(write_summary(study, the_plan.doc, the_plan.folder), file=sys.stderr)
     return 0
 
@@ -314,7 +330,7 @@ def open_study(p: Plan):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.exc import SQLAlchemyError
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # our own line per trial says how each ended
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in p.choices}, seed=0),
                 "random": lambda: optuna.samplers.RandomSampler(seed=0),
@@ -359,8 +375,9 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
     sweep continues: an interrupted trial trains again, nothing twice).
     ``on_trial(row, finished, total)`` after each trial; ``on_event(number,
     params, event)`` for every training event; ``should_stop()`` polled while
-    training: when it turns true, the trial stops (with its checkpoint) and
-    ``Stopped`` is raised. Returns the study."""
+    training and between trials: when it turns true, the running trial stops
+    (with its checkpoint), no new one starts, and ``Stopped`` is raised.
+    Returns the study."""
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState, create_trial
@@ -422,6 +439,8 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         return sum(1 for t in study.get_trials(deepcopy=False, states=states) if "duplicate" not in t.user_attrs)
 
     def report(study, trial) -> None:
+        if should_stop is not None and should_stop():
+            study.stop()   # no new trial starts
         if on_trial is None or "duplicate" in trial.user_attrs or trial.state not in states:
             return
         row = next((r for r in trial_rows(study) if r.number == trial.number), None)
@@ -441,6 +460,8 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
     if done < p.total:
         study.optimize(objective, n_trials=None if grid else p.total - done, catch=(),
                        callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=states), report])
+        if should_stop is not None and should_stop() and finished_count() < p.total:
+            raise Stopped()   # asked between two trials
     return study
 
 

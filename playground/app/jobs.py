@@ -53,18 +53,17 @@ class JobState:
         return self.status in ("starting", "running", "stopping")
 
 
-class TrainingJob:
-    """``data_setting`` names where this front end sets the data folder; a
-    missing-data error then points there instead of at command-line flags."""
+class _Job:
+    """A thread and a state a page polls: ``snapshot()`` copies the state under
+    the lock; ``stop()`` marks it stopping and asks the work to stop."""
 
-    def __init__(self, trainer: Trainer, data_setting: str | None = None):
-        self.trainer = trainer
+    def __init__(self, state, name: str, data_setting: str | None):
         self.data_setting = data_setting
-        self._state = JobState(epochs=trainer.spec.train.epochs)
+        self._state = state
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"train-{trainer.spec.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> TrainingJob:
+    def start(self):
         self._thread.start()
         return self
 
@@ -72,15 +71,39 @@ class TrainingJob:
         with self._lock:
             if self._state.active:
                 self._state.status = "stopping"
-        self.trainer.stop()
+        self._ask_to_stop()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
-    def snapshot(self) -> JobState:
+    def snapshot(self):
+        """A copy of the state (its lists and dicts copied too), safe to read while the work goes on."""
         with self._lock:
             s = self._state
-            return JobState(**{**s.__dict__, "losses": list(s.losses), "metrics": list(s.metrics)})
+            return type(s)(**{k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
+                              for k, v in s.__dict__.items()})
+
+    def _message(self, exc: Exception) -> str:
+        """An error as the page shows it: a missing-data error points at the page's data setting."""
+        return exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting else str(exc)
+
+    def _ask_to_stop(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class TrainingJob(_Job):
+    """``data_setting`` names where this front end sets the data folder; a
+    missing-data error then points there instead of at command-line flags."""
+
+    def __init__(self, trainer: Trainer, data_setting: str | None = None):
+        self.trainer = trainer
+        super().__init__(JobState(epochs=trainer.spec.train.epochs), f"train-{trainer.spec.name}", data_setting)
+
+    def _ask_to_stop(self) -> None:
+        self.trainer.stop()
 
     def _record(self, event) -> None:
         s = self._state
@@ -109,8 +132,7 @@ class TrainingJob:
                     self._record(event)
         except Exception as exc:  # shown on the page; the full story goes to the server log
             log.exception("training %s failed", self.trainer.spec.name)
-            message = exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting \
-                else str(exc)
+            message = self._message(exc)
             with self._lock:
                 self._state.status, self._state.finished = "failed", time.time()
                 self._state.error = message
@@ -149,7 +171,7 @@ class SweepState:
         return next((r for r in self.rows if r.status == "complete"), None)
 
 
-class SweepJob:
+class SweepJob(_Job):
     """A sweep (playground.sweep.run) on a background thread: the finished
     trials, best first, and the running trial's progress, for a page to poll.
     ``stop()`` stops the running trial at its next step (it keeps its
@@ -157,29 +179,12 @@ class SweepJob:
 
     def __init__(self, plan, data_setting: str | None = None):
         self.plan = plan
-        self.data_setting = data_setting
-        self._state = SweepState(total=plan.total)
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"sweep-{plan.study}", daemon=True)
+        self._study = None
+        super().__init__(SweepState(total=plan.total), f"sweep-{plan.study}", data_setting)
 
-    def start(self) -> SweepJob:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._state.active:
-                self._state.status = "stopping"
+    def _ask_to_stop(self) -> None:
         self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def snapshot(self) -> SweepState:
-        with self._lock:
-            s = self._state
-            return SweepState(**{**s.__dict__, "rows": list(s.rows), "values": dict(s.values)})
 
     def _on_event(self, number: int, values: dict, event) -> None:
         with self._lock:
@@ -206,7 +211,6 @@ class SweepJob:
     def _run(self) -> None:
         from playground import sweep
 
-        self._study = None
         try:
             self._study = sweep.open_study(self.plan)
             with self._lock:
@@ -220,10 +224,8 @@ class SweepJob:
             status = "stopped"
         except Exception as exc:  # shown on the page; the full story goes to the server log
             log.exception("sweep %s failed", self.plan.study)
-            message = exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting \
-                else str(exc)
             with self._lock:
-                self._state.error = message
+                self._state.error = self._message(exc)
             status = "failed"
         rows = None
         if self._study is not None:
