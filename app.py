@@ -834,7 +834,7 @@ def sweep_panel() -> None:
     st.caption(f"Sweep folder: {plan.folder} (its trials are in the Runs tab)")
     if s.active:
         st.button("Stop the sweep", key="stop_sweep", on_click=job.stop,
-                  help="The running trial stops at its next step and keeps its checkpoint; Continue trains it again.")
+                  help="The running trial stops at its next step and keeps its checkpoint; Continue goes on from it.")
     elif s.status in ("stopped", "failed") and s.finished < s.total:
         st.button("Continue the sweep", key="continue_sweep", on_click=_continue_sweep,
                   disabled=_active(st.session_state.job))

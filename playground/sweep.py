@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from playground import texts
+from playground import runs, texts
 from playground.errors import SpecError, did_you_mean
 from playground.fileio import atomic_write_text
 
@@ -201,7 +201,7 @@ def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int |
 
 class Stopped(Exception):
     """The sweep was asked to stop: the running trial is recorded as interrupted
-    and is trained again when the sweep continues."""
+    and goes on from its checkpoint when the sweep continues."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ class TrialRow:
 
     @property
     def done(self) -> bool:
-        """Counts toward the sweep's trials (a failed or interrupted one trains again)."""
+        """Counts toward the sweep's trials (a failed or interrupted one is tried again)."""
         return self.status in ("complete", "pruned", "refused", "diverged")
 
 
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = run(the_plan, on_trial=_print_trial, should_stop=asked.is_set)
     except Stopped:
-        print("stopped: the trial that was running counts as interrupted and trains again when the same "
+        print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
               "command continues the sweep.", file=sys.stderr)
         write_summary(open_study(the_plan), the_plan.doc, the_plan.folder)
         return 130
@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}\n  The sweep stopped; the same command continues it.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\naborted: the trial that was running trains again when the same command continues the sweep.",
+        print("\naborted: the trial that was running goes on from its last checkpoint when the same command "
+              "continues the sweep.",
               file=sys.stderr)
         return 130
     finally:
@@ -372,7 +373,7 @@ def open_study(p: Plan):
 
 def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
     """Run the plan's trials until the study has ``p.total`` (a killed or stopped
-    sweep continues: an interrupted trial trains again, nothing twice).
+    sweep continues: an interrupted trial goes on from its checkpoint, nothing twice).
     ``on_trial(row, finished, total)`` after each trial; ``on_event(number,
     params, event)`` for every training event; ``should_stop()`` polled while
     training and between trials: when it turns true, the running trial stops
@@ -397,15 +398,23 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         if earlier:
             trial.set_user_attr("duplicate", earlier[0])
             raise optuna.TrialPruned()
-        try:
-            spec = load_spec(candidate(p.doc, values))
-        except SpecError as err:   # the check refuses it: recorded, nothing trained
-            trial.set_user_attr("refused", str(err))
-            raise optuna.TrialPruned() from None
-        spec = with_overrides(spec, epochs=p.epochs)
-        run_dir = p.folder / f"trial-{trial.number:03d}"
+        earlier = trial.user_attrs.get("run")   # set before training: this trial retries a stopped or killed one
+        if earlier is not None and (Path(earlier) / runs.CHECKPOINT_FILE).exists():
+            # A retry of a stopped or killed trial: on from its checkpoint, its epochs reported again.
+            run_dir = Path(earlier)
+            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=True)
+            for m in runs.read_metrics(run_dir):
+                trial.report(m["test_accuracy"], m["epoch"])
+        else:
+            try:
+                spec = load_spec(candidate(p.doc, values))
+            except SpecError as err:   # the check refuses it: recorded, nothing trained
+                trial.set_user_attr("refused", str(err))
+                raise optuna.TrialPruned() from None
+            spec = with_overrides(spec, epochs=p.epochs)
+            run_dir = p.folder / f"trial-{trial.number:03d}"
+            trainer = Trainer(spec, out=run_dir, data_dir=p.data_dir, download=True)
         trial.set_user_attr("run", str(run_dir))
-        trainer = Trainer(spec, out=run_dir, data_dir=p.data_dir, download=True)
         accuracy, pruned, stopped = 0.0, False, False
         try:
             for event in trainer.events():
@@ -421,6 +430,8 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
                         pruned = True
                         trainer.stop()
                 elif isinstance(event, RunEnded):
+                    if event.status == "completed" and event.test_accuracy is not None:
+                        accuracy = event.test_accuracy   # also when a resumed run had no epoch left
                     break
         except TrainingError as err:   # diverged: this value is bad, the sweep goes on
             trial.set_user_attr("diverged", str(err))
@@ -447,12 +458,13 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         if row is not None:
             on_trial(row, finished_count(), p.total)
 
-    # Trials a stop or Ctrl-C interrupted train again (the heartbeat does the same for killed workers).
+    # Trials a stop or Ctrl-C interrupted go on from their checkpoints (the heartbeat does the same
+    # for a killed worker's): a retry is a new trial that keeps the run folder.
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
         if t.state == TrialState.FAIL and "interrupted" in t.user_attrs and t.number not in retried:
-            attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", "run")}
+            attrs = {k: v for k, v in t.user_attrs.items() if k != "interrupted"}
             study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                                          user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
     grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done

@@ -340,22 +340,6 @@ def test_a_block_is_drawn_as_a_cluster_and_its_layers_edited_in_its_card(page):
     assert "Traceback" not in page.content()
 
 
-def _download(page, button):
-    """Click a download button until the download starts: a click that lands
-    while the page reruns (the button redrawn) is lost."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(3):
-        try:
-            with page.expect_download(timeout=30_000 if attempt < 2 else 60_000) as info:
-                button.click()
-            return info.value
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
 def test_the_open_spec_downloads_as_source_and_onnx_without_touching_the_text(page):
     """The export buttons make the file on the click: a download, and the page
     (the text being edited) as it was."""
@@ -363,9 +347,13 @@ def test_the_open_spec_downloads_as_source_and_onnx_without_touching_the_text(pa
 
     _type_yaml(page, _editor(page).input_value().replace("# ", "# my note: ", 1))
     before = _wait_for_yaml(page, lambda t: "my note" in t)
+    # The server has run with the new text (a click during that rerun would hit the old buttons).
+    _expect(page.get_by_text("mnist_cnn.yaml (edited)").first).to_be_visible(timeout=30_000)
     for label, check in [("PyTorch source (.py)", lambda data: b"class MnistCnn(nn.Sequential):" in data),
                          ("ONNX", lambda data: onnx.load_from_string(data).graph.input[0].name == "images")]:
-        download = _download(page, page.get_by_role("button", name=label))
+        with page.expect_download(timeout=90_000) as info:
+            page.get_by_role("button", name=label).click()
+        download = info.value
         assert download.suggested_filename.startswith("mnist_cnn.")
         assert check(Path(download.path()).read_bytes())
     assert _editor(page).input_value() == before
@@ -378,14 +366,16 @@ def _tick_row(page, grid, row: int, then) -> None:
     (a locator the selection brings) shows; a click during a rerun is lost."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for _ in range(3):
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
-        try:
-            _expect(then).to_be_visible(timeout=10_000)
-            return
-        except (AssertionError, PlaywrightTimeout):
-            page.wait_for_timeout(1000)
+    for _ in range(5):
+        box = grid.bounding_box()   # None while a rerun redraws the grid
+        if box is not None:
+            page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * row + 17)
+            try:
+                _expect(then).to_be_visible(timeout=10_000)
+                return
+            except (AssertionError, PlaywrightTimeout):
+                pass
+        page.wait_for_timeout(1000)
     _expect(then).to_be_visible()
 
 
@@ -417,6 +407,7 @@ def test_a_sweep_then_its_trials_compared_and_one_opened_without_losing_the_open
     page.get_by_role("option", name="sweep mnist_cnn-", exact=False).click()
     _expect(panel.get_by_text("2 run folders under", exact=False)).to_be_visible(timeout=30_000)
     grid = panel.get_by_test_id("stDataFrame")
+    _expect(grid).to_have_count(1, timeout=30_000)   # the runs/ table drawn before is gone once the rerun ends
     _expect(grid).to_be_visible(timeout=30_000)
     _tick_row(page, grid, 0, panel.get_by_role("button", name="in the editor", exact=False))
     _tick_row(page, grid, 1, panel.get_by_text("What differs in their specs"))

@@ -146,24 +146,40 @@ def test_a_study_refuses_to_continue_from_another_spec(spec_file, tmp_path, data
     assert len(list(out.glob("trial-*"))) == 1
 
 
-def test_a_stopped_sweep_continues_and_trains_the_interrupted_point_again(spec_file, tmp_path, data_dir):
+def test_a_stopped_sweep_continues_the_interrupted_trial_from_its_checkpoint(spec_file, tmp_path, data_dir):
     import yaml
 
     from playground import sweep
+    from playground.training import EpochDone, RunStarted
 
-    plan = sweep.plan(yaml.safe_load(NAMED), ["train.lr=[0.01, 0.1]", "layers.conv.out_channels=[2, 4]"],
-                      epochs=1, data_dir=str(data_dir), out=tmp_path / "sweep")
-    finished = []
-    with pytest.raises(sweep.Stopped):   # stop in the second trial
-        sweep.run(plan, on_trial=lambda row, done, total: finished.append(row.number),
-                  should_stop=lambda: len(finished) == 1)
+    grid = ["train.lr=[0.01, 0.1]", "layers.conv.out_channels=[2, 4]"]
+    plan = sweep.plan(yaml.safe_load(NAMED), grid, epochs=2, data_dir=str(data_dir), out=tmp_path / "sweep")
+    epochs_seen = []
+    with pytest.raises(sweep.Stopped):   # stop the second trial after its first epoch
+        sweep.run(plan, on_event=lambda number, values, event: epochs_seen.append(number)
+                  if isinstance(event, EpochDone) else None,
+                  should_stop=lambda: len(epochs_seen) == 3)
     (interrupted,) = [r for r in sweep.trial_rows(sweep.open_study(plan)) if r.status == "interrupted"]
     assert runs.read_info(Path(interrupted.run))["status"] == "stopped"   # its checkpoint kept
-    study = sweep.run(plan)
-    rows = sweep.trial_rows(study)
-    assert sorted((r.params["train.lr"], r.params["layers.conv.out_channels"]) for r in rows) == [
-        (0.01, 2), (0.01, 4), (0.1, 2), (0.1, 4)]                     # every point once, none lost
-    assert {r.status for r in rows} == {"complete"} and interrupted.number not in {r.number for r in rows}
+    assert len(runs.read_metrics(Path(interrupted.run))) == 1
+    starts = {}
+    rows = sweep.trial_rows(sweep.run(plan, on_event=lambda number, values, event: starts.setdefault(
+        number, event.start_epoch) if isinstance(event, RunStarted) else None))
+    point = lambda r: (r.params["train.lr"], r.params["layers.conv.out_channels"])  # noqa: E731
+    assert sorted(map(point, rows)) == [(0.01, 2), (0.01, 4), (0.1, 2), (0.1, 4)]   # every point once, none lost
+    assert {r.status for r in rows} <= {"complete", "pruned"} and interrupted.number not in {r.number for r in rows}
+    resumed = next(r for r in rows if point(r) == point(interrupted))
+    assert resumed.status == "complete" and resumed.run == interrupted.run                    # in its own folder
+    assert starts[resumed.number] == 2                                       # from the checkpoint: epoch 2 on
+    assert len(list((tmp_path / "sweep").glob("trial-*"))) == 4
+    # going on from the checkpoint ends exactly where one uninterrupted run of that point does
+    from playground.training import train, with_overrides
+
+    alone = with_overrides(playground.load_spec(sweep.candidate(yaml.safe_load(NAMED), resumed.params)), epochs=2)
+    train(alone, out=tmp_path / "alone", data_dir=data_dir)
+    losses = lambda run: [(m["epoch"], m["train_loss"], m["test_loss"]) for m in runs.read_metrics(Path(run))]  # noqa: E731
+    assert losses(resumed.run) == losses(tmp_path / "alone")
+    assert resumed.accuracy == runs.read_info(tmp_path / "alone")["test_accuracy"]
 
 
 def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_file, tmp_path, data_dir):

@@ -175,7 +175,7 @@ class SweepJob(_Job):
     """A sweep (playground.sweep.run) on a background thread: the finished
     trials, best first, and the running trial's progress, for a page to poll.
     ``stop()`` stops the running trial at its next step (it keeps its
-    checkpoint, and trains again when the same plan runs again)."""
+    checkpoint, and goes on from it when the same plan runs again)."""
 
     def __init__(self, plan, data_setting: str | None = None):
         self.plan = plan
