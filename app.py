@@ -1,10 +1,12 @@
 """playground's Streamlit page: edit a spec, see every layer's shape live,
-train it, and try the model on digits you draw.
+train it, sweep variants of it, compare runs, and try the model on digits
+you draw.
 
     streamlit run app.py
 
 The page only calls the library (playground.app's editing, document,
-history, forms, views and jobs; report, texts, training, inference, runs);
+history, forms, views and jobs; report, texts, training, sweep, records,
+inference, runs, export);
 it holds no shape logic and no training loop. The YAML text in
 ``st.session_state.yaml_text`` is the one source of truth: every change to it
 (typing, the layer editor, opening, uploading, undo and redo) goes through

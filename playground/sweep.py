@@ -154,10 +154,6 @@ class Plan:
     epochs: int | None = None
     data_dir: str | None = None
 
-    @property
-    def grid_size(self) -> int | None:
-        return math.prod(len(c.values) for c in self.choices) if self.sampler == "grid" else None
-
 
 def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int | None = None,
          study: str | None = None, out: str | Path | None = None, storage: str | None = None,
