@@ -749,7 +749,8 @@ def _start_sweep(doc: dict, name: str) -> None:
     try:
         plan = sweep.plan(doc, sets, sampler=None if state.sweep_sampler == "auto" else state.sweep_sampler,
                           trials=int(state.sweep_trials) or None, study=study, out=SWEEPS / study,
-                          epochs=int(state.sweep_epochs), data_dir=state.data_dir or None)
+                          epochs=int(state.sweep_epochs), data_dir=state.data_dir or None,
+                          download=state.train_download)
     except (sweep.SweepError, SpecError) as exc:
         state.sweep_error = str(exc)
         return

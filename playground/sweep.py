@@ -153,11 +153,13 @@ class Plan:
     storage: str
     epochs: int | None = None
     data_dir: str | None = None
+    download: bool = True      # a missing built-in dataset is downloaded
 
 
 def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int | None = None,
          study: str | None = None, out: str | Path | None = None, storage: str | None = None,
-         epochs: int | None = None, data_dir: str | None = None, sweeps_base: str | Path = "sweeps") -> Plan:
+         epochs: int | None = None, data_dir: str | None = None, download: bool = True,
+         sweeps_base: str | Path = "sweeps") -> Plan:
     """Check a sweep before anything runs. SweepError for a bad --set, a path
     that names no field or a sampler that cannot take the values; SpecError
     (located) when the base spec itself does not pass the check."""
@@ -192,7 +194,7 @@ def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int |
     folder = Path(out) if out is not None else Path(sweeps_base) / name
     grid = math.prod(len(c.values) for c in choices) if sampler == "grid" else None
     return Plan(doc, choices, sampler, trials or grid or 10, name, folder,
-                storage or f"sqlite:///{(folder / 'study.db').resolve()}", epochs, data_dir)
+                storage or f"sqlite:///{(folder / 'study.db').resolve()}", epochs, data_dir, download)
 
 
 class Stopped(Exception):
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", default=None, help="study name (default: the spec's name)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the spec's)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
     parser.add_argument("--out", default=None, help="the sweep folder (default: sweeps/<study>)")
     args = parser.parse_args(argv)
 
@@ -263,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc = yaml.safe_load(Path(args.spec).read_text())
         the_plan = plan(doc, args.sets, sampler=args.sampler, trials=args.trials, study=args.study, out=args.out,
-                        storage=args.storage, epochs=args.epochs, data_dir=args.data_dir)
+                        storage=args.storage, epochs=args.epochs, data_dir=args.data_dir,
+                        download=not args.no_download)
     except (SweepError, OSError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -398,7 +402,7 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         if earlier is not None and (Path(earlier) / runs.CHECKPOINT_FILE).exists():
             # A retry of a stopped or killed trial: on from its checkpoint, its epochs reported again.
             run_dir = Path(earlier)
-            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=True)
+            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
             for m in runs.read_metrics(run_dir):
                 trial.report(m["test_accuracy"], m["epoch"])
         else:
@@ -409,7 +413,7 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
                 raise optuna.TrialPruned() from None
             spec = with_overrides(spec, epochs=p.epochs)
             run_dir = p.folder / f"trial-{trial.number:03d}"
-            trainer = Trainer(spec, out=run_dir, data_dir=p.data_dir, download=True)
+            trainer = Trainer(spec, out=run_dir, data_dir=p.data_dir, download=p.download)
         trial.set_user_attr("run", str(run_dir))
         accuracy, pruned, stopped = 0.0, False, False
         try:
@@ -432,7 +436,7 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         except TrainingError as err:   # diverged: this value is bad, the sweep goes on
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned() from None
-        except KeyboardInterrupt:
+        except BaseException:   # Ctrl-C, missing data, a device error: the point is tried again on continue
             trial.set_user_attr("interrupted", True)
             raise
         if stopped and not pruned:

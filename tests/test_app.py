@@ -680,3 +680,16 @@ def test_a_stopped_sweep_can_be_continued_and_training_waits_for_it(folders, dat
     assert again is not job and again.plan == job.plan                       # the same study and folder
     again.stop()
     again.join(timeout=60)
+
+
+def test_a_sweep_without_its_data_points_to_the_data_folder_field(folders):
+    at = _tiny_page(folders, folders / "nothing-here", NAMED)
+    at.checkbox(key="train_download").uncheck()                   # the page's download setting holds for sweeps
+    job = _sweep(at, "train.lr=[0.01, 0.1]")
+    job.join(timeout=60)
+    at.run()
+    _no_exceptions(at)
+    assert job.snapshot().status == "failed" and not (folders / "nothing-here").exists()
+    errors = " ".join(e.value for e in at.error)
+    assert "the Data folder field above" in errors and "--data-dir" not in errors
+    assert _button(at.button, "Continue the sweep")                # once the data is there

@@ -197,3 +197,16 @@ def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_fil
     assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]
     statuses = [r[1] for r in _trials((out / "summary.txt").read_text())]
     assert statuses == ["complete"] * 4    # the interrupted trial trained again and is not listed
+
+
+def test_missing_data_stops_the_sweep_with_the_fix_and_loses_no_point(spec_file, tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    sets = ["--set", "train.lr=[0.01, 0.1]", "--set", "layers.conv.out_channels=[4]", "--epochs", "1"]
+    assert main([str(spec_file), *sets, "--data-dir", str(tmp_path / "nothing"), "--no-download",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "the same command continues it" in err and "Traceback" not in err
+    assert not (tmp_path / "nothing").exists()                       # nothing downloaded
+    assert main([str(spec_file), *sets, "--data-dir", str(data_dir), "--no-download", "--out", str(out)]) == 0
+    rows = _trials((out / "summary.txt").read_text())
+    assert sorted((r[1], r[3]) for r in rows) == [("complete", "0.01"), ("complete", "0.1")]   # none lost
