@@ -664,16 +664,19 @@ def runs_table() -> None:
                                     "test accuracy": st.column_config.TextColumn(alignment="right")})
 
 
-def _line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False, integer_x: bool = False) -> None:
-    """A plain Vega-Lite line chart. Cheaper than st.line_chart, whose Altair
-    objects cost enough CPU on every refresh to slow a training run down."""
+def _line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False, integer_x: bool = False,
+                color: str | None = None) -> None:
+    """A plain Vega-Lite line chart (one line per value of ``color``). Cheaper than
+    st.line_chart, whose Altair objects cost enough CPU on every refresh to slow a
+    training run down."""
     x_axis = {"title": x, "tickMinStep": 1, "format": "d"} if integer_x else {"title": x}
-    st.vega_lite_chart(frame, {
-        "mark": {"type": "line", "point": points},
-        "encoding": {"x": {"field": x, "type": "quantitative", "axis": x_axis},
-                     "y": {"field": y, "type": "quantitative", "scale": {"zero": False},
-                           "axis": {"title": y, "tickCount": 6}}},
-    }, width="stretch", height=260)
+    encoding = {"x": {"field": x, "type": "quantitative", "axis": x_axis},
+                "y": {"field": y, "type": "quantitative", "scale": {"zero": False},
+                      "axis": {"title": y, "tickCount": 6}}}
+    if color is not None:
+        encoding["color"] = {"field": color, "type": "nominal"}
+    st.vega_lite_chart(frame, {"mark": {"type": "line", "point": points}, "encoding": encoding},
+                       width="stretch", height=260)
 
 
 def _job_status(s) -> str:
@@ -768,7 +771,7 @@ def _continue_sweep() -> None:
 def _on_apply_best(values: dict, study: str) -> None:
     if _edit(lambda t: document.set_paths(t, values), f"applied the best values of sweep {study}"):
         _flash("success", "The best trial's values are in the spec: "
-               + ", ".join(f"{k} = {v}" for k, v in values.items()) + ". Undo takes them back.")
+               + views.values_text(values) + ". Undo takes them back.")
 
 
 def sweep_tab(checked: editing.Checked) -> None:
@@ -809,13 +812,13 @@ def sweep_tab(checked: editing.Checked) -> None:
     sweep_panel()
 
 
-def _sweep_status(s, plan) -> str:
+def _sweep_status(s) -> str:
     if s.status == "starting":
         return "Opening the study and reading the data..."
     if s.status == "stopping":
         return "Stopping the running trial (it keeps its checkpoint)..."
     if s.active and s.trial is not None:
-        values = ", ".join(f"{k} = {v}" for k, v in s.values.items())
+        values = views.values_text(s.values)
         where = f"epoch {s.epoch} of {s.epochs}, step {texts.count(s.step)} of {texts.count(s.steps)}" \
             if s.steps else "starting"
         return f"Trial {s.trial} ({s.finished + 1} of {s.total}): {values}: {where}"
@@ -833,7 +836,7 @@ def sweep_panel() -> None:
     if job is None:
         return
     s, plan = job.snapshot(), job.plan
-    st.progress(s.progress if s.status != "completed" else 1.0, text=_sweep_status(s, plan))
+    st.progress(s.progress if s.status != "completed" else 1.0, text=_sweep_status(s))
     st.caption(f"Sweep folder: {plan.folder} (its trials are in the Runs tab)")
     if s.active:
         st.button("Stop the sweep", key="stop_sweep", on_click=job.stop,
@@ -849,11 +852,10 @@ def sweep_panel() -> None:
     best = s.best
     if best is not None and not s.active:
         st.button(f"Apply the best values to the open spec (trial {best.number}: "
-                  + ", ".join(f"{k} = {v}" for k, v in best.params.items()) + ")", key="apply_best",
+                  + views.values_text(best.params) + ")", key="apply_best",
                   on_click=_on_apply_best, args=(best.params, plan.study),
                   help="Sets these fields in the editor's text, keeping the rest as written; undo takes them back.")
-    refused = [r for r in s.rows if r.status in ("refused", "diverged") and r.message]
-    for r in refused:
+    for r in (r for r in s.rows if r.message):   # refused or diverged
         with st.expander(f"Trial {r.number} {r.status}: why"):
             st.markdown(views.error_markdown(r.message))
     if not s.active and st.session_state.get("shown_sweep") is not job:
@@ -1023,10 +1025,7 @@ def runs_tab() -> None:
         cols = st.columns(2)
         for col, y in zip(cols, ("test accuracy (%)", "train loss"), strict=True):
             with col:
-                st.vega_lite_chart(frame, {"mark": {"type": "line", "point": True}, "encoding": {
-                    "x": {"field": "epoch", "type": "quantitative", "axis": {"tickMinStep": 1, "format": "d"}},
-                    "y": {"field": y, "type": "quantitative", "scale": {"zero": False}},
-                    "color": {"field": "run", "type": "nominal"}}}, width="stretch", height=260)
+                _line_chart(frame, "epoch", y, points=True, integer_x=True, color="run")
     if len(chosen) > 1:
         specs = []
         for r in chosen:

@@ -231,7 +231,7 @@ def trial_rows(study) -> list[TrialRow]:
         if "duplicate" in attrs or t.state == TrialState.WAITING or (t.state == TrialState.FAIL
                                                                      and t.number in retried):
             continue
-        message = attrs.get("refused") or attrs.get("diverged") or attrs.get("failed")
+        message = attrs.get("refused") or attrs.get("diverged")
         status = ("refused" if "refused" in attrs else "diverged" if "diverged" in attrs else
                   "interrupted" if "interrupted" in attrs else t.state.name.lower())
         value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
@@ -286,11 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        study = run(the_plan, on_trial=_print_trial, should_stop=asked.is_set)
+        study = open_study(the_plan)
+        run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set)
     except Stopped:
         print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
               "command continues the sweep.", file=sys.stderr)
-        write_summary(open_study(the_plan), the_plan.doc, the_plan.folder)
+        write_summary(study, the_plan.doc, the_plan.folder)
         return 130
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -309,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_trial(row: TrialRow, finished: int, total: int) -> None:   # a line per finished trial: progress
+def _print_trial(row: TrialRow, rows: list[TrialRow], total: int) -> None:   # a line per finished trial
+    finished = sum(r.done for r in rows)
     values = ", ".join(f"{k}={v}" for k, v in row.params.items())
     outcome = {"refused": "refused by the check", "diverged": "diverged (loss not finite)"}.get(row.status) or (
         f"{100 * row.accuracy:.2f}% test accuracy" + (" (pruned)" if row.status == "pruned" else "")
@@ -371,10 +373,11 @@ def open_study(p: Plan):
     return study
 
 
-def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
-    """Run the plan's trials until the study has ``p.total`` (a killed or stopped
-    sweep continues: an interrupted trial goes on from its checkpoint, nothing twice).
-    ``on_trial(row, finished, total)`` after each trial; ``on_event(number,
+def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None):
+    """Run the plan's trials until the study (``study``, else ``open_study(p)``)
+    has ``p.total`` (a killed or stopped sweep continues: an interrupted trial
+    goes on from its checkpoint, nothing twice). ``on_trial(row, rows, total)``
+    after each trial, with all the study's rows, best first; ``on_event(number,
     params, event)`` for every training event; ``should_stop()`` polled while
     training and between trials: when it turns true, the running trial stops
     (with its checkpoint), no new one starts, and ``Stopped`` is raised.
@@ -386,7 +389,7 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
     from playground.loader import load_spec
     from playground.training import EpochDone, RunEnded, Trainer, TrainingError, with_overrides
 
-    study = open_study(p)
+    study = study if study is not None else open_study(p)
     states = (TrialState.COMPLETE, TrialState.PRUNED)
 
     def objective(trial) -> float:
@@ -398,10 +401,10 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         if earlier:
             trial.set_user_attr("duplicate", earlier[0])
             raise optuna.TrialPruned()
-        earlier = trial.user_attrs.get("run")   # set before training: this trial retries a stopped or killed one
-        if earlier is not None and (Path(earlier) / runs.CHECKPOINT_FILE).exists():
+        resume_from = trial.user_attrs.get("run")   # set before training: this trial retries a stopped one
+        if resume_from is not None and (Path(resume_from) / runs.CHECKPOINT_FILE).exists():
             # A retry of a stopped or killed trial: on from its checkpoint, its epochs reported again.
-            run_dir = Path(earlier)
+            run_dir = Path(resume_from)
             trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
             for m in runs.read_metrics(run_dir):
                 trial.report(m["test_accuracy"], m["epoch"])
@@ -447,16 +450,17 @@ def run(p: Plan, *, on_trial=None, on_event=None, should_stop=None):
         return accuracy
 
     def finished_count() -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False, states=states) if "duplicate" not in t.user_attrs)
+        return sum(r.done for r in trial_rows(study))
 
     def report(study, trial) -> None:
         if should_stop is not None and should_stop():
             study.stop()   # no new trial starts
         if on_trial is None or "duplicate" in trial.user_attrs or trial.state not in states:
             return
-        row = next((r for r in trial_rows(study) if r.number == trial.number), None)
+        rows = trial_rows(study)
+        row = next((r for r in rows if r.number == trial.number), None)
         if row is not None:
-            on_trial(row, finished_count(), p.total)
+            on_trial(row, rows, p.total)
 
     # Trials a stop or Ctrl-C interrupted go on from their checkpoints (the heartbeat does the same
     # for a killed worker's): a retry is a new trial that keeps the run folder.
@@ -489,7 +493,7 @@ def write_summary(study, doc: dict, folder: Path) -> str:
                       *(str(r.params.get(n, "—")) for n in names), r.run or "—"))
     lines = [texts.aligned(table)]
     for r in ended:
-        if r.status in ("refused", "diverged", "fail") and r.message:
+        if r.message:   # why it was refused or diverged
             lines.append(f"\ntrial {r.number} {r.status}:\n{r.message}")
     text = f"study {study.study_name}: {len(ended)} trials, best first\n" + "\n".join(lines) + "\n"
     atomic_write_text(folder / "summary.txt", text)

@@ -142,7 +142,6 @@ class TrainingJob(_Job):
 class SweepState:
     status: str = "starting"          # starting, running, stopping, completed, stopped, failed
     total: int = 0
-    finished: int = 0
     rows: list = field(default_factory=list)    # sweep.TrialRow, best first
     trial: int | None = None          # the trial training now, its values and how far it is
     values: dict = field(default_factory=dict)
@@ -157,6 +156,11 @@ class SweepState:
     @property
     def active(self) -> bool:
         return self.status in ("starting", "running", "stopping")
+
+    @property
+    def finished(self) -> int:
+        """Trials done (a failed or interrupted one is tried again, so it does not count)."""
+        return sum(r.done for r in self.rows)
 
     @property
     def progress(self) -> float:
@@ -180,7 +184,6 @@ class SweepJob(_Job):
     def __init__(self, plan, data_setting: str | None = None):
         self.plan = plan
         self._stop = threading.Event()
-        self._study = None
         super().__init__(SweepState(total=plan.total), f"sweep-{plan.study}", data_setting)
 
     def _ask_to_stop(self) -> None:
@@ -198,27 +201,21 @@ class SweepJob(_Job):
             elif isinstance(event, StepDone):
                 s.epoch, s.step, s.steps = event.epoch, event.step, event.steps
 
-    def _on_trial(self, row, finished: int, total: int) -> None:
-        from playground import sweep
-
+    def _on_trial(self, row, rows: list, total: int) -> None:
         with self._lock:
-            self._state.finished = finished
-            self._state.trial = None
-        rows = sweep.trial_rows(self._study) if self._study is not None else [row]
-        with self._lock:
-            self._state.rows = rows
+            self._state.rows, self._state.trial = rows, None
 
     def _run(self) -> None:
         from playground import sweep
 
+        study = None
         try:
-            self._study = sweep.open_study(self.plan)
+            study = sweep.open_study(self.plan)
+            rows = sweep.trial_rows(study)   # a continued sweep shows what it already has
             with self._lock:
-                self._state.rows = sweep.trial_rows(self._study)
-                self._state.finished = sum(r.done for r in self._state.rows)
-            study = sweep.run(self.plan, on_trial=self._on_trial, on_event=self._on_event,
-                              should_stop=self._stop.is_set)
-            sweep.write_summary(study, self.plan.doc, self.plan.folder)
+                self._state.rows = rows
+            sweep.run(self.plan, study=study, on_trial=self._on_trial, on_event=self._on_event,
+                      should_stop=self._stop.is_set)
             status = "stopped" if self._stop.is_set() else "completed"
         except sweep.Stopped:
             status = "stopped"
@@ -228,15 +225,13 @@ class SweepJob(_Job):
                 self._state.error = self._message(exc)
             status = "failed"
         rows = None
-        if self._study is not None:
+        if study is not None:
             try:
-                rows = sweep.trial_rows(self._study)
-                if status != "completed":
-                    sweep.write_summary(self._study, self.plan.doc, self.plan.folder)
+                rows = sweep.trial_rows(study)
+                sweep.write_summary(study, self.plan.doc, self.plan.folder)
             except Exception:  # noqa: BLE001  (the study's own storage failed: keep what was shown)
                 log.exception("reading sweep %s", self.plan.study)
         with self._lock:
             if rows is not None:
                 self._state.rows = rows
-                self._state.finished = sum(r.done for r in rows)
             self._state.status, self._state.finished_at, self._state.trial = status, time.time(), None

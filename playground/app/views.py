@@ -81,6 +81,11 @@ SWEEP_STATUS = {"complete": "✓ complete", "pruned": "pruned", "refused": "✗ 
                 "diverged": "✗ diverged", "fail": "✗ failed", "interrupted": "interrupted", "running": "training…"}
 
 
+def values_text(values: dict) -> str:
+    """A trial's values as the page writes them: 'train.lr = 0.05, layers.conv1.out_channels = 20'."""
+    return ", ".join(f"{path} = {value}" for path, value in values.items())
+
+
 def sweep_rows(rows) -> list[dict]:
     """A sweep's trials (playground.sweep.TrialRow, best first) as table rows:
     trial, status, test accuracy, one column per varied field, run folder."""
