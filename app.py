@@ -26,16 +26,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from playground import runs, texts
 from playground.app import document, editing, views
 from playground.app.forms import FieldForm, field_forms, from_text, to_text
 from playground.app.history import History
-from playground.errors import SpecError
-from playground.registry import PluginError, get_registry
-from playground.report import diagram, human, tree_diagram
-from playground.shapes import fmt
-from playground.spec import Data
-from playground.templates import Use
+from playground.check.report import diagram, human, tree_diagram
+from playground.core import texts
+from playground.core.errors import SpecError
+from playground.format.datasets import folder_path
+from playground.format.spec import Data
+from playground.format.templates import Use
+from playground.layers.registry import PluginError, get_registry
+from playground.layers.shapes import fmt
+from playground.runs import folders as runs
 
 ROOT = Path(__file__).resolve().parent
 # Where specs are listed and saved, and where runs go (overridable, e.g. for tests).
@@ -502,7 +504,7 @@ def _sync_train_form(spec) -> None:
 
 def _start_training(spec) -> None:
     from playground.app.jobs import TrainingJob
-    from playground.training import Trainer, with_overrides
+    from playground.train.engine import Trainer, with_overrides
 
     state = st.session_state
     try:
@@ -576,15 +578,15 @@ def data_panel(checked: editing.Checked) -> None:
 
 @st.cache_data(ttl=10, max_entries=8, show_spinner="Reading the image folder...")
 def _preview(root: str):
-    from playground import imagefolder
+    from playground.train import imagefolder
     return imagefolder.preview(Path(root))
 
 
 def folder_preview(path: str, spec) -> None:
-    from playground import imagefolder
-    from playground.datasets import data_root
+    from playground.format.datasets import data_root
+    from playground.train import imagefolder
 
-    root = imagefolder.resolve(path, data_root(st.session_state.data_dir or None))
+    root = folder_path(path, data_root(st.session_state.data_dir or None))
     try:
         found = _preview(str(root))
     except imagefolder.FolderError as exc:
@@ -867,13 +869,13 @@ def sweep_panel() -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
 def _load_run(path: str, stamp: float):
-    from playground.inference import load_run
+    from playground.train.inference import load_run
     return load_run(path, "cpu")
 
 
 @st.cache_data(max_entries=4, show_spinner="Evaluating on the test set...")
 def _evaluate(path: str, stamp: float, data_dir: str):
-    from playground.inference import evaluate_run
+    from playground.train.inference import evaluate_run
     run = _load_run(path, stamp)
     return evaluate_run(run, data_dir or None, download=False)
 
@@ -919,7 +921,7 @@ def drawing_panel(run) -> None:
         return
     import torch
 
-    from playground.inference import digit_to_input, predict_proba
+    from playground.train.inference import digit_to_input, predict_proba
 
     state = st.session_state
     state.setdefault("canvas_round", 0)
@@ -960,7 +962,7 @@ def confusion_heatmap(ev) -> None:
 def browse_panel(path: str, stamp: float) -> None:
     if not st.toggle("Show test images with predictions", key="browse_toggle"):
         return
-    from playground.data import DataError
+    from playground.train.data import DataError
     try:
         ev = _evaluate(path, stamp, st.session_state.data_dir)
     except DataError as exc:
@@ -996,7 +998,7 @@ def _on_open_run_spec(folder: str) -> None:
 
 def runs_tab() -> None:
     """Every run folder under runs/, not only this session's: pick some to compare."""
-    from playground import records
+    from playground.runs import listing as records
 
     sweeps = sorted((p for p in SWEEPS.iterdir() if p.is_dir() and any(p.glob("trial-*"))),
                     key=lambda p: p.name, reverse=True) if SWEEPS.is_dir() else []

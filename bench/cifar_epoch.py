@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 import playground  # noqa: E402
 from playground import devices  # noqa: E402
-from playground.builder import build  # noqa: E402
-from playground.datasets import DATASETS  # noqa: E402
-from playground.training import RunStarted, StepDone, Trainer, with_overrides  # noqa: E402
+from playground.check.builder import build  # noqa: E402
+from playground.format.datasets import DATASETS  # noqa: E402
+from playground.format.loader import with_overrides  # noqa: E402
+from playground.train.engine import RunStarted, StepDone, Trainer  # noqa: E402
 
 
 def write_cifar(root: Path, n_train: int, n_test: int) -> None:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playground import imagefolder  # noqa: E402
-from playground.data import finish  # noqa: E402
+from playground.train.data import finish  # noqa: E402
 
 
 def write_folder(root: Path, n: int) -> None:

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import playground  # noqa: E402
-from playground import runs  # noqa: E402
+from playground.runs import cli as runs_cli  # noqa: E402
+from playground.runs import folders as runs  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         for _ in range(5):
             began = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
-                runs.main([str(base), "--sort", "accuracy"])
+                runs_cli.main([str(base), "--sort", "accuracy"])
             times.append(time.perf_counter() - began)
     best = min(times)
     print(f"python -m playground.runs over {args.runs:,} run folders: {best * 1000:.0f} ms best of 5 "

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from ddp_scaling import write_mnist  # noqa: E402
 
-from playground.sweep import main as sweep  # noqa: E402
+from playground.sweep.cli import main as sweep  # noqa: E402
 
 SPEC = """\
 name: tiny

@@ -7,24 +7,25 @@
 Every problem with a spec raises playground.SpecError.
 """
 
-from playground.analysis import LayerRow, Summary
-from playground.analysis import analyze as summarize
-from playground.errors import Problem, SpecError
+from playground.check.analysis import LayerRow, Summary, load_checked, load_spec
+from playground.check.analysis import analyze as summarize
+from playground.core.errors import Problem, SpecError
+from playground.format.loader import read_spec
+from playground.format.spec import SpecBase as Spec
 from playground.layers.base import Layer, ShapeError
-from playground.loader import load_spec
-from playground.registry import PluginError, Registry, get_registry, register
-from playground.shapes import Shape
-from playground.spec import SpecBase as Spec
+from playground.layers.registry import PluginError, Registry, get_registry, register
+from playground.layers.shapes import Shape
 
 __version__ = "0.1.0"
 
 
-def build(spec: Spec):
-    """Check ``spec`` and return its torch.nn.Module (imports torch on first use)."""
-    from playground.builder import build as _build
-    return _build(spec)
+def build(spec: Spec, summary: Summary | None = None):
+    """``spec``'s torch.nn.Module (imports torch on first use); ``summary``, the
+    check's result where you have it (``load_checked``), spares a second check."""
+    from playground.check.builder import build as _build
+    return _build(spec, summary)
 
 
 __all__ = ["Layer", "LayerRow", "PluginError", "Problem", "Registry", "Shape", "ShapeError",
-           "Spec", "SpecError", "Summary", "build", "get_registry", "load_spec", "register",
-           "summarize"]
+           "Spec", "SpecError", "Summary", "build", "get_registry", "load_checked", "load_spec", "read_spec",
+           "register", "summarize"]

@@ -1,55 +1,8 @@
-"""python -m playground.compare RUN RUN... [--plot FILE.png]: runs side by
-side: the fields in which their resolved specs differ, their accuracy and
-loss per epoch, and those curves on one chart."""
+"""`python -m playground.compare`: the command lives in ``playground.runs.compare``."""
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.compare",
-                                     description="Compare run folders: what differs in their specs, and how "
-                                                 "they trained.")
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders (two or more)")
-    parser.add_argument("--plot", metavar="FILE", type=Path,
-                        help="also draw the accuracy and loss curves into FILE (.png, .svg or .pdf; needs matplotlib)")
-    args = parser.parse_args(argv)
-    from playground import plots, records, runs
-
-    if len(args.runs) < 2:
-        parser.error("give two or more run folders")
-    if args.plot is not None:
-        try:
-            plots.check_target(args.plot)
-        except plots.PlotError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    names, specs, metrics = [], [], []
-    for run in map(Path, args.runs):
-        try:
-            specs.append(records.resolved_spec(run))
-            metrics.append(runs.read_metrics(run))
-        except (OSError, ValueError) as exc:
-            print(f"error: {run} is not a readable run folder: {exc}\n"
-                  f"  Give folders that hold {runs.SPEC_FILE} (python -m playground.runs lists them).", file=sys.stderr)
-            return 2
-        names.append(run.name)
-    print("Spec differences:")
-    print(records.diff_text(names, records.spec_diff(specs)))
-    print("\nTest accuracy and train loss per epoch:")
-    print(records.curves_text(names, metrics))
-    if args.plot is not None:
-        try:
-            written = plots.write_curves(args.plot, names, metrics)
-        except (plots.PlotError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"\nChart: {written}")
-    return 0
-
+from playground.runs.compare import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

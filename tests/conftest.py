@@ -12,7 +12,7 @@ import pytest
 from hypothesis import settings
 
 from playground.layers import BUILTINS
-from playground.registry import Registry, set_registry
+from playground.layers.registry import Registry, set_registry
 
 # Property tests: CI runs a fixed, derandomized set of examples (a failure there
 # is reproducible); `make test-long` (HYPOTHESIS_PROFILE=long) explores many more.

@@ -9,8 +9,9 @@ import pytest
 
 import playground
 from playground import SpecError
+from playground.format.spec import spec_model
 from playground.layers import Elementwise
-from playground.shapes import Shape
+from playground.layers.shapes import Shape
 
 ACTIVATIONS = 784 + 5760 + 1440 + 1440 + 1280 + 320 + 320 + 320 + 10   # mnist_cnn, values per sample
 
@@ -221,10 +222,10 @@ def test_a_sequence_at_the_end_is_told_to_flatten_first(registry):
 
 
 def test_a_spec_built_without_the_loader_is_still_checked():
-    from playground.analysis import analyze
-    from playground.registry import get_registry
+    from playground.check.analysis import analyze
+    from playground.layers.registry import get_registry
 
-    spec = get_registry().spec_model().model_validate(   # no file, no line map
+    spec = spec_model(get_registry()).model_validate(   # no file, no line map
         {"name": "m", "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 7}]})
     with pytest.raises(SpecError) as info:
         analyze(spec)

@@ -422,7 +422,7 @@ def test_training_form_follows_the_spec_but_keeps_what_the_user_set(app):
 @pytest.mark.parametrize("type_name", [cls.type_name() for cls in BUILTINS])
 def test_every_layer_type_gets_a_card_whose_widgets_write_back(app, type_name):
     from playground.app.forms import field_forms
-    from playground.registry import get_registry
+    from playground.layers.registry import get_registry
 
     app.selectbox(key="add_type").set_value(type_name)
     app.button(key="add_layer").click().run()
@@ -438,7 +438,7 @@ def test_every_layer_type_gets_a_card_whose_widgets_write_back(app, type_name):
     _no_exceptions(app)
     first = _text(app).splitlines()[13]   # a container is written in block style, its layers one per line
     assert first.startswith((f"  - {{type: {type_name}", f"  - type: {type_name}")) and "name: added" in _text(app)
-    from playground.yamlsource import parse
+    from playground.format.yamlsource import parse
 
     added = parse(_text(app)).data["layers"][8]
     assert (added["type"], added["name"]) == (type_name, "added")
@@ -503,7 +503,7 @@ def test_a_blocks_layers_are_edited_in_its_card(app):
     assert body.value == "- {type: relu}"
     body.set_value("- {type: conv2d, out_channels: 3, kernel_size: 3, padding: 1}\n- {type: relu6}").run()
     _no_exceptions(app)
-    from playground.yamlsource import parse
+    from playground.format.yamlsource import parse
 
     layer = parse(_text(app)).data["layers"][0]
     assert layer["body"] == [{"type": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1},
@@ -580,7 +580,7 @@ def test_the_open_spec_offers_each_export_format_while_it_is_valid(app):
 
 
 def test_the_runs_tab_lists_every_run_folder(folders):
-    from playground import runs
+    from playground.runs import folders as runs
 
     base = folders / "runs"
     for name, acc in (("a-20261128-100000", 0.9), ("b-20261128-110000", 0.95)):

@@ -269,7 +269,7 @@ def test_a_body_no_projection_can_follow_is_told_so():
 def test_the_diagram_adds_the_input_only_for_an_identity_shortcut():
     import re
 
-    from playground.report import tree_diagram
+    from playground.check.report import tree_diagram
 
     for shortcut, into_sum in (("identity", ["3x8x8", "3x8x8"]), ("projection", ["6x8x8", "6x8x8"])):
         out = 3 if shortcut == "identity" else 6

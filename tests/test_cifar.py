@@ -8,8 +8,8 @@ import torch
 from tinydata import write_cifar
 
 import playground
-from playground import data as datamod
-from playground.datasets import DATASETS
+from playground.format.datasets import DATASETS
+from playground.train import data as datamod
 
 SMALL = """\
 name: small
@@ -79,7 +79,7 @@ def test_missing_cifar_names_the_folder_and_files(tmp_path):
 
 
 def test_train_a_small_net_on_tiny_cifar(tmp_path, monkeypatch, capsys):
-    from playground.train import main
+    from playground.train.cli import main
 
     root = write_cifar(tmp_path / "data", monkeypatch=monkeypatch)
     spec = tmp_path / "small.yaml"
@@ -183,7 +183,7 @@ def test_cutout_is_checked_and_used_in_training(tmp_path, monkeypatch):
         playground.load_spec(SMALL.replace("batch_size: 20}", "batch_size: 20, augment: {cutout: 40}}"))
     assert "data.augment.cutout" in str(info.value) and "a 40x40 cutout is larger than the 32x32 input" in str(
         info.value)
-    from playground.training import Trainer
+    from playground.train.engine import Trainer
 
     root = write_cifar(tmp_path, monkeypatch=monkeypatch)
     weights = {}

@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import ROOT, SPECS
 
-from playground.check import main
+from playground.check.cli import main
 
 GOLDEN = ROOT / "tests" / "golden"
 

@@ -14,9 +14,9 @@ import torch
 from conftest import ROOT
 from tinydata import TINY, write_dataset
 
-from playground import runs
-from playground.evaluate import main as evaluate_main
-from playground.train import main as train_main
+from playground.runs import folders as runs
+from playground.train.cli import main as train_main
+from playground.train.evaluate import main as evaluate_main
 
 
 @pytest.fixture

@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from playground import data as datamod
-from playground.data import DataError, RawData, Split, check_fits
-from playground.datasets import DATASETS
+from playground.format.datasets import DATASETS, data_root
+from playground.train import data as datamod
+from playground.train.data import DataError, RawData, Split, check_fits
 
 
 def test_data_root_flag_then_environment_then_default(monkeypatch, tmp_path):
     monkeypatch.delenv("PLAYGROUND_DATA", raising=False)
-    assert datamod.data_root() == datamod.data_root(None) == type(tmp_path)("data")
+    assert data_root() == data_root(None) == type(tmp_path)("data")
     monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path / "env"))
-    assert datamod.data_root() == tmp_path / "env"
-    assert datamod.data_root(tmp_path / "flag") == tmp_path / "flag"
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "flag") == tmp_path / "flag"
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert datamod.data_root("~/datasets") == tmp_path / "datasets"
+    assert data_root("~/datasets") == tmp_path / "datasets"
 
 
 def _raw(train_images, train_labels, test_images=None, test_labels=None, classes=10):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from playground import devices
-from playground.devices import DeviceError
+from playground.train import devices
+from playground.train.devices import DeviceError
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_devices_this_machine_lacks_are_refused_by_name(no_accelerators, name, m
 
 
 def test_a_loaded_run_defaults_to_the_cpu(monkeypatch):
-    from playground import inference
+    from playground.train import inference
 
     asked, real = [], devices.resolve
     monkeypatch.setattr(inference.devices, "resolve", lambda name: asked.append(name) or real(name))

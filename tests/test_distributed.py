@@ -14,10 +14,10 @@ import torch
 from conftest import SPECS
 
 import playground
-from playground import distributed
-from playground.errors import SpecError
-from playground.train import main
-from playground.training import RunStarted, Trainer
+from playground.core.errors import SpecError
+from playground.train import distributed
+from playground.train.cli import main
+from playground.train.engine import RunStarted, Trainer
 
 ARGS = ["--epochs", "1", "--device", "cpu", "--batch-size", "32"]
 

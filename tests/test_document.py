@@ -10,7 +10,7 @@ import pytest
 
 from playground.app import document
 from playground.app.editing import check_text
-from playground.errors import SpecError
+from playground.core.errors import SpecError
 
 BLOCKY = """\
 # my notes on this net
@@ -185,7 +185,7 @@ def _comment_follows_block_layer(text: str, index: int) -> bool:
 def test_every_edit_does_what_the_plain_data_edit_does_and_both_paths_agree(name, monkeypatch):
     from hypothesis import given, settings
 
-    from playground.yamlsource import parse
+    from playground.format.yamlsource import parse
 
     text = _spec_texts()[name]
     n_layers = len(parse(text).data["layers"])

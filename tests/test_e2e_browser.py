@@ -302,7 +302,7 @@ def test_train_then_draw_a_digit(page, server):
     # run's checkpoint in this process
     import torch
 
-    from playground.inference import load_run, predict_proba
+    from playground.train.inference import load_run, predict_proba
 
     seen = _shown_image(page, "what the model sees")[::5, ::5]   # shown 5x enlarged
     assert seen.shape == (28, 28) and seen.max() > 0

@@ -9,7 +9,7 @@ import torch
 from playground.app import editing
 from playground.app.forms import KINDS, field_forms
 from playground.layers import BUILTINS
-from playground.registry import get_registry
+from playground.layers.registry import get_registry
 
 
 def test_check_text_on_a_valid_spec(mnist_text):
@@ -72,7 +72,7 @@ def test_save_never_overwrites_silently(tmp_path):
 
 
 def test_digit_preprocessing_centres_and_scales():
-    from playground.inference import digit_to_input
+    from playground.train.inference import digit_to_input
     drawing = torch.zeros(280, 280)
     drawing[20:120, 200:230] = 255  # a tall bar in the top-right corner
     image = digit_to_input(drawing)
@@ -87,9 +87,9 @@ def test_background_job_stops_with_a_checkpoint(tmp_path):
     from tinydata import TINY, write_dataset
 
     import playground
-    from playground import runs
     from playground.app.jobs import TrainingJob
-    from playground.training import Trainer
+    from playground.runs import folders as runs
+    from playground.train.engine import Trainer
 
     data = write_dataset(tmp_path / "data")
     spec = playground.load_spec(TINY.replace("epochs: 3", "epochs: 500"))
@@ -111,7 +111,7 @@ def test_background_job_reports_errors(tmp_path):
 
     import playground
     from playground.app.jobs import TrainingJob
-    from playground.training import Trainer
+    from playground.train.engine import Trainer
 
     job = TrainingJob(Trainer(playground.load_spec(TINY), out=tmp_path / "run", data_dir=tmp_path / "none",
                               download=False)).start()

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from tinydata import TINY
 
 import playground
-from playground import runs
-from playground.training import EpochDone, RunEnded, RunStarted, StepDone, Trainer, evaluate, train, with_overrides
+from playground.format.loader import with_overrides
+from playground.runs import folders as runs
+from playground.train.engine import EpochDone, RunEnded, RunStarted, StepDone, Trainer, evaluate, train
 
 
 def test_overrides_go_to_their_section(spec):
@@ -76,7 +77,7 @@ def test_events_count_steps_losses_and_sizes(spec, tmp_path, data_dir):
 
 
 def test_the_reported_test_numbers_are_a_real_test_pass(spec, tmp_path, data_dir):
-    from playground.inference import evaluate_run, load_run
+    from playground.train.inference import evaluate_run, load_run
 
     events = []
     train(spec, events.append, out=tmp_path / "run", data_dir=data_dir, download=False)
@@ -107,8 +108,8 @@ def test_a_resumed_run_adds_its_time_to_the_earlier_time(spec, tmp_path, data_di
 
 
 def test_a_loaded_run_predicts_like_its_model(spec, tmp_path, data_dir):
-    from playground.data import to_tensor
-    from playground.inference import load_run, predict_proba
+    from playground.train.data import to_tensor
+    from playground.train.inference import load_run, predict_proba
 
     train(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
     run = load_run(tmp_path / "run", "cpu")
@@ -170,7 +171,7 @@ def test_a_resumed_run_json_starts_where_the_stop_left_it(spec, tmp_path, data_d
 @pytest.fixture
 def frozen_clock(monkeypatch):
     """No time passes in the engine: recorded seconds are exactly the earlier ones."""
-    import playground.training as training
+    import playground.train.engine as training
 
     monkeypatch.setattr(training.time, "perf_counter", lambda: 100.0)
 
@@ -206,7 +207,7 @@ def test_the_amp_switch_and_the_download_default_reach_what_they_control(spec, t
     import torchvision.datasets as tvd
     from tinydata import write_dataset
 
-    from playground import devices
+    from playground.train import devices
 
     asked, real = [], devices.resolve
     monkeypatch.setattr(devices, "resolve", lambda name, amp, **more: asked.append(amp) or real(name, amp=amp, **more))

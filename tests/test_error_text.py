@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.errors import MAX_SHOWN, Problem, SpecError, did_you_mean, fail, path_str
+from playground.core.errors import MAX_SHOWN, Problem, SpecError, did_you_mean, fail, path_str
 
 
 @pytest.mark.parametrize("path,text", [

@@ -17,7 +17,7 @@ from tinydata import TINY
 
 import playground
 from playground.export import ExportError, export, load, to_bytes
-from playground.export.__main__ import main
+from playground.export.cli import main
 
 SHIPPED = sorted(SPECS.glob("*.yaml"))
 
@@ -122,7 +122,8 @@ def test_onnx_matches_pytorch_in_onnxruntime(path):
 
 
 def _trained_run(tmp_path, data_dir) -> Path:
-    from playground.training import Trainer, with_overrides
+    from playground.format.loader import with_overrides
+    from playground.train.engine import Trainer
 
     list(Trainer(with_overrides(playground.load_spec(TINY), epochs=1), out=tmp_path / "run",
                  data_dir=data_dir).events())
@@ -132,7 +133,7 @@ def _trained_run(tmp_path, data_dir) -> Path:
 def test_a_trained_run_exports_with_its_weights_and_agrees_on_real_images(tmp_path, data_dir, capsys):
     import onnxruntime as ort
 
-    from playground import data as datamod
+    from playground.train import data as datamod
 
     run = _trained_run(tmp_path, data_dir)
     assert main([str(run), "--format", "onnx"]) == 0          # default: model.onnx in the run folder

@@ -13,10 +13,11 @@ from PIL import Image
 from tinydata import FOLDER_CLASSES, write_image_folder
 
 import playground
-from playground import data as datamod
-from playground import imagefolder, runs
-from playground.errors import SpecError
-from playground.training import DataProgress, RunStarted, Trainer
+from playground.core.errors import SpecError
+from playground.runs import folders as runs
+from playground.train import data as datamod
+from playground.train import imagefolder
+from playground.train.engine import DataProgress, RunStarted, Trainer
 
 FOLDER_SPEC = """\
 name: shapes
@@ -191,7 +192,7 @@ def test_training_fills_in_the_statistics_and_records_classes(folder, tmp_path):
     mean, std = datamod.pixel_statistics(torch.from_numpy(np.asarray(cached.train[0])))
     assert resolved.data.mean == pytest.approx(list(mean), abs=1e-5) and resolved.data.std == pytest.approx(
         list(std), abs=1e-5)
-    from playground.inference import evaluate_run, load_run
+    from playground.train.inference import evaluate_run, load_run
     run = load_run(tmp_path / "run")
     assert run.classes == FOLDER_CLASSES
     evaluation = evaluate_run(run, tmp_path, download=False)
@@ -227,7 +228,7 @@ def test_the_example_folder_and_spec_train_from_the_command_line(tmp_path, monke
 
     from conftest import SPECS
 
-    from playground.train import main
+    from playground.train.cli import main
 
     script = SPECS.parent / "examples" / "make_shapes.py"
     module = importlib.util.spec_from_file_location("make_shapes", script)
@@ -246,7 +247,7 @@ def test_the_example_folder_and_spec_train_from_the_command_line(tmp_path, monke
 
 
 def test_check_looks_for_the_folder_under_its_data_dir(tmp_path, capsys, monkeypatch):
-    from playground.check import main
+    from playground.check.cli import main
 
     monkeypatch.setenv("PLAYGROUND_DATA", str(tmp_path / "empty"))
     write_image_folder(tmp_path / "elsewhere" / "shapes", broken=False)

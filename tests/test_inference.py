@@ -9,8 +9,8 @@ import torch
 from tinydata import TINY, write_dataset
 
 import playground
-from playground.inference import Evaluation, digit_to_input, evaluate_run, load_run
-from playground.training import train
+from playground.train.engine import train
+from playground.train.inference import Evaluation, digit_to_input, evaluate_run, load_run
 
 
 def _canvas(patch: torch.Tensor, top: int = 30, left: int = 50, size: int = 120) -> torch.Tensor:
@@ -107,7 +107,7 @@ def test_a_loaded_run_says_what_it_is(trained):
 
 
 def test_an_evaluation_carries_the_test_set(trained):
-    from playground.data import load_raw
+    from playground.train.data import load_raw
 
     run_dir, data = trained
     ev = evaluate_run(load_run(run_dir, "cpu"), data, download=False)
@@ -136,7 +136,8 @@ def test_evaluation_of_keeps_what_it_was_given():
 def test_a_run_loads_straight_onto_the_device_asked_for(trained, monkeypatch):
     # No second real device here, so "meta" (shapes only, no memory) stands in for a GPU:
     # the checkpoint is mapped to it and the model lives on it, never detouring through the CPU.
-    from playground import devices, inference, runs
+    from playground.runs import folders as runs
+    from playground.train import devices, inference
 
     meta = devices.DeviceSetup(torch.device("meta"), False, None, 1)
     asked, seen = [], []
@@ -154,7 +155,7 @@ def test_a_run_loads_straight_onto_the_device_asked_for(trained, monkeypatch):
 def test_evaluation_without_downloading_names_the_missing_files(trained, tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
-    from playground.data import DataError
+    from playground.train.data import DataError
 
     run_dir, _ = trained
     monkeypatch.setattr(tvd.MNIST, "download", lambda self: pytest.fail("downloaded although told not to"))

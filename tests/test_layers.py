@@ -12,11 +12,11 @@ import torch
 from pydantic import ValidationError
 from torch.utils.flop_counter import FlopCounterMode
 
-from playground.analysis import check_layer
-from playground.builder import build_layer
+from playground.check.analysis import check_layer
+from playground.check.builder import build_layer
 from playground.layers import BUILTINS, Container
-from playground.registry import get_registry
-from playground.shapes import Shape
+from playground.layers.registry import get_registry
+from playground.layers.shapes import Shape
 
 SAMPLE_INPUTS = {1: Shape((16,)), 2: Shape((6, 9)), 3: Shape((6, 13, 11))}
 TYPES = [cls.type_name() for cls in BUILTINS]

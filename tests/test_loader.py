@@ -10,7 +10,8 @@ import pytest
 
 import playground
 from playground import SpecError
-from playground.loader import gc_paused, validate
+from playground.core.speed import gc_paused
+from playground.format.loader import validate
 
 GOOD = "name: n\nlayers:\n  - {type: flatten}\n  - {type: linear, out_features: 10}\n"
 
@@ -245,7 +246,7 @@ def _plain_plugin():
 
 def test_the_registry_passed_in_is_the_one_used():
     from playground.layers import BUILTINS
-    from playground.registry import Registry
+    from playground.layers.registry import Registry
 
     own = Registry()
     for cls in BUILTINS:

@@ -10,7 +10,7 @@ import torch
 
 import playground
 from playground import SpecError
-from playground.train import main as train_main
+from playground.train.cli import main as train_main
 
 ALEXNET_HEAD = """\
 name: big
@@ -63,7 +63,7 @@ def test_train_refuses_a_spec_without_a_dataset_before_reading_anything(tmp_path
 
 
 def test_the_trainer_refuses_it_too():
-    from playground.training import Trainer
+    from playground.train.engine import Trainer
 
     with pytest.raises(SpecError, match="names no dataset"):
         Trainer(playground.load_spec(ALEXNET_HEAD))

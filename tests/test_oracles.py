@@ -14,10 +14,10 @@ import torch
 from tinydata import write_dataset
 
 import playground
-from playground import data as datamod
-from playground.datasets import DATASETS
-from playground.inference import Evaluation, confusion_matrix
+from playground.format.datasets import DATASETS
 from playground.layers import Elementwise
+from playground.train import data as datamod
+from playground.train.inference import Evaluation, confusion_matrix
 
 # -- data preparation ---------------------------------------------------------
 
@@ -74,7 +74,7 @@ def test_default_statistics_match_the_real_training_split(name):
 # -- shuffling ----------------------------------------------------------------
 
 def test_epoch_order_is_the_documented_randperm_recipe():
-    from playground.training import epoch_order
+    from playground.train.engine import epoch_order
 
     for seed, epoch in [(1, 0), (1, 1), (7, 3), (0, 0)]:
         expected = torch.randperm(500, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -105,7 +105,7 @@ class Recorder(Elementwise):
 
 
 def test_training_visits_the_images_in_the_documented_order(registry, tmp_path):
-    from playground.training import train
+    from playground.train.engine import train
 
     registry.register(Recorder)
     Keep.seen = []
@@ -139,9 +139,9 @@ def test_training_equals_a_hand_written_loop(tmp_path, data_dir, recipe):
     import torch.nn.functional as F
     from tinydata import TINY
 
-    from playground import runs
-    from playground.builder import build
-    from playground.training import train
+    from playground.check.builder import build
+    from playground.runs import folders as runs
+    from playground.train.engine import train
 
     # no dropout: its masks follow the memory layout, which the engine picks for speed
     text = TINY.replace("epochs: 3", "epochs: 2").replace("  - {type: dropout, p: 0.2}\n", "")
@@ -207,7 +207,7 @@ def test_per_class_accuracy_of_a_class_with_no_images_is_zero():
 def test_the_printed_matrix_says_rows_are_true_classes():
     from types import SimpleNamespace
 
-    from playground.evaluate import render
+    from playground.train.evaluate import render
 
     ev = Evaluation.of(torch.tensor([0, 1, 1]), torch.tensor([1, 1, 1]), ("cat", "dog"), 0.1, torch.zeros(3, 1, 1))
     run = SimpleNamespace(spec=SimpleNamespace(name="pets"), run_dir="runs/pets", epoch=2)

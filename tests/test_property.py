@@ -19,7 +19,7 @@ from torch import nn
 
 import playground
 from playground import SpecError
-from playground.errors import REASONS
+from playground.core.errors import REASONS
 
 
 def layer_strategies(lo: int) -> dict:

@@ -12,7 +12,9 @@ import pytest
 from conftest import ROOT, SPECS
 
 import playground
-from playground import records, runs
+from playground.runs import cli as runs_cli
+from playground.runs import folders as runs
+from playground.runs import listing as records
 
 GOLDEN = ROOT / "tests" / "golden"
 # Regenerate after a deliberate change: PLAYGROUND_GOLDEN=write pytest tests/test_records.py
@@ -65,12 +67,12 @@ def base(tmp_path) -> Path:
 
 
 def test_the_runs_table(base, capsys):
-    assert runs.main([str(base)]) == 0
+    assert runs_cli.main([str(base)]) == 0
     _golden("runs.table.txt", capsys.readouterr().out)
 
 
 def test_sorted_by_accuracy_best_first_and_as_json(base, capsys):
-    assert runs.main([str(base), "--sort", "accuracy", "--json"]) == 0
+    assert runs_cli.main([str(base), "--sort", "accuracy", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [Path(r["folder"]).name for r in rows][:3] == ["wide-20261128-110000", "mnist_cnn-20261128-100000",
                                                            "tiny-20261128-120000"]
@@ -82,7 +84,7 @@ def test_sorted_by_accuracy_best_first_and_as_json(base, capsys):
 
 
 def test_compare_names_what_changed_by_layer_name(base, capsys):
-    from playground.compare import main
+    from playground.runs.compare import main
 
     assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000")]) == 0
     out = capsys.readouterr().out
@@ -98,7 +100,7 @@ def test_flatten_addresses_named_layers_by_name_and_others_by_position():
 
 
 def test_compare_refuses_a_folder_without_a_spec(tmp_path, capsys):
-    from playground.compare import main
+    from playground.runs.compare import main
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -107,7 +109,8 @@ def test_compare_refuses_a_folder_without_a_spec(tmp_path, capsys):
 
 
 def test_a_training_run_records_what_the_table_shows(spec, tmp_path, data_dir):
-    from playground.training import train, with_overrides
+    from playground.format.loader import with_overrides
+    from playground.train.engine import train
 
     train(with_overrides(spec, epochs=1), out=tmp_path / "runs" / "r1", data_dir=data_dir)
     (row,) = records.list_records(tmp_path / "runs")
@@ -118,7 +121,7 @@ def test_a_training_run_records_what_the_table_shows(spec, tmp_path, data_dir):
 def test_compare_plot_draws_every_run_curve_into_a_png(base, tmp_path, capsys):
     from PIL import Image
 
-    from playground.compare import main
+    from playground.runs.compare import main
 
     pytest.importorskip("matplotlib")
     chart = tmp_path / "out" / "curves.png"
@@ -133,7 +136,7 @@ def test_compare_plot_draws_every_run_curve_into_a_png(base, tmp_path, capsys):
 
 def test_the_chart_holds_each_runs_numbers():
     pytest.importorskip("matplotlib")
-    from playground import plots
+    from playground.runs import plots
 
     metrics = [[{"epoch": 1, "train_loss": 0.9, "test_loss": 0.8, "test_accuracy": 0.5},
                 {"epoch": 2, "train_loss": 0.4, "test_loss": 0.45, "test_accuracy": 0.75}],
@@ -147,7 +150,7 @@ def test_the_chart_holds_each_runs_numbers():
 
 
 def test_compare_plot_refuses_a_file_type_before_any_work(base, tmp_path, capsys):
-    from playground.compare import main
+    from playground.runs.compare import main
 
     assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000"),
                  "--plot", str(tmp_path / "curves.txt")]) == 2
@@ -159,7 +162,7 @@ def test_compare_plot_refuses_a_file_type_before_any_work(base, tmp_path, capsys
 def test_compare_plot_without_matplotlib_says_how_to_install_it(base, tmp_path, capsys, monkeypatch):
     import sys
 
-    from playground.compare import main
+    from playground.runs.compare import main
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib now raises ImportError
     assert main([str(base / "mnist_cnn-20261128-100000"), str(base / "wide-20261128-110000"),

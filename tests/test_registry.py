@@ -10,9 +10,10 @@ import pytest
 from pydantic import Field
 
 import playground
+from playground.format.schema import spec_json_schema
+from playground.format.spec import spec_model
 from playground.layers import BUILTINS, Elementwise, Layer
-from playground.registry import ENTRY_POINT_GROUP, PluginError, Registry
-from playground.schema import spec_json_schema
+from playground.layers.registry import ENTRY_POINT_GROUP, PluginError, Registry
 
 
 class Square(Elementwise):
@@ -86,11 +87,11 @@ def test_broken_entry_point_names_its_package(monkeypatch):
     from importlib import metadata
 
     broken = metadata.EntryPoint(name="broken", value="no_such_module:Thing", group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr("playground.registry.entry_points", lambda group: [broken])
+    monkeypatch.setattr("playground.layers.registry.entry_points", lambda group: [broken])
     with pytest.raises(PluginError, match="entry point broken = no_such_module:Thing.*failed to load"):
         Registry().load_entry_points()
 
 
 def test_empty_registry_explains_itself():
     with pytest.raises(PluginError, match="no layer plugins are registered"):
-        Registry().spec_model()
+        spec_model(Registry())

@@ -10,8 +10,9 @@ import time
 import pytest
 import torch
 
-from playground import fileio, runs
-from playground.runs import RunError
+from playground.core import fileio
+from playground.runs import folders as runs
+from playground.runs.folders import RunError
 
 
 def test_run_folders_are_named_after_the_spec_and_never_reused(tmp_path, monkeypatch):

@@ -8,8 +8,8 @@ import torch
 
 import playground
 from playground import SpecError
-from playground.spec import Train
-from playground.training import lr_at
+from playground.format.spec import Train
+from playground.train.engine import lr_at
 
 STEPS, EPOCHS = 7, 5
 
@@ -70,7 +70,7 @@ def test_the_recipe_is_written_to_the_resolved_spec():
 
 
 def test_the_recipe_in_words():
-    from playground.texts import recipe
+    from playground.core.texts import recipe
 
     assert recipe(Train()) == "sgd, lr 0.01, momentum 0.5, constant lr"
     assert recipe(Train(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="cosine",
@@ -85,7 +85,7 @@ def test_the_recipe_in_words():
 def test_the_run_log_names_the_recipe(tmp_path, data_dir, capsys):
     from tinydata import TINY
 
-    from playground.train import main
+    from playground.train.cli import main
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY.replace("epochs: 3,", "epochs: 1, schedule: cosine, label_smoothing: 0.1,"))

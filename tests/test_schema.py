@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import ROOT, SPECS
 
-from playground.registry import get_registry
-from playground.schema import schema_text, spec_json_schema
+from playground.format.schema import schema_text, spec_json_schema
+from playground.layers.registry import get_registry
 
 
 def test_committed_schema_is_current():  # needs no validator: it runs everywhere

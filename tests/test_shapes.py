@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground.shapes import Shape, conv_out, describe_features, fmt, numel, pair
+from playground.layers.shapes import Shape, conv_out, describe_features, fmt, numel, pair
 
 GRID = [(size, kernel, stride, padding, dilation)
         for size, kernel, stride, padding, dilation in itertools.product(
@@ -37,7 +37,7 @@ def test_conv_out_is_pytorchs_length(size, kernel, stride, padding, dilation):
 @pytest.mark.parametrize("size,kernel,stride,padding,dilation", GRID)
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_pool_out_is_pytorchs_length(size, kernel, stride, padding, dilation, ceil_mode):
-    from playground.shapes import pool_out
+    from playground.layers.shapes import pool_out
 
     ours = pool_out(size, kernel, stride, padding, dilation, ceil_mode)
     assert type(ours) is int
@@ -47,7 +47,7 @@ def test_pool_out_is_pytorchs_length(size, kernel, stride, padding, dilation, ce
 
 
 def test_defaults_are_pytorchs():
-    from playground.shapes import pool_out
+    from playground.layers.shapes import pool_out
 
     assert conv_out(28, 5) == 24                       # stride 1, padding 0, dilation 1
     assert conv_out(28, 5, 2) == 12

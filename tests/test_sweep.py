@@ -18,8 +18,8 @@ import pytest
 from tinydata import TINY
 
 import playground
-from playground import runs
-from playground.sweep import main
+from playground.runs import folders as runs
+from playground.sweep.cli import main
 
 NAMED = TINY.replace("- {type: conv2d,", "- {type: conv2d, name: conv,")
 GRID = ["--set", "train.lr=[0.01, 0.1]", "--set", "layers.conv.out_channels=[2, 4]", "--epochs", "1"]
@@ -129,7 +129,7 @@ def test_a_diverging_value_is_recorded_and_the_sweep_goes_on(registry, tmp_path,
 
 
 def test_numbers_in_exponent_form_are_numbers():
-    from playground.sweep import parse_set
+    from playground.sweep.planning import parse_set
 
     assert parse_set("train.lr=[1e-3, 0.1, 5E2]").values == (0.001, 0.1, 500.0)   # YAML 1.1 reads 1e-3 as text
 
@@ -150,7 +150,7 @@ def test_a_stopped_sweep_continues_the_interrupted_trial_from_its_checkpoint(spe
     import yaml
 
     from playground import sweep
-    from playground.training import EpochDone, RunStarted
+    from playground.train.engine import EpochDone, RunStarted
 
     grid = ["train.lr=[0.01, 0.1]", "layers.conv.out_channels=[2, 4]"]
     plan = sweep.plan(yaml.safe_load(NAMED), grid, epochs=2, data_dir=str(data_dir), out=tmp_path / "sweep")
@@ -173,7 +173,8 @@ def test_a_stopped_sweep_continues_the_interrupted_trial_from_its_checkpoint(spe
     assert starts[resumed.number] == 2                                       # from the checkpoint: epoch 2 on
     assert len(list((tmp_path / "sweep").glob("trial-*"))) == 4
     # going on from the checkpoint ends exactly where one uninterrupted run of that point does
-    from playground.training import train, with_overrides
+    from playground.format.loader import with_overrides
+    from playground.train.engine import train
 
     alone = with_overrides(playground.load_spec(sweep.candidate(yaml.safe_load(NAMED), resumed.params)), epochs=2)
     train(alone, out=tmp_path / "alone", data_dir=data_dir)

@@ -10,7 +10,7 @@ from conftest import SPECS
 
 import playground
 from playground import SpecError
-from playground.templates import MAX_DEPTH, MAX_LAYERS
+from playground.format.templates import MAX_DEPTH, MAX_LAYERS
 
 
 def _spec(blocks: dict, layers: list) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from playground import texts
 from playground.app import views
 from playground.app.editing import check_text
+from playground.core import texts
 
 
 @pytest.mark.parametrize("value,shown", [(8490, "8,490"), (0, "0"), (None, "—"), (14346.4, "14,346"),
@@ -62,7 +62,7 @@ def test_layer_titles():
 
 
 def test_diagram_names_every_layer_and_marks_the_failing_one(mnist_text):
-    from playground.report import diagram
+    from playground.check.report import diagram
 
     checked = check_text(mnist_text.replace("kernel_size: 5}", "kernel_size: 50}", 1))
     dot = diagram(checked.layers, checked.input_shape)
@@ -72,7 +72,7 @@ def test_diagram_names_every_layer_and_marks_the_failing_one(mnist_text):
 
 
 def test_diagram_labels_are_quoted_safely():
-    from playground.report import diagram
+    from playground.check.report import diagram
 
     checked = check_text('name: n\nlayers:\n  - {type: relu, name: "a\\"b"}\n')
     assert 'label="0: a\\"b\\nrelu"' in diagram(checked.layers, checked.input_shape)
@@ -92,7 +92,7 @@ def test_tree_diagram_draws_branches_and_merges():
     import re
 
     import playground
-    from playground.report import tree_diagram
+    from playground.check.report import tree_diagram
 
     text = """\
 name: d

@@ -10,10 +10,11 @@ import torch
 from tinydata import TINY, write_dataset
 
 import playground
-from playground import runs
-from playground.data import DataError
+from playground.format.loader import with_overrides
 from playground.layers import Elementwise
-from playground.training import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train, with_overrides
+from playground.runs import folders as runs
+from playground.train.data import DataError
+from playground.train.engine import EpochDone, RunEnded, StepDone, Trainer, TrainingError, train
 
 TIMING = {"seconds", "eval_seconds", "images_per_s"}
 
@@ -66,7 +67,7 @@ layers:
 data: {batch_size: 32, test_batch_size: 40}
 train: {epochs: 2, lr: 0.05, seed: 3, device: cpu}
 """
-    from playground.training import Trainer
+    from playground.train.engine import Trainer
 
     spec = playground.load_spec(text)
     events = list(Trainer(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir).events())
@@ -136,8 +137,8 @@ def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at, recipe):
 
 
 def test_a_stopped_run_reports_the_accuracy_of_the_weights_it_kept(spec, tmp_path, data_dir):
-    from playground.inference import evaluate_run, load_run
-    from playground.texts import outcome
+    from playground.core.texts import outcome
+    from playground.train.inference import evaluate_run, load_run
 
     slower = playground.load_spec(TINY.replace("lr: 0.05", "lr: 0.01"))   # accuracy still moving after a step
     trainer = Trainer(slower, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)

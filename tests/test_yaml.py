@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 import playground
-from playground import SpecError, yamlsource
+from playground import SpecError
+from playground.format import yamlsource
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True))

@@ -59,7 +59,7 @@ def write_cifar(root: Path, name: str = "cifar10", n_train: int = 200, n_test: i
 
     import torchvision.datasets as tvd
 
-    from playground.datasets import DATASETS
+    from playground.format.datasets import DATASETS
 
     info = DATASETS[name]
     folder = root / info.files_folder

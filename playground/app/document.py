@@ -7,7 +7,7 @@ key order, quoting and indentation of everything the edit did not touch stay
 exactly as the user wrote them. A new layer takes the style of its
 neighbours (one flow-style line per layer, as in the example specs, or a block).
 
-Text is first read by ``playground.yamlsource.parse`` (the safe reader the check
+Text is first read by ``playground.format.yamlsource.parse`` (the safe reader the check
 uses), so the round-trip reader only ever sees text that is already known to
 be plain data: no tags, no alias bombs, no oversized input.
 
@@ -30,9 +30,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from playground.errors import SpecError, fail
-from playground.registry import Registry, get_registry
-from playground.yamlsource import parse
+from playground.core.errors import SpecError, fail
+from playground.format.paths import PathError, set_path
+from playground.format.yamlsource import parse
+from playground.layers.registry import Registry, get_registry
 
 
 def _round_trip() -> YAML:
@@ -347,15 +348,13 @@ def set_paths(text: str, values: dict[str, Any]) -> str:
     """Set fields addressed by names, as sweeps address them (``train.lr``,
     ``layers.conv1.out_channels``), keeping everything else as written: a
     sweep's best values go into the user's own text, comments and all."""
-    from playground.sweep import SweepError, set_path
-
     parse(text)   # the safe reader first, as for every edit
     doc = _Doc(text)
     try:
         for path, value in values.items():
             set_path(doc.data, path, value)
-    except SweepError as exc:
-        raise fail((), str(exc).removeprefix("--set "), "The spec no longer has the field the sweep varied.") \
+    except PathError as exc:
+        raise fail((), str(exc), "The spec no longer has the field the sweep varied.") \
             from None
     return doc.text()
 

@@ -14,14 +14,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.analysis import LayerRow, Summary, analyze, gc_paused
-from playground.datasets import DATASETS
-from playground.errors import SpecError
-from playground.fileio import atomic_write_text
-from playground.loader import validate
-from playground.registry import Registry
-from playground.spec import SpecBase
-from playground.yamlsource import parse
+from playground.check.analysis import LayerRow, Summary, analyze
+from playground.core.errors import SpecError
+from playground.core.fileio import atomic_write_text
+from playground.core.speed import gc_paused
+from playground.format.datasets import DATASETS
+from playground.format.loader import validate
+from playground.format.spec import SpecBase
+from playground.format.yamlsource import parse
+from playground.layers.registry import Registry
 
 
 @dataclass
@@ -136,7 +137,7 @@ class LayerView:
 
 def _raw_lists(raw) -> list[tuple[tuple, list]]:
     """The lists of layers a layer holds as written: [(('body',), [...]), (('branches', 'a'), [...])]."""
-    from playground.registry import get_registry
+    from playground.layers.registry import get_registry
 
     if not isinstance(raw, dict):
         return []

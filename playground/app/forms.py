@@ -116,8 +116,8 @@ def from_text(text: str) -> Any:
     """What was typed in a YAML text box: '' -> None (key removed), '3' -> 3,
     '[3, 5]' -> [3, 5]; text that is not valid YAML is kept as typed, so the
     check reports it at this field."""
-    from playground.errors import SpecError
-    from playground.yamlsource import parse
+    from playground.core.errors import SpecError
+    from playground.format.yamlsource import parse
 
     if not text.strip():
         return None

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.data import DataError
-from playground.training import DataProgress, EpochDone, RunEnded, RunStarted, StepDone, Trainer
+from playground.train.data import DataError
+from playground.train.engine import DataProgress, EpochDone, RunEnded, RunStarted, StepDone, Trainer
 
 log = logging.getLogger(__name__)
 

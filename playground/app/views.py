@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from playground.app.editing import Checked, LayerView
-from playground.shapes import fmt
-from playground.texts import count
+from playground.core.texts import count
+from playground.layers.shapes import fmt
 
 TABLE_COLUMNS = ("#", "name", "type", "output shape", "params", "MACs", "status")
 DASH = "—"
@@ -89,7 +89,7 @@ def values_text(values: dict) -> str:
 def sweep_rows(rows) -> list[dict]:
     """A sweep's trials (playground.sweep.TrialRow, best first) as table rows:
     trial, status, test accuracy, one column per varied field, run folder."""
-    from playground.texts import percent
+    from playground.core.texts import percent
 
     return [{"trial": r.number, "status": SWEEP_STATUS.get(r.status, r.status),
              "test accuracy": percent(r.accuracy) if r.accuracy is not None else DASH,

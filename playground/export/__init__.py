@@ -5,8 +5,9 @@ graph), TorchScript, torch.export's .pt2, or one readable PyTorch source file.
     python -m playground.export runs/mnist_cnn-20261128-101500 --format onnx --out mnist.onnx
     playground.export("specs/resnet18.yaml", "python", "resnet18.py")
 
-``formats`` turns a source into bytes; ``source`` writes the Python file;
-``__main__`` is the command. The module itself is callable, so
+``formats`` turns a source into bytes; ``source`` writes the Python file
+(from each layer's ``Layer.source``, the plugin contract in playground.layers);
+``cli`` is the command. The module itself is callable, so
 ``playground.export(...)`` and ``from playground.export import export`` both work.
 """
 
@@ -16,8 +17,8 @@ import sys
 import types
 from pathlib import Path
 
+from playground.core.fileio import atomic_write
 from playground.export.formats import DEFAULT_OPSET, FORMATS, Exportable, ExportError, from_spec, load, to_bytes
-from playground.fileio import atomic_write
 
 
 def default_out(source: str | Path, fmt: str) -> Path:

@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from playground import runs
-from playground.analysis import Summary, analyze
-from playground.builder import build
-from playground.errors import SpecError
-from playground.export.source import Unsupported, python_source
-from playground.loader import load_spec
-from playground.spec import SpecBase
+from playground.check.analysis import Summary, analyze, load_checked
+from playground.check.builder import build
+from playground.core.errors import SpecError
+from playground.export.source import python_source
+from playground.format.spec import SpecBase
+from playground.layers.source import Unsupported
+from playground.runs import folders as runs
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported": ".pt2", "python": ".py"}
 DEFAULT_OPSET = 18
@@ -56,23 +56,25 @@ def load(source: str | Path) -> Exportable:
     if not path.exists():
         raise ExportError(f"{path} does not exist.\n  Give a run folder (runs/NAME-TIME) or a spec file (.yaml).")
     try:
-        spec = load_spec(path)
+        spec, summary = load_checked(path)
     except SpecError as err:
         raise ExportError(str(err)) from None
-    return from_spec(spec, str(path))
+    return from_spec(spec, str(path), summary)
 
 
-def from_spec(spec: SpecBase, where: str = "the page") -> Exportable:
-    """A checked spec with fresh weights: those a training run of it starts from (its seed)."""
+def from_spec(spec: SpecBase, where: str = "the page", summary: Summary | None = None) -> Exportable:
+    """A checked spec with fresh weights: those a training run of it starts from (its seed).
+    ``summary``: the check's result where the caller has it."""
+    summary = summary if summary is not None else analyze(spec)
     torch.manual_seed(spec.train.seed)
-    model = build(spec).eval()
+    model = build(spec, summary).eval()
     info = spec.dataset
-    return Exportable(spec, analyze(spec), model, info.classes if info else (),
+    return Exportable(spec, summary, model, info.classes if info else (),
                       f"spec {where} (fresh weights, seed {spec.train.seed})")
 
 
 def _from_run(run_dir: Path) -> Exportable:
-    from playground.inference import load_run
+    from playground.train.inference import load_run
 
     if not (run_dir / runs.CHECKPOINT_FILE).exists() and not (run_dir / runs.INFO_FILE).exists():
         raise ExportError(f"{run_dir} is not a run folder (no {runs.CHECKPOINT_FILE}, no {runs.INFO_FILE}).\n"
@@ -84,7 +86,7 @@ def _from_run(run_dir: Path) -> Exportable:
             from None
     except SpecError as exc:
         raise ExportError(f"the checkpoint in {run_dir} holds no valid spec: {exc}") from None
-    return Exportable(run.spec, analyze(run.spec), run.model, run.classes, f"run {run_dir} (epoch {run.epoch})")
+    return Exportable(run.spec, run.summary, run.model, run.classes, f"run {run_dir} (epoch {run.epoch})")
 
 
 class _Normalized(nn.Module):
@@ -136,7 +138,7 @@ def to_bytes(item: Exportable, fmt: str, *, opset: int = DEFAULT_OPSET, normaliz
 
 def metadata(item: Exportable, normalize: bool) -> dict[str, str]:
     """What a consumer needs to feed the model, as string pairs."""
-    facts = {"playground.spec": item.spec.name, "playground.source": item.origin,
+    facts = {"playground.format.spec": item.spec.name, "playground.source": item.origin,
              "playground.input_shape": json.dumps(list(item.summary.input_shape)),
              "playground.mean": json.dumps(item.spec.data.mean), "playground.std": json.dumps(item.spec.data.std),
              "playground.normalization": "inside the graph: feed images scaled to [0, 1]" if normalize else

@@ -1,5 +1,18 @@
-"""The built-in layer plugins. They load through the ``playground.layers``
-entry point group, exactly like third-party plugins (see pyproject.toml)."""
+"""Layers: the plugin contract, shape arithmetic, the registry and the built-in layers.
+
+- ``base``: ``Layer``, ``Elementwise``, ``Container`` and ``ShapeError``: what a plugin subclasses
+- ``source``: how a layer is written as Python source (``Layer.source``), ``Unsupported``
+- ``shapes``: pure shape arithmetic (``Shape``, ``conv_out``, ``pool_out``, ...)
+- ``types``: the bounded field types layers share (channels, kernels, padding)
+- ``registry``: type name -> plugin class, filled from the ``playground.layers`` entry points
+- ``modules``: the torch modules blocks build (residual sum, concat, gate)
+- the built-in layers, one file per family: ``activation``, ``conv``, ``dense``, ``norm``, ``pool``,
+  ``resample``; ``blocks``: the containers (sequential, residual, concat, gate)
+
+The built-in layers (``BUILTINS``) load through the ``playground.layers``
+entry point group, exactly like third-party plugins (see pyproject.toml).
+Imports only ``playground.core``: the format and everything above build on it.
+"""
 
 from playground.layers.activation import (
     GELU,
@@ -20,6 +33,8 @@ from playground.layers.dense import Flatten, Linear
 from playground.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
 from playground.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from playground.layers.resample import Upsample
+from playground.layers.shapes import Shape
+from playground.layers.source import Unsupported
 
 BUILTINS = (
     Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
@@ -29,4 +44,5 @@ BUILTINS = (
     Sequential, Residual, Concat, Gate,
 )
 
-__all__ = ["BUILTINS", "Container", "Elementwise", "Layer", "ShapeError", *(cls.__name__ for cls in BUILTINS)]
+__all__ = ["BUILTINS", "Container", "Elementwise", "Layer", "Shape", "ShapeError", "Unsupported",
+           *(cls.__name__ for cls in BUILTINS)]

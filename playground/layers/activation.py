@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Elementwise
-from playground.shapes import Shape
+from playground.layers.shapes import Shape
 
 
 class ReLU(Elementwise):

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from playground.shapes import Shape
+from playground.layers.shapes import Shape
+from playground.layers.source import Unsupported, torch_nn_expression
 
 if TYPE_CHECKING:
     from torch import nn
@@ -117,8 +118,6 @@ class Layer(BaseModel):
     def source(self, x: Shape) -> str:
         """A Python expression that builds a module equal to ``build(x)``; it may
         use ``nn``, ``torch``, ``F`` and the classes of ``source_definitions``."""
-        from playground.export.source import torch_nn_expression
-
         return torch_nn_expression(self, self.build(x))
 
     def source_definitions(self, x: Shape) -> tuple[str, ...]:
@@ -199,8 +198,6 @@ class Container(Layer):
     def source(self, x: Shape, chain: Chain) -> str:  # type: ignore[override]
         """Like ``build``, with a chain that returns ``(code, output shape)``: the
         expression that builds this container, the held lists' code inside it."""
-        from playground.export.source import Unsupported
-
         raise Unsupported(f"{self.type_name()} does not say how it is written as Python source (a `source` method)")
 
     def layer_lists(self) -> list[tuple[tuple, list[Layer]]]:

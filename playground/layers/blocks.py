@@ -23,7 +23,7 @@ from pydantic import Field
 from playground.layers.base import Container, Layer, ShapeError, nested
 from playground.layers.conv import Conv2d
 from playground.layers.norm import BatchNorm2d
-from playground.shapes import Shape, fmt
+from playground.layers.shapes import Shape, fmt
 
 BRANCH_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -108,7 +108,7 @@ class Residual(Container):
         return chain(("after",), self.after, y) if self.after else y
 
     def build(self, x: Shape, chain):
-        from playground import modules
+        from playground.layers import modules
 
         body, y = chain(("body",), self.body, x)
         layers = self._shortcut(x, y)
@@ -154,7 +154,7 @@ class Concat(Container):
         return Shape((sum(y[0] for y in shapes.values()), *y0[1:]))
 
     def build(self, x: Shape, chain):
-        from playground import modules
+        from playground.layers import modules
 
         return modules.Concat({name: chain(("branches", name), layers, x)[0]
                                for name, layers in self.branches.items()})
@@ -195,7 +195,7 @@ class Gate(Container):
         return x
 
     def build(self, x: Shape, chain):
-        from playground import modules
+        from playground.layers import modules
 
         return modules.Gate(chain(("body",), self.body, x)[0])
 
@@ -210,7 +210,7 @@ def _module_source(name: str) -> str:
     """The code of a class in playground.modules, for files that must not need playground."""
     import inspect
 
-    from playground import modules
+    from playground.layers import modules
 
     return inspect.getsource(getattr(modules, name))
 

@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from playground.layers.base import Layer, ShapeError, call_source, unless
+from playground.layers.shapes import Shape, conv_out, fmt, pair
 from playground.layers.types import Channels, Kernel, Padding
-from playground.shapes import Shape, conv_out, fmt, pair
 
 
 class Conv2d(Layer):

@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Layer, ShapeError
+from playground.layers.shapes import Shape, describe_features, numel
 from playground.layers.types import Features
-from playground.shapes import Shape, describe_features, numel
 
 
 class Flatten(Layer):

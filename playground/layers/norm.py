@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Elementwise, ShapeError
+from playground.layers.shapes import Shape, fmt
 from playground.layers.types import Channels
-from playground.shapes import Shape, fmt
 
 
 class Dropout(Elementwise):

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from playground.layers.base import Layer, ShapeError, call_source, unless
+from playground.layers.shapes import Shape, fmt, pair, pool_out
 from playground.layers.types import Kernel, KernelInt, Padding
-from playground.shapes import Shape, fmt, pair, pool_out
 
 
 class _Pool2d(Layer):

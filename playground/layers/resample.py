@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from playground.layers.base import MAX_KERNEL, Layer, call_source
+from playground.layers.shapes import Shape, pair
 from playground.layers.types import Kernel
-from playground.shapes import Shape, pair
 
 Scale = Annotated[float, Field(gt=0, le=MAX_KERNEL)]
 

@@ -11,15 +11,15 @@ input, any output shape.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from playground.errors import Path, Problem, SpecError, fail, path_str
+from playground.core.errors import Path, Problem, SpecError, fail, path_str
+from playground.core.speed import gc_paused
+from playground.format.loader import read_spec
+from playground.format.spec import SpecBase
 from playground.layers.base import Layer, ShapeError
-from playground.shapes import Shape, fmt, numel
-from playground.spec import SpecBase
+from playground.layers.shapes import Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32
 _RANK_WORDS = {1: "a flat (features,) vector", 2: "a CxL sequence", 3: "a CxHxW feature map"}
@@ -159,20 +159,6 @@ def check_layer(layer: Layer, x: Shape) -> LayerRow:
     return rows[0]
 
 
-@contextlib.contextmanager
-def gc_paused():
-    """Loading allocates many small objects that all live on; pausing the cyclic
-    collector meanwhile keeps the time linear in the spec's size (10,000 layers:
-    about 2x faster). Nothing here makes reference cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def analyze(spec: SpecBase, data_root=None) -> Summary:
     """Run the static check; return the Summary or raise a located SpecError.
     ``data_root``: where an image folder's relative path is looked up (default:
@@ -182,28 +168,36 @@ def analyze(spec: SpecBase, data_root=None) -> Summary:
         with gc_paused():   # every row lives on: the cyclic collector would only rescan them
             return _analyze(spec, rows, data_root)
     except SpecError as err:
-        located = _located(spec, err)
+        located = spec.locate(err)
         located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
         raise located from None
+
+
+def load_checked(source, *, data_root=None, overrides=None, registry=None) -> tuple[SpecBase, Summary]:
+    """Read, validate and check a spec in one pass: the spec and its Summary.
+    ``data_root`` is where the run will look for an image folder, so its class
+    count is the one compared with the last layer; ``overrides`` as for
+    ``read_spec``. Every problem is a SpecError located in the spec's file."""
+    spec = read_spec(source, registry=registry, overrides=overrides)
+    return spec, analyze(spec, data_root)
+
+
+def load_spec(source, *, data_root=None, overrides=None, registry=None) -> SpecBase:
+    """A spec read, validated and shape-checked (``load_checked`` without the summary)."""
+    return load_checked(source, data_root=data_root, overrides=overrides, registry=registry)[0]
 
 
 def require_dataset(spec: SpecBase) -> None:
     """Training needs data: refuse a ``dataset: none`` spec with a located SpecError."""
     if not spec.trainable:
-        from playground.datasets import DATASETS
+        from playground.format.datasets import DATASETS
 
         err = fail(("data", "dataset"),
                    "this spec names no dataset (dataset: none): it can be checked, summarized, built and "
                    "exported, not trained.",
                    f"Pick a dataset to train on: data: {{dataset: {next(iter(DATASETS))}}} "
                    f"(one of: {', '.join(DATASETS)}); its images must match the spec's input.", reason="input")
-        raise _located(spec, err)
-
-
-def _located(spec: SpecBase, err: SpecError) -> SpecError:
-    """``err`` placed in the spec's file: problems inside blocks in their templates, with lines."""
-    origin = spec._origin   # (filename, lines, expansion of the blocks it uses), or None for a spec built in code
-    return origin[2].error(err).located(origin[1], origin[0]) if origin else err
+        raise spec.locate(err)
 
 
 def dataset_facts(spec: SpecBase, data_root=None):
@@ -211,15 +205,13 @@ def dataset_facts(spec: SpecBase, data_root=None):
     an image folder's as the folder is now (its class folders; its images take
     the spec's input size); None for ``dataset: none`` or an image folder that
     cannot be listed (training then says why)."""
-    from playground.datasets import IMAGE_FOLDER, DatasetInfo
-    from playground.datasets import data_root as default_root
+    from playground.format.datasets import IMAGE_FOLDER, DatasetInfo, folder_classes, folder_path
+    from playground.format.datasets import data_root as default_root
 
     if spec.data.dataset != IMAGE_FOLDER:
         return spec.dataset
-    from playground import imagefolder
-
-    folder = imagefolder.resolve(spec.data.path, default_root(data_root))
-    classes = imagefolder.class_names(folder)
+    folder = folder_path(spec.data.path, default_root(data_root))
+    classes = folder_classes(folder)
     if classes is None:
         return None
     c, h, w = spec.input.shape()

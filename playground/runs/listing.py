@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from playground import runs, texts
+from playground.runs import folders as runs
+from playground.core import texts
+from playground.format.paths import flatten
 
 RUN_FILES = (runs.INFO_FILE, runs.SPEC_FILE, runs.METRICS_FILE, runs.CHECKPOINT_FILE)
 
@@ -127,23 +129,6 @@ def resolved_spec(folder: Path) -> dict:
     except yaml.YAMLError as exc:
         raise ValueError(f"{runs.SPEC_FILE} is not YAML: {exc}") from None
     return data if isinstance(data, dict) else {}
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """A resolved spec as ``path: value`` pairs, list items that carry a name
-    addressed by it (``layers.conv1.out_channels``), the others by position
-    (``layers[3].type``)."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        for i, item in enumerate(value):
-            name = item.get("name")
-            out.update(flatten(item, f"{prefix}.{name}" if isinstance(name, str) else f"{prefix}[{i}]"))
-    else:
-        out[prefix] = value
-    return out
 
 
 MISSING = "—"

@@ -70,12 +70,11 @@ def leave(world: World) -> None:
 
 def batch_error(spec, world: World):
     """The located error for a global batch that does not divide among the processes."""
-    from playground.analysis import _located
-    from playground.errors import fail
+    from playground.core.errors import fail
 
     batch = spec.data.batch_size
     near = batch - batch % world.size or world.size
-    return _located(spec, fail(("data", "batch_size"),
+    return spec.locate(fail(("data", "batch_size"),
                                f"data.batch_size={batch} does not divide among {world.size} processes.",
                                f"data.batch_size is the global batch: make it a multiple of {world.size} (e.g. "
                                f"--batch-size {near}), or run on a number of processes that divides it.",

@@ -4,8 +4,8 @@ playground.analysis."""
 
 from __future__ import annotations
 
-from playground.analysis import Summary
-from playground.shapes import fmt
+from playground.check.analysis import Summary
+from playground.layers.shapes import fmt
 
 
 def human(n: float) -> str:

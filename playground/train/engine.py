@@ -24,12 +24,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from playground import data as datamod
-from playground import devices, distributed, runs, texts
-from playground.analysis import analyze, require_dataset
-from playground.builder import build
-from playground.loader import load_spec
-from playground.spec import SpecBase
+from playground.check.analysis import Summary, analyze, require_dataset
+from playground.check.builder import build
+from playground.core import texts
+from playground.format.datasets import data_root
+from playground.format.loader import read_spec
+from playground.format.spec import SpecBase
+from playground.runs import folders as runs
+from playground.train import data as datamod
+from playground.train import devices, distributed
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
@@ -98,18 +101,6 @@ DataProgress = datamod.Progress   # images being decoded (an image folder's firs
 Event = DataProgress | RunStarted | StepDone | EpochDone | RunEnded
 
 
-def with_overrides(spec: SpecBase, **train_or_data) -> SpecBase:
-    """A copy of ``spec`` with command-line overrides applied and re-checked
-    (a bad value raises SpecError naming e.g. train.lr). None means no override."""
-    doc = spec.to_dict()
-    for key, value in train_or_data.items():
-        if value is None:
-            continue
-        section = "data" if key in ("batch_size", "test_batch_size") else "train"
-        doc[section][key] = value
-    return load_spec(doc)
-
-
 def with_statistics(spec: SpecBase, mean, std) -> SpecBase:
     """``spec`` with the normalization it left to the data filled in."""
     data = spec.data.model_copy(update={"mean": spec.data.mean if spec.data.mean is not None else mean,
@@ -147,16 +138,18 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor | datamod.Images, y: torch.
 class Trainer:
     """Trains one spec into one run folder; iterate ``events()`` to run it."""
 
-    def __init__(self, spec: SpecBase, *, out: str | Path | None = None, runs_base: str | Path = runs.DEFAULT_RUNS,
-                 data_dir: str | Path | None = None, download: bool = True, amp: bool = True,
-                 progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
+    def __init__(self, spec: SpecBase, *, summary: Summary | None = None, out: str | Path | None = None,
+                 runs_base: str | Path = runs.DEFAULT_RUNS, data_dir: str | Path | None = None, download: bool = True,
+                 amp: bool = True, progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
+        """``summary`` is the check's result for ``spec`` under this ``data_dir``
+        (``playground.load_checked``); without it the spec is checked here."""
         require_dataset(spec)
         self.world = distributed.from_environment()   # torchrun's processes, or one
         if self.world.active and spec.data.batch_size % self.world.size:
             raise distributed.batch_error(spec, self.world)
         self.spec = spec
-        self.data_root = datamod.data_root(data_dir)
-        self.summary = analyze(spec, self.data_root)
+        self.data_root = data_root(data_dir)
+        self.summary = summary if summary is not None else analyze(spec, self.data_root)
         self.download = download
         self.amp = amp
         self.progress_every = max(1, progress_every)
@@ -171,7 +164,7 @@ class Trainer:
         """Continue the run in ``run_dir`` from its checkpoint (optionally to more epochs)."""
         run_dir = Path(run_dir)
         checkpoint = runs.load_checkpoint(run_dir)
-        spec = with_overrides(load_spec(checkpoint["spec"]), epochs=epochs, device=device)
+        spec = read_spec(checkpoint["spec"], overrides={"train.epochs": epochs, "train.device": device})
         return cls(spec, _resume=(run_dir, checkpoint), **kwargs)
 
     def stop(self) -> None:
@@ -196,7 +189,7 @@ class Trainer:
         device = setup.device
 
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
-        model = build(spec).to(device)
+        model = build(spec, self.summary).to(device)
         if setup.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = OPTIMIZERS[t.optimizer](model.parameters(), t)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playground.fileio import atomic_write
+from playground.core.fileio import atomic_write
 
 PLOT_EXTRA = "pip install 'playground[plot]'   (or: pip install matplotlib)"
 FORMATS = ("png", "svg", "pdf")

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from playground.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
+from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
 from playground.layers.base import NAME_PATTERN
 
 MAX_TIMES = 1000          # repetitions of one use

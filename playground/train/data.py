@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from playground import imagefolder
-from playground.datasets import DATA_ENV, DATASETS, IMAGE_FOLDER, DatasetInfo, data_root  # noqa: F401 (re-exported)
-from playground.shapes import fmt
+from playground.format.datasets import DATA_ENV, DATASETS, IMAGE_FOLDER, DatasetInfo, folder_path
+from playground.layers.shapes import fmt
+from playground.train import imagefolder
 
 CLI_DATA_SETTING = f"--data-dir (or {DATA_ENV})"
 
@@ -65,7 +65,7 @@ def load(data, input_shape: tuple[int, int, int], root: Path, *,
     ``finish(load(...))`` where no one watches."""
     if data.dataset != IMAGE_FOLDER:
         return load_raw(data.dataset, root, download=download)
-    folder = imagefolder.resolve(data.path, root)
+    folder = folder_path(data.path, root)
     channels, height, width = input_shape
     try:
         cached = yield from imagefolder.load(folder, channels, height, width, data.resize)

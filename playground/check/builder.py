@@ -10,10 +10,10 @@ from collections import OrderedDict
 
 from torch import nn
 
-from playground.analysis import LayerRow, analyze, check_layer
+from playground.check.analysis import LayerRow, Summary, analyze, check_layer
+from playground.format.spec import SpecBase
 from playground.layers.base import Layer
-from playground.shapes import Shape
-from playground.spec import SpecBase
+from playground.layers.shapes import Shape
 
 
 class Model(nn.Sequential):
@@ -51,8 +51,9 @@ def build_layer(layer: Layer, x: Shape) -> tuple[nn.Module, Shape]:
     return _module(layer, row), Shape(row.output_shape)
 
 
-def build(spec: SpecBase) -> Model:
-    """Check the spec (SpecError if it does not fit), then build its model from
-    the check's rows: every shape is worked out once."""
-    summary = analyze(spec)
+def build(spec: SpecBase, summary: Summary | None = None) -> Model:
+    """The spec's model, built from the check's rows: every shape is worked out
+    once. ``summary`` is the check's result where the caller has it; else the
+    spec is checked here (SpecError if it does not fit)."""
+    summary = summary if summary is not None else analyze(spec)
     return Model(spec, _chain(spec.layers, summary.rows))

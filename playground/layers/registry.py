@@ -12,7 +12,7 @@ that defines layers at run time (notebooks, tests). Two plugins claiming one
 type name is an error naming both.
 
 Containers (layers holding lists of layers) annotate those fields with the
-name ``LayerItem``; ``spec_model()`` resolves it, per registry, to the union
+name ``LayerItem``; ``layer_item()`` resolves it, per registry, to the union
 of every registered type, so a container holds any layer, its own kind and
 third-party ones included. ``registry[name]`` returns that resolved class.
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Annotated, Union
 
-from pydantic import Field, create_model
+from pydantic import Field
 
 from playground.layers.base import Layer
 
@@ -45,7 +45,7 @@ class Plugin:
 class Registry:
     def __init__(self) -> None:
         self._plugins: dict[str, Plugin] = {}
-        self._spec_model = None
+        self._derived: dict[str, object] = {}
         self._resolved: dict[str, type[Layer]] = {}
 
     # -- registration ---------------------------------------------------
@@ -66,7 +66,7 @@ class Registry:
             raise PluginError(f"layer type '{name}' is claimed by two plugins: "
                               f"{existing.source} and {source}. Uninstall one of them.")
         self._plugins[name] = Plugin(cls, source)
-        self._spec_model = None
+        self._derived = {}
         self._resolved = {}
         return cls
 
@@ -89,7 +89,7 @@ class Registry:
         cls = self._plugins[name].cls
         if cls.__pydantic_complete__:
             return cls
-        self.spec_model()
+        self.layer_item()
         return self._resolved[name]
 
     def __contains__(self, name: object) -> bool:
@@ -112,36 +112,41 @@ class Registry:
         plugin = self._plugins.get(name) if isinstance(name, str) else None
         return getattr(plugin.cls, "layer_fields", ()) if plugin is not None else ()
 
-    # -- the schema follows the registry ---------------------------------
-    def spec_model(self):
-        """The pydantic Spec model whose ``layers`` accept every registered type."""
-        if self._spec_model is None:
-            from playground.spec import SpecBase
-            if not self._plugins:
-                raise PluginError("no layer plugins are registered. Is playground installed "
-                                  "(pip install -e .)? Built-in layers load through its entry points.")
-            # A container's fields name `LayerItem`; each gets a subclass here whose
-            # LayerItem is this registry's union (plugin classes stay untouched).
-            classes = tuple(p.cls if p.cls.__pydantic_complete__ else
-                            type(p.cls.__name__, (p.cls,), {"__module__": p.cls.__module__,
-                                                            "__qualname__": p.cls.__qualname__,
-                                                            "__doc__": p.cls.__doc__})
-                            for p in self._plugins.values())
-            union = Union[classes]  # noqa: UP007 (a union built from a tuple needs Union[...])
-            item = classes[0] if len(classes) == 1 else Annotated[union, Field(discriminator="type")]
-            for cls in classes:
-                if not cls.__pydantic_complete__:
-                    try:
-                        cls.model_rebuild(force=True, _types_namespace={"LayerItem": item})
-                    except Exception as exc:  # a plugin's annotation that does not resolve
-                        raise PluginError(f"{self._plugins[cls.type_name()].source}: its fields do not "
-                                          f"resolve: {exc}") from None
-            self._resolved = {cls.type_name(): cls for cls in classes}
-            layers_field = SpecBase.model_fields["layers"]
-            self._spec_model = create_model(
-                "Spec", __base__=SpecBase, __module__="playground.spec",
-                layers=(list[item], Field(min_length=1, description=layers_field.description)))
-        return self._spec_model
+    # -- the union of every registered type ------------------------------
+    def layer_item(self):
+        """The annotation of one layer of a list: the discriminated union of every
+        registered type (containers' ``LayerItem`` fields resolved to it)."""
+        return self.cached("layer_item", self._resolve)
+
+    def cached(self, key: str, make):
+        """``make()``, computed once per registry and per set of plugins (what the
+        format derives from the registry, such as the Spec model, lives here)."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
+
+    def _resolve(self):
+        if not self._plugins:
+            raise PluginError("no layer plugins are registered. Is playground installed "
+                              "(pip install -e .)? Built-in layers load through its entry points.")
+        # A container's fields name `LayerItem`; each gets a subclass here whose
+        # LayerItem is this registry's union (plugin classes stay untouched).
+        classes = tuple(p.cls if p.cls.__pydantic_complete__ else
+                        type(p.cls.__name__, (p.cls,), {"__module__": p.cls.__module__,
+                                                        "__qualname__": p.cls.__qualname__,
+                                                        "__doc__": p.cls.__doc__})
+                        for p in self._plugins.values())
+        union = Union[classes]  # noqa: UP007 (a union built from a tuple needs Union[...])
+        item = classes[0] if len(classes) == 1 else Annotated[union, Field(discriminator="type")]
+        for cls in classes:
+            if not cls.__pydantic_complete__:
+                try:
+                    cls.model_rebuild(force=True, _types_namespace={"LayerItem": item})
+                except Exception as exc:  # a plugin's annotation that does not resolve
+                    raise PluginError(f"{self._plugins[cls.type_name()].source}: its fields do not "
+                                      f"resolve: {exc}") from None
+        self._resolved = {cls.type_name(): cls for cls in classes}
+        return item
 
 
 _default: Registry | None = None

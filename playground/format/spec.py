@@ -2,7 +2,7 @@
 
 ``SpecBase`` holds the fixed sections (name, input, data, train, budget). The
 full ``Spec`` model, whose ``layers`` field is a discriminated union over the
-registered layer plugins, is made by ``Registry.spec_model()``; every spec a
+registered layer plugins, is made by ``spec_model(registry)``; every spec a
 user holds is an instance of a subclass of ``SpecBase``.
 """
 
@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from playground.datasets import DATASETS, IMAGE_FOLDER
+from playground.core.errors import SpecError
+from playground.format.datasets import DATASETS, IMAGE_FOLDER
+from playground.format.templates import BlockDef
 from playground.layers.base import Layer
-from playground.shapes import Shape
-from playground.templates import BlockDef
+from playground.layers.shapes import Shape
 
 NO_DATASET = "none"   # a spec for checking, summarizing, building and exporting only
 DatasetName = Literal[(*DATASETS, IMAGE_FOLDER, NO_DATASET)]
@@ -180,8 +190,15 @@ class SpecBase(Section):
     train: Train = Field(default_factory=Train, description=Train.__doc__)
     budget: Budget = Field(default_factory=Budget, description=Budget.__doc__)
 
-    # Where the spec came from, for locating later problems: (filename, lines).
+    # Where the spec came from, for locating later problems: (filename, lines, expansion).
     _origin: Any = PrivateAttr(default=None)
+
+    def locate(self, err: SpecError) -> SpecError:
+        """``err`` placed in the file this spec was read from: problems inside
+        blocks in their templates, every problem with its line. A spec made in
+        code has no file: ``err`` itself."""
+        origin = self._origin
+        return origin[2].error(err).located(origin[1], origin[0]) if origin else err
 
     @model_validator(mode="after")
     def _default_input(self):   # first: the checks after it read the input
@@ -267,3 +284,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def spec_model(registry) -> type[SpecBase]:
+    """The pydantic Spec model whose ``layers`` accept every type registered in
+    ``registry`` (made once per registry and set of plugins)."""
+    def make():
+        item = registry.layer_item()
+        return create_model("Spec", __base__=SpecBase, __module__=__name__,
+                            layers=(list[item], Field(min_length=1,
+                                                      description=SpecBase.model_fields["layers"].description)))
+    return registry.cached("spec_model", make)

@@ -1,6 +1,7 @@
-"""The datasets a spec can name: facts only (image shape, classes, statistics).
+"""The datasets a spec can name: facts only (image shape, classes, statistics),
+the data root, and an image folder's classes as its folders list them.
 
-Loading lives in playground.data; the static check needs only these facts.
+Loading lives in playground.train.data; the static check needs only these facts.
 """
 
 from __future__ import annotations
@@ -80,3 +81,20 @@ DATASETS: dict[str, DatasetInfo] = {
                     files=("train_32x32.mat", "test_32x32.mat"), split_arg="split", channels_first=True),
     )
 }
+
+
+def folder_path(path: str, data_root: Path) -> Path:
+    """``data.path`` as a folder: absolute (or ``~``) as written, else under the data root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else data_root / p
+
+
+def folder_classes(root: Path) -> tuple[str, ...] | None:
+    """The class folders of ``root/train``, sorted as ImageFolder sorts them;
+    None when there are none to read. Cheap: one directory listing, so the
+    static check can compare the class count with the last layer."""
+    try:
+        names = sorted(e.name for e in os.scandir(root / "train") if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return None
+    return tuple(names) or None

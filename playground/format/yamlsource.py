@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from playground.errors import Path, fail
+from playground.core.errors import Path, fail
 
 MAX_BYTES = 2 * 1024 * 1024   # a 10,000-layer spec is about 0.5 MB
 MAX_NODES = 500_000           # values visited, aliases counted every time they expand

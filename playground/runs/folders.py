@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from playground.fileio import atomic_write, atomic_write_text
+from playground.core.fileio import atomic_write, atomic_write_text
 
 SPEC_FILE = "spec.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -116,30 +116,3 @@ def list_runs(base: str | Path = DEFAULT_RUNS) -> list[Path]:
         return []
     runs = [p for p in base.iterdir() if (p / INFO_FILE).is_file()]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m playground.runs [RUNS_DIR]: every run folder as one table row."""
-    import argparse
-
-    from playground import records
-
-    parser = argparse.ArgumentParser(prog="python -m playground.runs",
-                                     description="List the run folders under RUNS_DIR: one row per run.")
-    parser.add_argument("base", nargs="?", default=DEFAULT_RUNS, metavar="RUNS_DIR", help="default: runs")
-    parser.add_argument("--sort", choices=list(records.SORTS), default="started",
-                        help="accuracy (best first), time, params, name, or started (newest first, the default)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = parser.parse_args(argv)
-    rows = sorted(records.list_records(args.base), key=records.SORTS[args.sort])
-    if args.json:
-        print(records.as_json(rows))
-    elif not rows:
-        print(f"no run folders under {args.base}")
-    else:
-        print(records.table(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,8 +7,8 @@ import argparse
 import json
 import sys
 
-from playground.errors import SpecError
-from playground.registry import PluginError
+from playground.core.errors import SpecError
+from playground.layers.registry import PluginError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,21 +26,15 @@ def main(argv: list[str] | None = None) -> int:
                              "with its classes (default: $PLAYGROUND_DATA, else ./data)")
     args = parser.parse_args(argv)
 
-    from playground.analysis import analyze
-    from playground.loader import load_spec
-    from playground.report import table
+    from playground.check.analysis import load_checked
+    from playground.check.report import table
+    from playground.format.datasets import data_root
 
     status, results = 0, []
     for i, path in enumerate(args.specs):
-        try:
-            spec = load_spec(path if path != "-" else sys.stdin.read())
+        try:   # checked once, with the data root given (an image folder's classes are counted there)
+            spec, summary = load_checked(path if path != "-" else sys.stdin.read(), data_root=data_root(args.data_dir))
         except (SpecError, PluginError) as err:
-            print(err, file=sys.stderr)
-            status = 2
-            continue
-        try:
-            summary = analyze(spec, args.data_dir)
-        except SpecError as err:
             print(err, file=sys.stderr)
             status = 2
             continue
@@ -58,14 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _row_json(row, max_depth: int | None) -> dict:
-    from playground.errors import path_str
+    from playground.core.errors import path_str
 
     out = {"index": row.index, "path": path_str(row.path), "name": row.name, "type": row.type,
            "output_shape": row.output_shape, "params": row.params, "macs": row.macs}
     if row.children and (max_depth is None or row.depth < max_depth):
         out["children"] = [_row_json(c, max_depth) for c in row.children]
     return out
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from playground.fileio import atomic_write_text
+from playground.core.fileio import atomic_write_text
 
 CACHE_ENV = "PLAYGROUND_CACHE"
 DECODER_VERSION = 1          # bump when decoding changes what a cache holds
@@ -48,12 +48,6 @@ def layout_hint(root: Path) -> str:
             "(val/ is accepted for test), one folder per class, the same classes in both.")
 
 
-def resolve(path: str, data_root: Path) -> Path:
-    """``data.path`` as a folder: absolute (or ``~``) as written, else under the data root."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else data_root / p
-
-
 def split_dirs(root: Path) -> tuple[Path, Path]:
     """(train folder, test folder), or FolderError saying what is missing."""
     if not root.is_dir():
@@ -67,17 +61,6 @@ def split_dirs(root: Path) -> tuple[Path, Path]:
         raise FolderError(f"the image folder {root} has no {' and no '.join(missing)} "
                           f"(it holds {', '.join(found) or 'no folders'}).\n{layout_hint(root)}")
     return train, test
-
-
-def class_names(root: Path) -> tuple[str, ...] | None:
-    """The class folders of ``root/train``, sorted as ImageFolder sorts them;
-    None when there are none to read. Cheap: one directory listing, so the
-    static check can compare the class count with the last layer."""
-    try:
-        names = sorted(e.name for e in os.scandir(root / "train") if e.is_dir() and not e.name.startswith("."))
-    except OSError:
-        return None
-    return tuple(names) or None
 
 
 def _visible(path: str) -> bool:

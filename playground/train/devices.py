@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from playground.spec import DEVICE_NAMES
+from playground.format.spec import DEVICE_NAMES
 
 
 class DeviceError(RuntimeError):

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import torch
 
-from playground import data as datamod
-from playground import devices, runs
-from playground.analysis import analyze
-from playground.builder import build
-from playground.loader import load_spec
-from playground.spec import SpecBase
+from playground.check.analysis import Summary, analyze
+from playground.check.builder import build
+from playground.format.datasets import data_root
+from playground.format.loader import read_spec
+from playground.format.spec import SpecBase
+from playground.runs import folders as runs
+from playground.train import data as datamod
+from playground.train import devices
 
 
 @dataclass
@@ -23,18 +25,24 @@ class LoadedRun:
     epoch: int               # epochs complete when the checkpoint was written
     device: torch.device
     classes: tuple[str, ...] = ()   # the class names, in output order
+    summary: Summary | None = None  # the check's result, with the data root below
+    data_root: Path | None = None   # where the run's data is looked up
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+def load_run(run_dir: str | Path, device: str = "cpu", data_dir: str | Path | None = None) -> LoadedRun:
     """Rebuild a run's model from its checkpoint (loaded with weights_only=True);
-    RunError when the checkpoint holds no spec or weights that do not fit it."""
+    RunError when the checkpoint holds no spec or weights that do not fit it.
+    The spec is checked once, with ``data_dir``, else the data root the run
+    recorded, else the default one (an image folder's classes are counted there)."""
     run_dir = Path(run_dir)
     setup = devices.resolve(device)
     ckpt = runs.load_checkpoint(run_dir, map_location=setup.device)
     if not isinstance(ckpt.get("spec"), dict) or "model" not in ckpt:
         raise runs.RunError(f"the checkpoint in {run_dir} holds no spec or no weights.")
-    spec = load_spec(ckpt["spec"])
-    model = build(spec).to(setup.device)
+    root = data_root(data_dir or _recorded_root(run_dir))
+    spec = read_spec(ckpt["spec"])
+    summary = analyze(spec, root)
+    model = build(spec, summary).to(setup.device)
     try:
         model.load_state_dict(ckpt["model"], strict=True)
     except RuntimeError as exc:
@@ -44,7 +52,14 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
                             + "\n  The checkpoint is damaged or was written by another spec.") from None
     info = spec.dataset   # checkpoints from before classes were recorded: a built-in dataset's
     classes = tuple(ckpt.get("classes") or (info.classes if info else ()))
-    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes)
+    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes, summary, root)
+
+
+def _recorded_root(run_dir: Path) -> str | None:
+    try:
+        return runs.read_info(run_dir).get("data_root")
+    except (runs.RunError, AttributeError):   # no run.json, or not the mapping it should be
+        return None
 
 
 def predict_proba(run: LoadedRun, images: torch.Tensor) -> torch.Tensor:
@@ -78,11 +93,11 @@ class Evaluation:
 
 
 def evaluate_run(run: LoadedRun, data_dir=None, download: bool = True) -> Evaluation:
-    from playground.training import evaluate
+    from playground.train.engine import evaluate
 
     spec = run.spec
-    root = datamod.data_root(data_dir)
-    summary = analyze(spec, root)
+    root = data_root(data_dir)
+    summary = run.summary if run.summary is not None and root == run.data_root else analyze(spec, root)
     raw = datamod.finish(datamod.load(spec.data, summary.input_shape, root, download=download))
     datamod.check_fits(raw, summary.input_shape, summary.output_shape[0])
     x = datamod.Images(raw.test.images, spec.data.mean, spec.data.std, run.device,

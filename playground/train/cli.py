@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
-from playground.errors import SpecError
-from playground.registry import PluginError
+from playground.core.errors import SpecError
+from playground.layers.registry import PluginError
 
 EPILOG = """\
 data: --data-dir, else $PLAYGROUND_DATA, else ./data, in torchvision's layout
@@ -52,7 +52,7 @@ def parse_args(argv):
 
 
 def outcome(event) -> str:
-    from playground.texts import outcome as sentence
+    from playground.core.texts import outcome as sentence
 
     return sentence({"status": event.status, "test_accuracy": event.test_accuracy,
                      "epochs_trained": event.epochs_trained, "epochs_done": event.epoch, "seconds": event.seconds})
@@ -66,7 +66,7 @@ class Console:
         self.bar = None
 
     def __call__(self, event) -> None:
-        from playground.training import DataProgress, EpochDone, RunEnded, RunStarted, StepDone
+        from playground.train.engine import DataProgress, EpochDone, RunEnded, RunStarted, StepDone
 
         if isinstance(event, DataProgress):   # an image folder's first use
             if self.bar is None or self.bar.desc != f"decoding {event.split}":
@@ -120,22 +120,25 @@ class Console:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from playground.analysis import require_dataset
-    from playground.loader import load_spec
+    from playground.check.analysis import load_checked, require_dataset
+    from playground.format.datasets import data_root
 
-    try:  # the spec is checked before any data is read or torch is imported
-        spec = None if args.resume else load_spec(args.spec)
-        if spec is not None:
+    spec = summary = None
+    try:  # read, validated and checked once, with the data root the run will use, before any data is read
+        if not args.resume:
+            spec, summary = load_checked(args.spec, data_root=data_root(args.data_dir), overrides={
+                "train.epochs": args.epochs, "train.lr": args.lr, "data.batch_size": args.batch_size,
+                "train.device": args.device, "train.seed": args.seed})
             require_dataset(spec)
     except (SpecError, PluginError) as err:
         print(err, file=sys.stderr)
         return 2
 
-    from playground import distributed
-    from playground.data import DataError
-    from playground.devices import DeviceError
-    from playground.runs import RunError
-    from playground.training import Trainer, TrainingError, with_overrides
+    from playground.runs.folders import RunError
+    from playground.train import distributed
+    from playground.train.data import DataError
+    from playground.train.devices import DeviceError
+    from playground.train.engine import Trainer, TrainingError
 
     world = distributed.from_environment()   # under torchrun, rank 0 alone prints
     quiet = open(os.devnull, "w") if not world.main else None   # noqa: SIM115  (lives as long as the run)
@@ -146,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             trainer = Trainer.resume(args.resume, epochs=args.epochs, device=args.device, **options)
         else:
-            spec = with_overrides(spec, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                  device=args.device, seed=args.seed)
-            trainer = Trainer(spec, out=args.out, **options)
+            trainer = Trainer(spec, summary=summary, out=args.out, **options)
     except (SpecError, RunError) as err:
         print(err, file=err_stream)
         return 2
@@ -191,7 +192,3 @@ def main(argv: list[str] | None = None) -> int:
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
     return 130 if getattr(ended, "status", None) == "stopped" else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

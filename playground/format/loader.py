@@ -1,4 +1,10 @@
-"""load_spec: YAML text or file -> validated, shape-checked spec, or SpecError.
+"""read_spec: YAML text, a file or parsed data -> a validated spec, or SpecError.
+
+A spec is read and validated once. Overrides (the command line's ``--lr``, a
+sweep's values, the page's Train fields) are set on the parsed document
+before validation, by the path grammar of ``playground.format.paths``, so any
+problem found later still names the spec's file and lines. The shape check
+(``playground.check``) is a separate step, run once with the real data root.
 
 pydantic's validation errors are rewritten here into located Problems: the
 path (``layers[3].out_channels``), the YAML line, the value received, and for
@@ -7,6 +13,7 @@ an unknown type or key a "did you mean" and the valid names.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Mapping
@@ -15,44 +22,82 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from playground.analysis import analyze, gc_paused
-from playground.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
-from playground.registry import Registry, get_registry
-from playground.spec import Budget, Data, InputShape, SpecBase, Train
-from playground.templates import expand
-from playground.yamlsource import parse
+from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
+from playground.core.speed import gc_paused
+from playground.format.paths import PathError, set_path
+from playground.format.spec import Budget, Data, InputShape, SpecBase, Train, spec_model
+from playground.format.templates import expand
+from playground.format.yamlsource import parse
+from playground.layers.registry import Registry, get_registry
 
 _SECTIONS: dict[str, type[BaseModel]] = {"input": InputShape, "data": Data, "train": Train, "budget": Budget}
 _SPEC_FILE_SUFFIXES = (".yaml", ".yml")
 
 
-def load_spec(source: str | os.PathLike | Mapping, *, registry: Registry | None = None) -> SpecBase:
-    """Load and check a spec from a file path, YAML text, or already-parsed data.
+def read_spec(source: str | os.PathLike | Mapping, *, registry: Registry | None = None,
+              overrides: Mapping[str, Any] | None = None) -> SpecBase:
+    """Read and validate a spec from a file path, YAML text, or already-parsed data.
 
     A ``pathlib.Path``, or a one-line string naming an existing file or ending in
-    .yaml/.yml, is read as a file; any other string is YAML text.
-    Raises SpecError, whose message names every problem's place and fix.
+    .yaml/.yml, is read as a file; any other string is YAML text. ``overrides``
+    maps field paths (``train.lr``, ``data.batch_size``, ``layers.conv1.out_channels``)
+    to values that replace the document's (None: no override). Raises SpecError,
+    whose message names every problem's place and fix. No shape check: that is
+    ``playground.check.analyze``.
     """
     registry = registry or get_registry()
     with gc_paused():
-        return _load(source, registry)
+        filename = None
+        lines: dict[Path, int] = {}
+        if isinstance(source, Mapping):
+            data: Any = copy.deepcopy(dict(source))
+        else:
+            text, filename = _read(source)
+            try:
+                doc = parse(text)
+            except SpecError as err:
+                raise err.located(None, filename) from None
+            data, lines = doc.data, doc.lines
+        if overrides:
+            data, lines = _overridden(data, lines, overrides, filename)
+        return validate(data, registry=registry, lines=lines, filename=filename)
 
 
-def _load(source: str | os.PathLike | Mapping, registry: Registry) -> SpecBase:
-    filename = None
-    lines: dict[Path, int] = {}
-    if isinstance(source, Mapping):
-        data: Any = dict(source)
-    else:
-        text, filename = _read(source)
+def with_overrides(spec: SpecBase, *, registry: Registry | None = None, **fields: Any) -> SpecBase:
+    """A copy of ``spec`` with fields of its ``train`` or ``data`` section
+    replaced (``epochs=3``, ``lr=0.02``, ``batch_size=32``; None: unchanged),
+    validated again (SpecError naming e.g. ``train.lr``). The copy keeps the
+    spec's file and lines, so any later problem is still located there. No
+    shape check."""
+    overrides = {f"{'data' if key in Data.model_fields else 'train'}.{key}": value
+                 for key, value in fields.items() if value is not None}
+    if not overrides:
+        return spec
+    filename, lines, expansion = spec._origin or (None, {}, None)
+    data, lines = _overridden(spec.to_dict(), lines, overrides, filename)
+    new = validate(data, registry=registry, lines=lines, filename=filename)
+    if expansion is not None:
+        new._origin = (filename, lines, expansion)   # the blocks as the file wrote them, not as expanded
+    return new
+
+
+def _overridden(data: Any, lines: dict[Path, int], overrides: Mapping[str, Any],
+                filename: str | None) -> tuple[Any, dict[Path, int]]:
+    """``data`` with each override set; the lines of what they replaced forgotten
+    (a bad override is not the file's line), every other line kept."""
+    if not isinstance(data, Mapping):
+        return data, lines   # validation says what the document should be
+    data = dict(data)
+    for path, value in overrides.items():
+        if value is None:
+            continue
         try:
-            doc = parse(text)
-        except SpecError as err:
-            raise err.located(None, filename) from None
-        data, lines = doc.data, doc.lines
-    spec = validate(data, registry=registry, lines=lines, filename=filename)
-    analyze(spec)
-    return spec
+            set_path(data, path, value)
+        except PathError as err:
+            raise fail((), f"cannot override {err}").located(None, filename) from None
+        dotted = tuple(path.split("."))
+        lines = {p: n for p, n in lines.items() if p[:len(dotted)] != dotted}
+    return data, lines
 
 
 def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, int] | None = None,
@@ -69,7 +114,7 @@ def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, i
     except SpecError as err:   # a bad use or block; inside a block, placed in its template
         raise err.located(lines, filename) from None
     try:
-        spec = registry.spec_model().model_validate(data)
+        spec = spec_model(registry).model_validate(data)
     except ValidationError as exc:
         problems = _rewrite(exc, data, registry)
         raise expansion.error(SpecError(problems)).located(lines, filename) from None

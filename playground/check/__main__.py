@@ -1,0 +1,5 @@
+import sys
+
+from playground.check.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from playground.sweep.cli import main
+
+sys.exit(main())

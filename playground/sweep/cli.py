@@ -1,0 +1,92 @@
+"""python -m playground.sweep SPEC --set PATH=VALUES ...: the command line over
+``plan`` and ``study``: a line per finished trial, Ctrl-C to stop, the summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from playground.core.errors import SpecError
+from playground.sweep.planning import SAMPLERS, SweepError, plan
+from playground.sweep.study import Stopped, TrialRow, open_study, run, write_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m playground.sweep",
+                                     description="Train variants of a spec and keep the best, on Optuna.")
+    parser.add_argument("spec", metavar="SPEC")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUES", dest="sets",
+                        help="a field and its values, e.g. train.lr=[0.01,0.05] or train.lr=loguniform(1e-4,1e-1)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials in all (all workers together); default: the grid's size, else 10")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=None,
+                        help="grid (every combination; the default when every --set is a list), random or tpe")
+    parser.add_argument("--storage", default=None, help="an Optuna storage URL (default: SQLite in the sweep folder)")
+    parser.add_argument("--study", default=None, help="study name (default: the spec's name)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the spec's)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    parser.add_argument("--out", default=None, help="the sweep folder (default: sweeps/<study>)")
+    args = parser.parse_args(argv)
+
+    from playground.runs.folders import RunError
+    from playground.train.data import DataError
+    from playground.train.devices import DeviceError
+
+    try:
+        doc = yaml.safe_load(Path(args.spec).read_text())
+        the_plan = plan(doc, args.sets, sampler=args.sampler, trials=args.trials, study=args.study, out=args.out,
+                        storage=args.storage, epochs=args.epochs, data_dir=args.data_dir,
+                        download=not args.no_download)
+    except (SweepError, OSError, yaml.YAMLError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except SpecError as err:
+        print(err, file=sys.stderr)
+        return 2
+    import signal
+    import threading
+
+    asked = threading.Event()
+
+    def on_sigint(signum, frame):   # first Ctrl-C: stop the running trial at its next step; second: now
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping the running trial after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        asked.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        study = open_study(the_plan)
+        run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set)
+    except Stopped:
+        print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
+              "command continues the sweep.", file=sys.stderr)
+        write_summary(study, the_plan.doc, the_plan.folder)
+        return 130
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (DataError, DeviceError, RunError) as err:
+        print(f"error: {err}\n  The sweep stopped; the same command continues it.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\naborted: the trial that was running goes on from its last checkpoint when the same command "
+              "continues the sweep.",
+              file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(write_summary(study, the_plan.doc, the_plan.folder), file=sys.stderr)
+    return 0
+
+
+def _print_trial(row: TrialRow, rows: list[TrialRow], total: int) -> None:   # a line per finished trial
+    finished = sum(r.done for r in rows)
+    values = ", ".join(f"{k}={v}" for k, v in row.params.items())
+    outcome = {"refused": "refused by the check", "diverged": "diverged (loss not finite)"}.get(row.status) or (
+        f"{100 * row.accuracy:.2f}% test accuracy" + (" (pruned)" if row.status == "pruned" else "")
+        if row.accuracy is not None else row.status)
+    print(f"trial {row.number} ({finished}/{total}): {values}: {outcome}", file=sys.stderr, flush=True)

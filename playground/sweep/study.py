@@ -1,0 +1,242 @@
+"""A sweep on Optuna: the study opened or continued, each trial trained as an
+ordinary run folder, the trials read back as rows, the summary written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from playground.core import texts
+from playground.core.errors import SpecError
+from playground.core.fileio import atomic_write_text
+from playground.runs import folders as runs
+from playground.sweep.planning import Plan, SweepError, candidate, setting
+
+
+class Stopped(Exception):
+    """The sweep was asked to stop: the running trial is recorded as interrupted
+    and goes on from its checkpoint when the sweep continues."""
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    status: str                  # complete, pruned, refused, diverged, fail, interrupted, running
+    accuracy: float | None       # 0..1, a completed trial's (or a pruned one's last report)
+    params: dict
+    run: str | None              # the trial's run folder
+    message: str | None = None   # why it was refused, diverged or failed
+
+    @property
+    def done(self) -> bool:
+        """Counts toward the sweep's trials (a failed or interrupted one is tried again)."""
+        return self.status in ("complete", "pruned", "refused", "diverged")
+
+
+def trial_rows(study) -> list[TrialRow]:
+    """The study's trials, best first: completed by accuracy, then the rest by
+    number. Duplicates (a grid point another worker took) and failures that
+    were retried are left out."""
+    from optuna.trial import TrialState
+
+    all_trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in all_trials}
+    rows = []
+    for t in all_trials:
+        attrs = t.user_attrs
+        if "duplicate" in attrs or t.state == TrialState.WAITING or (t.state == TrialState.FAIL
+                                                                     and t.number in retried):
+            continue
+        message = attrs.get("refused") or attrs.get("diverged")
+        status = ("refused" if "refused" in attrs else "diverged" if "diverged" in attrs else
+                  "interrupted" if "interrupted" in attrs else t.state.name.lower())
+        value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
+                                                     if t.intermediate_values else None)
+        rows.append(TrialRow(t.number, status, value, dict(t.params), attrs.get("run"), message))
+    return sorted(rows, key=lambda r: (r.status != "complete", -(r.accuracy or 0.0) if r.status == "complete"
+                                       else 0.0, r.number))
+
+
+def open_study(p: Plan):
+    """Create the plan's study, or load it to continue; SweepError when a study
+    of that name was started from another spec or other fields."""
+    import time
+    import warnings
+
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import SQLAlchemyError
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # our own line per trial says how each ended
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in p.choices}, seed=0),
+                "random": lambda: optuna.samplers.RandomSampler(seed=0),
+                "tpe": lambda: optuna.samplers.TPESampler(seed=0)}
+    if p.storage.startswith("sqlite:///"):
+        p.folder.mkdir(parents=True, exist_ok=True)
+    for attempt in range(5):   # workers started together race to create the database's tables: try again
+        try:
+            store = p.storage
+            if p.storage.startswith(("sqlite", "postgresql", "mysql")):
+                # A heartbeat marks the trials of a killed worker as failed, and they are tried again.
+                store = RDBStorage(p.storage, heartbeat_interval=2, grace_period=6,
+                                   heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                                   engine_kwargs={"connect_args": {"timeout": 30}} if p.storage.startswith("sqlite")
+                                   else {})
+            study = optuna.create_study(study_name=p.study, storage=store, sampler=samplers[p.sampler](),
+                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+                                        direction="maximize", load_if_exists=True)
+            break
+        except SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
+    settings = sorted(setting(c) for c in p.choices)
+    if "spec" not in study.user_attrs:
+        study.set_user_attr("spec", p.doc)
+        study.set_user_attr("settings", settings)
+    elif study.user_attrs["spec"] != p.doc or study.user_attrs.get("settings", settings) != settings:
+        from playground.runs import listing as records
+
+        diff = records.spec_diff([study.user_attrs["spec"], p.doc])
+        what = (records.diff_text(["study", "now"], diff) if diff else
+                f"the fields it varies: {', '.join(study.user_attrs.get('settings', []))}; now: {', '.join(settings)}")
+        raise SweepError(f"study '{p.study}' in {p.folder} was started from another spec or other fields, so "
+                         f"its trials would not compare:\n{what}\n  Give another --study name (or --out folder) "
+                         "for a new sweep, or the spec and settings it started from to continue it.")
+    return study
+
+
+def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None):
+    """Run the plan's trials until the study (``study``, else ``open_study(p)``)
+    has ``p.total`` (a killed or stopped sweep continues: an interrupted trial
+    goes on from its checkpoint, nothing twice). ``on_trial(row, rows, total)``
+    after each trial, with all the study's rows, best first; ``on_event(number,
+    params, event)`` for every training event; ``should_stop()`` polled while
+    training and between trials: when it turns true, the running trial stops
+    (with its checkpoint), no new one starts, and ``Stopped`` is raised.
+    Returns the study."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState, create_trial
+
+    from playground.check.analysis import load_checked
+    from playground.format.datasets import data_root
+    from playground.train.engine import EpochDone, RunEnded, Trainer, TrainingError
+
+    study = study if study is not None else open_study(p)
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+
+    def objective(trial) -> float:
+        values = {c.path: c.suggest(trial) for c in p.choices}
+        # Two workers may draw the same grid point at once: the later trial number gives way, untrained.
+        earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=(
+            TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
+                   if t.number < trial.number and t.params == trial.params and not t.user_attrs.get("duplicate")]
+        if earlier:
+            trial.set_user_attr("duplicate", earlier[0])
+            raise optuna.TrialPruned()
+        resume_from = trial.user_attrs.get("run")   # set before training: this trial retries a stopped one
+        if resume_from is not None and (Path(resume_from) / runs.CHECKPOINT_FILE).exists():
+            # A retry of a stopped or killed trial: on from its checkpoint, its epochs reported again.
+            run_dir = Path(resume_from)
+            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
+            for m in runs.read_metrics(run_dir):
+                trial.report(m["test_accuracy"], m["epoch"])
+        else:
+            try:   # read and checked once, with the data root the trial trains on
+                spec, summary = load_checked(candidate(p.doc, values), data_root=data_root(p.data_dir),
+                                             overrides={"train.epochs": p.epochs})
+            except SpecError as err:   # the check refuses it: recorded, nothing trained
+                trial.set_user_attr("refused", str(err))
+                raise optuna.TrialPruned() from None
+            run_dir = p.folder / f"trial-{trial.number:03d}"
+            trainer = Trainer(spec, summary=summary, out=run_dir, data_dir=p.data_dir, download=p.download)
+        trial.set_user_attr("run", str(run_dir))
+        accuracy, pruned, stopped = 0.0, False, False
+        try:
+            for event in trainer.events():
+                if on_event is not None:
+                    on_event(trial.number, values, event)
+                if should_stop is not None and not stopped and should_stop():
+                    stopped = True
+                    trainer.stop()
+                if isinstance(event, EpochDone):
+                    accuracy = event.test_accuracy
+                    trial.report(accuracy, event.epoch)
+                    if event.epoch < event.epochs and trial.should_prune():
+                        pruned = True
+                        trainer.stop()
+                elif isinstance(event, RunEnded):
+                    if event.status == "completed" and event.test_accuracy is not None:
+                        accuracy = event.test_accuracy   # also when a resumed run had no epoch left
+                    break
+        except TrainingError as err:   # diverged: this value is bad, the sweep goes on
+            trial.set_user_attr("diverged", str(err))
+            raise optuna.TrialPruned() from None
+        except BaseException:   # Ctrl-C, missing data, a device error: the point is tried again on continue
+            trial.set_user_attr("interrupted", True)
+            raise
+        if stopped and not pruned:
+            trial.set_user_attr("interrupted", True)
+            raise Stopped()
+        if pruned:
+            raise optuna.TrialPruned()
+        return accuracy
+
+    def finished_count() -> int:
+        return sum(r.done for r in trial_rows(study))
+
+    def report(study, trial) -> None:
+        if should_stop is not None and should_stop():
+            study.stop()   # no new trial starts
+        if on_trial is None or "duplicate" in trial.user_attrs or trial.state not in states:
+            return
+        rows = trial_rows(study)
+        row = next((r for r in rows if r.number == trial.number), None)
+        if row is not None:
+            on_trial(row, rows, p.total)
+
+    # Trials a stop or Ctrl-C interrupted go on from their checkpoints (the heartbeat does the same
+    # for a killed worker's): a retry is a new trial that keeps the run folder.
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    for t in trials:
+        if t.state == TrialState.FAIL and "interrupted" in t.user_attrs and t.number not in retried:
+            attrs = {k: v for k, v in t.user_attrs.items() if k != "interrupted"}
+            study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                                         user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
+    grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done
+    done = finished_count()
+    if done < p.total:
+        study.optimize(objective, n_trials=None if grid else p.total - done, catch=(),
+                       callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=states), report])
+        if should_stop is not None and should_stop() and finished_count() < p.total:
+            raise Stopped()   # asked between two trials
+    return study
+
+
+def write_summary(study, doc: dict, folder: Path) -> str:
+    """summary.txt (best first, with each refusal's message) and best.yaml, the
+    best completed trial as a spec file; returns the summary's text."""
+    rows = trial_rows(study)
+    ended = [r for r in rows if r.status != "running"]
+    names = list(ended[0].params) if ended else []
+    table = [("trial", "status", "test acc", *names, "run")]
+    for r in ended:
+        table.append((str(r.number), r.status, texts.percent(r.accuracy) if r.accuracy is not None else "—",
+                      *(str(r.params.get(n, "—")) for n in names), r.run or "—"))
+    lines = [texts.aligned(table)]
+    for r in ended:
+        if r.message:   # why it was refused or diverged
+            lines.append(f"\ntrial {r.number} {r.status}:\n{r.message}")
+    text = f"study {study.study_name}: {len(ended)} trials, best first\n" + "\n".join(lines) + "\n"
+    atomic_write_text(folder / "summary.txt", text)
+    best = next((r for r in rows if r.status == "complete"), None)
+    if best is not None:
+        atomic_write_text(folder / "best.yaml", f"# best trial {best.number} of study {study.study_name}: "
+                                                f"{texts.percent(best.accuracy)} test accuracy\n"
+                          + yaml.safe_dump(candidate(doc, best.params), sort_keys=False))
+    return text

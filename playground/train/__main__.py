@@ -1,0 +1,5 @@
+import sys
+
+from playground.train.cli import main
+
+sys.exit(main())
