@@ -188,3 +188,19 @@ def test_a_value_shared_by_several_layers_is_the_same_in_each():
     spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "name": "u"}]))
     conv, pool = spec.layers[0].layers
     assert conv.kernel_size == pool.kernel_size == (3, 1)
+
+
+@pytest.mark.parametrize("written", ["foo", "[1, 2]", "7", "true"])
+def test_blocks_that_are_not_a_mapping_are_located_at_blocks(written):
+    text = f"""\
+name: t
+data: {{dataset: none}}
+input: {{channels: 4, height: 8, width: 8}}
+blocks: {written}
+layers:
+  - {{type: relu}}
+"""
+    p = _problem(text)
+    assert (p.path, p.line) == (("blocks",), 4)
+    assert p.message.startswith("the blocks section must be a mapping from block names to blocks. Received: ")
+    assert p.fix == "Write it as `blocks: {name: {params: {...}, layers: [...]}}`, or leave `blocks:` out."

@@ -367,10 +367,20 @@ def _has_use(items: Any) -> bool:
     return False
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _blocks_error(exc: ValidationError, rewrite, raw: Any) -> SpecError:
     """Problems in the blocks section, each told by the model it is in: a block
     (``blocks.basic.layers``) or one parameter written as a mapping
     (``blocks.basic.params.width.default``)."""
+    if not isinstance(raw, Mapping):   # `blocks: foo`: pydantic's error has no place inside it
+        return SpecError([Problem(("blocks",), "the blocks section must be a mapping from block names to blocks. "
+                                  f"Received: {_show(raw)}.",
+                                  "Write it as `blocks: {name: {params: {...}, layers: [...]}}`, "
+                                  "or leave `blocks:` out.")])
     buckets: dict[tuple, list[dict]] = {}
     problems = []
     for err in exc.errors(include_url=False):
@@ -378,7 +388,8 @@ def _blocks_error(exc: ValidationError, rewrite, raw: Any) -> SpecError:
         name = loc[0]
         if len(loc) == 1:   # the block itself is not a mapping
             problems.append(Problem(("blocks", name), f"a block must be a mapping with params and layers. "
-                                    f"Received: {err.get('input')!r}.", "Write it as {params: {...}, layers: [...]}."))
+                                    f"Received: {_show(err.get('input'))}.",
+                                    "Write it as {params: {...}, layers: [...]}."))
             continue
         if len(loc) >= 4 and loc[1] == "params":   # (name, 'params', param, union member, ...)
             written = raw[name]["params"][loc[2]]
