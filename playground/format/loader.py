@@ -81,8 +81,8 @@ def with_overrides(spec: SpecBase, *, registry: Registry | None = None, **fields
     return new
 
 
-def _overridden(data: Any, lines: dict[Path, int], overrides: Mapping[str, Any],
-                filename: str | None) -> tuple[Any, dict[Path, int]]:
+def _overridden(data: Any, lines: dict[Path, int | None], overrides: Mapping[str, Any],
+                filename: str | None) -> tuple[Any, dict[Path, int | None]]:
     """``data`` with each override set; the lines of what they replaced forgotten
     (a bad override is not the file's line), every other line kept."""
     if not isinstance(data, Mapping):
@@ -97,6 +97,7 @@ def _overridden(data: Any, lines: dict[Path, int], overrides: Mapping[str, Any],
             raise fail((), f"cannot override {err}").located(None, filename) from None
         dotted = tuple(path.split("."))
         lines = {p: n for p, n in lines.items() if p[:len(dotted)] != dotted}
+        lines[dotted] = None   # a problem there names the file, not the line of its section
     return data, lines
 
 
