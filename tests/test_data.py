@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from playground.core import texts
+from playground.core.errors import PlaygroundError
 from playground.format.datasets import DATASETS, data_root
 from playground.train import data as datamod
 from playground.train.data import DataError, RawData, Split, check_fits
@@ -66,14 +68,18 @@ def test_color_images_are_prepared_channels_first():
         .is_contiguous(memory_format=torch.channels_last)
 
 
-def test_a_data_error_can_point_at_another_setting(tmp_path):
+def test_a_data_error_names_the_setting_and_each_front_end_words_it(tmp_path):
     with pytest.raises(DataError) as info:
         datamod.load_raw("fashion_mnist", tmp_path, download=False)
     err = info.value
-    assert "point --data-dir (or PLAYGROUND_DATA) at a folder holding FashionMNIST/raw." in str(err)
-    assert err.reworded("the Data folder field").endswith("point the Data folder field at a folder holding "
-                                                          "FashionMNIST/raw.")
-    assert DataError("plain").reworded("anything") == "plain"
+    assert err.render(texts.COMMAND_LINE).startswith("error: FashionMNIST is not in ")
+    assert err.render(texts.COMMAND_LINE).endswith(
+        "point --data-dir (or PLAYGROUND_DATA) at a folder holding FashionMNIST/raw.")
+    assert err.message({"data_root": "the Data folder field"}).endswith(
+        "point the Data folder field at a folder holding FashionMNIST/raw.")
+    assert str(err).endswith("point the data root at a folder holding FashionMNIST/raw.")   # no front end's words
+    assert DataError("plain").message({"data_root": "anything"}) == "plain"
+    assert err.exit_status == 2 and isinstance(err, PlaygroundError)
 
 
 def test_color_images_fit_a_color_input():
@@ -122,10 +128,11 @@ def test_missing_data_messages_survive_braces_in_paths(tmp_path):
     root = tmp_path / "{weird} folder"
     with pytest.raises(DataError) as info:
         datamod.load_raw("mnist", root, download=False)
-    page = info.value.reworded("the Data folder field")
+    page = info.value.message({"data_root": "the Data folder field"})
     assert str(root / "MNIST" / "raw") in page and page.endswith("point the Data folder field at a folder holding "
                                                                  "MNIST/raw.")
-    assert page == str(info.value).replace("--data-dir (or PLAYGROUND_DATA)", "the Data folder field")
+    assert page == info.value.message(texts.COMMAND_LINE).replace("--data-dir (or PLAYGROUND_DATA)",
+                                                                  "the Data folder field")
 
 
 def test_a_size_mismatch_says_how_to_fix_it():

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.train.data import DataError
+from playground.core.errors import PlaygroundError
 from playground.train.engine import DataProgress, EpochDone, RunEnded, RunStarted, StepDone, Trainer
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,10 @@ class _Job:
                               for k, v in s.__dict__.items()})
 
     def _message(self, exc: Exception) -> str:
-        """An error as the page shows it: a missing-data error points at the page's data setting."""
-        return exc.reworded(self.data_setting) if isinstance(exc, DataError) and self.data_setting else str(exc)
+        """An error as the page shows it: a fix that points at the data root names the page's data setting."""
+        if isinstance(exc, PlaygroundError):
+            return exc.message({"data_root": self.data_setting} if self.data_setting else None)
+        return str(exc)
 
     def _ask_to_stop(self) -> None:
         raise NotImplementedError

@@ -7,8 +7,8 @@ import argparse
 import json
 import sys
 
-from playground.core.errors import SpecError
-from playground.layers.registry import PluginError
+from playground.core.errors import PlaygroundError, report
+from playground.core.texts import COMMAND_LINE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, path in enumerate(args.specs):
         try:   # checked once, with the data root given (an image folder's classes are counted there)
             spec, summary = load_checked(path if path != "-" else sys.stdin.read(), data_root=data_root(args.data_dir))
-        except (SpecError, PluginError) as err:
-            print(err, file=sys.stderr)
-            status = 2
+        except PlaygroundError as err:
+            status = report(err, COMMAND_LINE)
             continue
         if args.json:
             results.append({"spec": path, "name": summary.name, "input_shape": summary.input_shape,

@@ -1,6 +1,15 @@
-"""SpecError: the one exception for every problem with a spec.
+"""The error family: every error playground reports to a person.
 
-A SpecError holds one or more Problems. Each names its place (a path such as
+``PlaygroundError`` is the base: a message of at most one screen
+(``render()``, what a command prints) and the exit status a command ends
+with (2 by default). Each command catches this one class and prints it the
+same way (``report``). An error carries facts, not a front end's words: a
+fix that points at a control names it as a ``Setting`` (the data root, ...),
+and each front end words it for its own controls (the command line: a flag;
+the page: a field), through ``render(words)``.
+
+``SpecError``, the one exception for every problem with a spec, holds one or
+more Problems. Each names its place (a path such as
 ``layers[3].out_channels`` and, when the spec came from YAML, a line), says
 what was expected and what was received, and proposes a fix. ``str(error)``
 is the message users see, at most one screen long.
@@ -9,8 +18,10 @@ is the message users see, at most one screen long.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 Path = tuple[str | int, ...]
 
@@ -95,9 +106,53 @@ class Problem:
         return text
 
 
-class SpecError(ValueError):
+@dataclass(frozen=True)
+class Setting:
+    """A control a fix points at, named by what it sets (``data_root``); each
+    front end words it for its own controls."""
+
+    name: str
+
+
+# How a setting reads where no front end says otherwise.
+PLAIN_WORDS: dict[str, str] = {"data_root": "the data root"}
+
+
+class PlaygroundError(Exception):
+    """The base of every error playground reports: a one-screen message, its
+    exit status, and the settings its fix points at. ``str(error)`` is the
+    message in plain words; ``render(words)`` what a front end shows."""
+
+    exit_status: ClassVar[int] = 2
+    prefix: ClassVar[str] = "error: "
+
+    def __init__(self, *parts: str | Setting):
+        self.parts = parts
+        super().__init__(self.message())
+
+    def message(self, words: Mapping[str, str] | None = None) -> str:
+        """The message, each Setting in ``words`` (a front end's) or plain words."""
+        words = {**PLAIN_WORDS, **(words or {})}
+        return "".join(words.get(p.name, p.name) if isinstance(p, Setting) else str(p) for p in self.parts)
+
+    def render(self, words: Mapping[str, str] | None = None) -> str:
+        """What a command prints: ``error: `` and the message."""
+        return self.prefix + self.message(words)
+
+
+def report(err: PlaygroundError, words: Mapping[str, str] | None = None, stream=None) -> int:
+    """Print ``err`` as every command does (to stderr); its exit status."""
+    print(err.render(words), file=stream or sys.stderr)
+    return err.exit_status
+
+
+class SpecError(PlaygroundError, ValueError):
     """Every problem with a spec: unreadable YAML, invalid fields, shapes that do
-    not fit, a model over budget. ``problems`` holds the located details."""
+    not fit, a model over budget. ``problems`` holds the located details; the
+    message starts with the place (``specs/x.yaml:13: layers[7] ...``), as a
+    compiler's does, so it is printed without a prefix."""
+
+    prefix = ""
 
     def __init__(self, problems: Sequence[Problem], filename: str | None = None):
         self.problems = tuple(problems)

@@ -100,3 +100,7 @@ def aligned(rows: list, right=(), rule: bool = False) -> str:
     if rule:
         lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# How the commands word the settings an error's fix points at (playground.core.errors.Setting).
+COMMAND_LINE = {"data_root": "--data-dir (or PLAYGROUND_DATA)"}

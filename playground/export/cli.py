@@ -30,16 +30,16 @@ def main(argv: list[str] | None = None) -> int:
                              "so it takes images scaled to [0, 1]")
     args = parser.parse_args(argv)
 
-    from playground.export import ExportError, export
-    from playground.layers.registry import PluginError
+    from playground.core.errors import PlaygroundError, report
+    from playground.core.texts import COMMAND_LINE
+    from playground.export import export
 
     began = time.perf_counter()
     try:
         path = export(args.source, args.format, args.out, force=args.force, opset=args.opset,
                       normalize=args.normalize_in_graph)
-    except (ExportError, PluginError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except PlaygroundError as err:
+        return report(err, COMMAND_LINE)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format}) in {time.perf_counter() - began:.1f} s",
           file=sys.stderr)
     return 0

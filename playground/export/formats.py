@@ -15,7 +15,7 @@ from torch import nn
 
 from playground.check.analysis import Summary, analyze, load_checked
 from playground.check.builder import build
-from playground.core.errors import SpecError
+from playground.core.errors import PlaygroundError, SpecError
 from playground.export.source import python_source
 from playground.format.spec import SpecBase
 from playground.layers.source import Unsupported
@@ -27,7 +27,7 @@ OPSETS = range(14, 24)   # the opsets this torch's ONNX exporter and onnxruntime
 EXAMPLE_BATCH = 2        # torch.export specializes a size-1 dimension; the batch stays dynamic from 2
 
 
-class ExportError(RuntimeError):
+class ExportError(PlaygroundError, RuntimeError):
     """An export that cannot be done; the message says what and how to fix it."""
 
 

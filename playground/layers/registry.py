@@ -27,12 +27,13 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from playground.core.errors import PlaygroundError
 from playground.layers.base import Layer
 
 ENTRY_POINT_GROUP = "playground.layers"
 
 
-class PluginError(RuntimeError):
+class PluginError(PlaygroundError, RuntimeError):
     """A plugin that cannot be registered: not a Layer, or a clashing type name."""
 
 

@@ -8,6 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from playground.core.errors import report
+from playground.core.texts import COMMAND_LINE
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m playground.compare",
@@ -26,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         try:
             plots.check_target(args.plot)
-        except plots.PlotError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except plots.PlotError as err:
+            return report(err, COMMAND_LINE)
     names, specs, metrics = [], [], []
     for run in map(Path, args.runs):
         try:
@@ -46,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot is not None:
         try:
             written = plots.write_curves(args.plot, names, metrics)
-        except (plots.PlotError, OSError) as exc:
+        except plots.PlotError as err:
+            return report(err, COMMAND_LINE)
+        except OSError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"\nChart: {written}")

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from playground.core.errors import PlaygroundError
 from playground.core.fileio import atomic_write, atomic_write_text
 
 SPEC_FILE = "spec.yaml"
@@ -29,7 +30,7 @@ CHECKPOINT_FORMAT = 1
 DEFAULT_RUNS = "runs"
 
 
-class RunError(RuntimeError):
+class RunError(PlaygroundError, RuntimeError):
     """A run folder that is missing, not a run, or damaged."""
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playground.core.errors import PlaygroundError
 from playground.core.fileio import atomic_write
 
 PLOT_EXTRA = "pip install 'playground[plot]'   (or: pip install matplotlib)"
 FORMATS = ("png", "svg", "pdf")
 
 
-class PlotError(ValueError):
+class PlotError(PlaygroundError, ValueError):
     """A chart cannot be written: matplotlib missing, or a file type it does not write."""
 
 

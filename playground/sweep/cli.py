@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from playground.core.errors import SpecError
+from playground.core.errors import PlaygroundError, report
+from playground.core.texts import COMMAND_LINE
 from playground.sweep.planning import SAMPLERS, SweepError, plan
 from playground.sweep.study import Stopped, TrialRow, open_study, run, write_summary
 
@@ -32,21 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="the sweep folder (default: sweeps/<study>)")
     args = parser.parse_args(argv)
 
-    from playground.runs.folders import RunError
-    from playground.train.data import DataError
-    from playground.train.devices import DeviceError
-
     try:
         doc = yaml.safe_load(Path(args.spec).read_text())
         the_plan = plan(doc, args.sets, sampler=args.sampler, trials=args.trials, study=args.study, out=args.out,
                         storage=args.storage, epochs=args.epochs, data_dir=args.data_dir,
                         download=not args.no_download)
-    except (SweepError, OSError, yaml.YAMLError) as err:
+    except (OSError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except SpecError as err:
-        print(err, file=sys.stderr)
-        return 2
+    except PlaygroundError as err:
+        return report(err, COMMAND_LINE)
     import signal
     import threading
 
@@ -67,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         write_summary(study, the_plan.doc, the_plan.folder)
         return 130
     except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (DataError, DeviceError, RunError) as err:
-        print(f"error: {err}\n  The sweep stopped; the same command continues it.", file=sys.stderr)
-        return 2
+        return report(err, COMMAND_LINE)
+    except PlaygroundError as err:   # the data, a device, a run folder: the point it was on trains on continue
+        status = report(err, COMMAND_LINE)
+        print("  The sweep stopped; the same command continues it.", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("\naborted: the trial that was running goes on from its last checkpoint when the same command "
               "continues the sweep.",

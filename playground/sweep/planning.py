@@ -13,14 +13,14 @@ from typing import Any
 
 import yaml
 
-from playground.core.errors import SpecError
+from playground.core.errors import PlaygroundError, SpecError
 from playground.format.paths import PathError, set_path
 
 SAMPLERS = ("grid", "random", "tpe")
 RANGE = re.compile(r"^\s*(loguniform|uniform|int)\(\s*([^,]+?)\s*,\s*([^)]+?)\s*\)\s*$")
 
 
-class SweepError(ValueError):
+class SweepError(PlaygroundError, ValueError):
     """A sweep that cannot start: a bad --set, a path that names nothing."""
 
 

@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
-from playground.core.errors import SpecError
-from playground.layers.registry import PluginError
+from playground.core.errors import PlaygroundError, report
+from playground.core.texts import COMMAND_LINE
 
 EPILOG = """\
 data: --data-dir, else $PLAYGROUND_DATA, else ./data, in torchvision's layout
@@ -130,15 +130,11 @@ def main(argv: list[str] | None = None) -> int:
                 "train.epochs": args.epochs, "train.lr": args.lr, "data.batch_size": args.batch_size,
                 "train.device": args.device, "train.seed": args.seed})
             require_dataset(spec)
-    except (SpecError, PluginError) as err:
-        print(err, file=sys.stderr)
-        return 2
+    except PlaygroundError as err:
+        return report(err, COMMAND_LINE)
 
-    from playground.runs.folders import RunError
     from playground.train import distributed
-    from playground.train.data import DataError
-    from playground.train.devices import DeviceError
-    from playground.train.engine import Trainer, TrainingError
+    from playground.train.engine import Trainer
 
     world = distributed.from_environment()   # under torchrun, rank 0 alone prints
     quiet = open(os.devnull, "w") if not world.main else None   # noqa: SIM115  (lives as long as the run)
@@ -150,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             trainer = Trainer.resume(args.resume, epochs=args.epochs, device=args.device, **options)
         else:
             trainer = Trainer(spec, summary=summary, out=args.out, **options)
-    except (SpecError, RunError) as err:
-        print(err, file=err_stream)
-        return 2
+    except PlaygroundError as err:
+        return report(err, COMMAND_LINE, err_stream)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly at the next step; second: now
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -168,14 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         for event in trainer.events():
             console(event)
             ended = event
-    except (DataError, DeviceError, RunError, SpecError) as err:
+    except PlaygroundError as err:   # the data, the device, the run folder (2), or a diverged loss (1)
         console.close()
-        print(f"error: {err}", file=err_stream)
-        return 2
-    except TrainingError as err:
-        console.close()
-        print(f"error: {err}", file=err_stream)
-        return 1
+        return report(err, COMMAND_LINE, err_stream)
     except KeyboardInterrupt:
         console.close()
         print("aborted; the last checkpoint is kept.", file=err_stream)

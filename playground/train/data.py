@@ -16,26 +16,18 @@ from pathlib import Path
 
 import torch
 
-from playground.format.datasets import DATA_ENV, DATASETS, IMAGE_FOLDER, DatasetInfo, folder_path
+from playground.core.errors import PlaygroundError, Setting
+from playground.format.datasets import DATASETS, IMAGE_FOLDER, DatasetInfo, folder_path
 from playground.layers.shapes import fmt
 from playground.train import imagefolder
 
-CLI_DATA_SETTING = f"--data-dir (or {DATA_ENV})"
+DATA_ROOT = Setting("data_root")   # a fix that points at where the data is looked up
 
 
-class DataError(RuntimeError):
-    """A dataset that cannot be read, or that does not fit the spec.
-
-    When the data is missing, ``reworded(setting)`` gives the same message with
-    the fix pointing at another front end's setting (the page's Data folder
-    field) instead of the command-line flag."""
-
-    def __init__(self, message: str, *, template: str | None = None):
-        super().__init__(message)
-        self._template = template
-
-    def reworded(self, setting: str) -> str:
-        return self._template.format(setting=setting) if self._template else str(self)
+class DataError(PlaygroundError, RuntimeError):
+    """A dataset that cannot be read, or that does not fit the spec. When the
+    data is missing, the fix names ``DATA_ROOT``, which each front end words
+    for its own control (``--data-dir``, the page's Data folder field)."""
 
 
 @dataclass
@@ -109,14 +101,9 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
 def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
     source = f" (from {info.archive})" if info.archive else " (uncompressed)"
 
-    def message(setting: str) -> str:
-        return (f"{info.torchvision_class} is not in {raw}, and {why}.\n"
-                f"  Put {', '.join(info.files)}{source} in {raw},\n"
-                f"  or point {setting} at a folder holding {info.files_folder or 'them'}.")
-
-    marker = "\x00setting\x00"
-    template = message(marker).replace("{", "{{").replace("}", "}}").replace(marker, "{setting}")
-    return DataError(message(CLI_DATA_SETTING), template=template)
+    return DataError(f"{info.torchvision_class} is not in {raw}, and {why}.\n"
+                     f"  Put {', '.join(info.files)}{source} in {raw},\n"
+                     "  or point ", DATA_ROOT, f" at a folder holding {info.files_folder or 'them'}.")
 
 
 def load_raw(dataset: str, root: Path, *, download: bool = True) -> RawData:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
+from playground.core.errors import PlaygroundError
 from playground.format.spec import DEVICE_NAMES
 
 
-class DeviceError(RuntimeError):
+class DeviceError(PlaygroundError, RuntimeError):
     """A requested device that this machine does not have."""
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from playground.check.analysis import Summary, analyze, require_dataset
 from playground.check.builder import build
 from playground.core import texts
+from playground.core.errors import PlaygroundError
 from playground.format.datasets import data_root
 from playground.format.loader import read_spec
 from playground.format.spec import SpecBase
@@ -42,8 +43,11 @@ OPTIMIZERS = {
 }
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN or infinite loss)."""
+class TrainingError(PlaygroundError, RuntimeError):
+    """Training cannot go on (a NaN or infinite loss): exit status 1, the spec
+    and data were fine."""
+
+    exit_status = 1
 
 
 @dataclass(frozen=True)

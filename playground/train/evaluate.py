@@ -34,18 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
 
-    from playground.core.errors import SpecError
-    from playground.runs.folders import RunError
-    from playground.train.data import DataError
-    from playground.train.devices import DeviceError
+    from playground.core.errors import PlaygroundError, report
+    from playground.core.texts import COMMAND_LINE
     from playground.train.inference import evaluate_run, load_run
 
     try:
-        run = load_run(args.run_dir, args.device)
+        run = load_run(args.run_dir, args.device, data_dir=args.data_dir)
         evaluation = evaluate_run(run, args.data_dir, download=not args.no_download)
-    except (DataError, DeviceError, RunError, SpecError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except PlaygroundError as err:
+        return report(err, COMMAND_LINE)
     if args.json:
         json.dump({"run_dir": str(run.run_dir), "epoch": run.epoch, "test_accuracy": evaluation.accuracy,
                    "test_loss": evaluation.test_loss, "classes": list(evaluation.classes),

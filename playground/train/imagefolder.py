@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from playground.core.errors import PlaygroundError
 from playground.core.fileio import atomic_write_text
 
 CACHE_ENV = "PLAYGROUND_CACHE"
@@ -39,7 +40,7 @@ CHUNK = 64                   # images per task handed to a decoding worker
 SHOWN_SKIPS = 5              # names of skipped files quoted in messages
 
 
-class FolderError(RuntimeError):
+class FolderError(PlaygroundError, RuntimeError):
     """An image folder that cannot be used as a dataset (missing, mislaid, empty)."""
 
 
