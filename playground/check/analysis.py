@@ -2,9 +2,10 @@
 arithmetic, before any weight exists; or a SpecError at the first layer that
 does not fit.
 
-Checks, in order: unique layer names; the input against the dataset's
-images; each layer's input rank and its own shape rule; the last layer
-against the dataset's class count; the parameter and activation budgets.
+Checks, in order: layer and branch names that can name modules (torch's
+rules), unique layer names; the input against the dataset's images; each
+layer's input rank and its own shape rule; the last layer against the
+dataset's class count; the parameter and activation budgets.
 A spec with ``data: {dataset: none}`` skips the two dataset checks: any
 input, any output shape.
 """
@@ -18,7 +19,7 @@ from playground.core.errors import Path, Problem, SpecError, fail, path_str
 from playground.core.speed import gc_paused
 from playground.format.loader import read_spec
 from playground.format.spec import SpecBase
-from playground.layers.base import Layer, ShapeError
+from playground.layers.base import Layer, ShapeError, module_name_problem
 from playground.layers.shapes import Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32
@@ -112,6 +113,11 @@ class _Walk:
         for j, layer in enumerate(layers):
             if layer.name is None:
                 continue
+            wrong = module_name_problem(layer.name)
+            if wrong is not None:
+                raise fail((*prefix, j, "name"), f"name '{layer.name}' cannot name a module of the built model: "
+                           f"{wrong[0]}.", f"Rename the layer, e.g. {wrong[1]}.",
+                           label=layer.label(), reason="name", layer=(*prefix, j))
             if layer.name in seen:
                 where = path_str((prefix[-1], seen[layer.name]))   # a sibling: 'layers[0]', 'body[1]'
 
@@ -128,6 +134,12 @@ class _Walk:
         if ranks is not None and len(x) not in ranks:
             raise _rank_problem(path, layer, x, ranks)
         children: list[LayerRow] = []
+        for where, _ in layer.layer_lists() if layer.holds_layers else ():
+            wrong = module_name_problem(where[1]) if len(where) == 2 else None   # a branch's name
+            if wrong is not None:
+                raise fail((*path, *where), f"branch name '{where[1]}' cannot name a module of the built model: "
+                           f"{wrong[0]}.", f"Rename the branch, e.g. {wrong[1]}.",
+                           label=layer.label(), reason="name", layer=path)
         try:
             if layer.holds_layers:
                 y = layer.output_shape(x, lambda where, layers, x_: self.chain((*path, *where), layers, x_, children))
@@ -178,8 +190,9 @@ def load_checked(source, *, data_root=None, overrides=None, registry=None) -> tu
     ``data_root`` is where the run will look for an image folder, so its class
     count is the one compared with the last layer; ``overrides`` as for
     ``read_spec``. Every problem is a SpecError located in the spec's file."""
-    spec = read_spec(source, registry=registry, overrides=overrides)
-    return spec, analyze(spec, data_root)
+    with gc_paused():   # one pause over both: the collector would rescan what reading made
+        spec = read_spec(source, registry=registry, overrides=overrides)
+        return spec, analyze(spec, data_root)
 
 
 def load_spec(source, *, data_root=None, overrides=None, registry=None) -> SpecBase:

@@ -102,7 +102,7 @@ def schema_text(registry: Registry | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m playground.format.schema",
+        prog="python -m playground.schema",
         description="Print or write the JSON Schema of the spec format.")
     parser.add_argument("--out", help="write to this file (atomically) instead of standard output")
     args = parser.parse_args(argv)
