@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
-COMMANDS = {"train": "--resume RUN_DIR", "check": "SPEC", "export": "SOURCE", "sweep": "PATH=VALUES", "runs": "RUNS_DIR",
-            "compare": "RUN", "evaluate": "RUN_DIR", "schema": "--out"}
+COMMANDS = {"train": "--resume RUN_DIR", "check": "SPEC", "export": "SOURCE", "sweep": "PATH=VALUES",
+            "runs": "RUNS_DIR", "compare": "RUN", "evaluate": "RUN_DIR", "schema": "--out"}
 
 
 @pytest.mark.parametrize("name", COMMANDS)
