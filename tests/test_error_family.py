@@ -51,7 +51,8 @@ def test_a_setting_is_worded_by_each_front_end():
     err = DataError("MNIST is missing.\n  Point ", Setting("data_root"), " at it.")
     assert str(err) == "MNIST is missing.\n  Point the data root at it."
     assert err.render(texts.COMMAND_LINE) == "error: MNIST is missing.\n  Point --data-dir (or PLAYGROUND_DATA) at it."
-    assert err.message({"data_root": "the Data folder field"}) == "MNIST is missing.\n  Point the Data folder field at it."
+    assert err.message({"data_root": "the Data folder field"}) == \
+        "MNIST is missing.\n  Point the Data folder field at it."
 
 
 def test_every_command_prints_a_broken_spec_the_same_way(tmp_path, capsys):

@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", metavar="FILE", type=Path,
                         help="also draw the accuracy and loss curves into FILE (.png, .svg or .pdf; needs matplotlib)")
     args = parser.parse_args(argv)
-    from playground.runs import plots
-    from playground.runs import listing as records
     from playground.runs import folders as runs
+    from playground.runs import listing as records
+    from playground.runs import plots
 
     if len(args.runs) < 2:
         parser.error("give two or more run folders")
