@@ -4,12 +4,13 @@
     playground.summarize(spec)                            # per-layer shapes, params, MACs
     model = playground.build(spec)                        # a torch.nn.Module
 
-Every problem with a spec raises playground.SpecError.
+Every problem with a spec raises playground.SpecError; every error playground
+reports to a person is a playground.PlaygroundError.
 """
 
 from playground.check.analysis import LayerRow, Summary, load_checked, load_spec
 from playground.check.analysis import analyze as summarize
-from playground.core.errors import Problem, SpecError
+from playground.core.errors import PlaygroundError, Problem, SpecError
 from playground.format.loader import read_spec
 from playground.format.spec import SpecBase as Spec
 from playground.layers.base import Layer, ShapeError
@@ -26,6 +27,6 @@ def build(spec: Spec, summary: Summary | None = None):
     return _build(spec, summary)
 
 
-__all__ = ["Layer", "LayerRow", "PluginError", "Problem", "Registry", "Shape", "ShapeError",
+__all__ = ["Layer", "LayerRow", "PlaygroundError", "PluginError", "Problem", "Registry", "Shape", "ShapeError",
            "Spec", "SpecError", "Summary", "build", "get_registry", "load_checked", "load_spec", "read_spec",
            "register", "summarize"]

@@ -8,3 +8,17 @@
 - ``inference``: a finished run loaded back, predicting, evaluating
 - ``cli``, ``evaluate``: ``python -m playground.train`` and ``python -m playground.evaluate``
 """
+
+# The engine's names, importable from here (``from playground.train import Trainer``) without
+# importing torch until one is used: ``python -m playground.train`` checks the spec first.
+_ENGINE = ("Trainer", "RunStarted", "StepDone", "EpochDone", "RunEnded", "DataProgress", "TrainingError", "train",
+           "epoch_order", "lr_at", "evaluate")
+__all__ = list(_ENGINE)
+
+
+def __getattr__(name: str):
+    if name in _ENGINE:
+        from playground.train import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
