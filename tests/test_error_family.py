@@ -85,3 +85,15 @@ def test_a_sweep_with_a_bad_set_is_one_error_line(tmp_path, capsys):
     assert sweep_main([str(spec), "--set", "train.lr=oops"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --set 'train.lr=oops': VALUES is a YAML list") and err.count("\n") == 1
+
+
+def test_a_sweep_of_a_broken_spec_names_the_file_and_line(tmp_path, capsys):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(BROKEN)
+    assert sweep_main([str(spec), "--set", "train.lr=[0.01, 0.02]", "--out", str(tmp_path / "sweep")]) == 2
+    assert capsys.readouterr().err.startswith(f"{spec}:5: layers[2] (linear).in_features: in_features=300")
+    spec.write_text("name: x\nlayers: !!python/object:os.system [ls]\n")   # the spec reader refuses tags
+    assert sweep_main([str(spec), "--set", "train.lr=[0.01, 0.02]", "--out", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{spec}:2: ") and "Traceback" not in err
+    assert not (tmp_path / "sweep").exists()

@@ -123,6 +123,16 @@ def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, i
     return spec
 
 
+def read_document(source: str | os.PathLike) -> Any:
+    """A spec file's (or YAML text's) parsed document, as plain data, through the
+    same safe reader as ``read_spec`` (SpecError, located, for unreadable YAML)."""
+    text, filename = _read(source)
+    try:
+        return parse(text).data
+    except SpecError as err:
+        raise err.located(None, filename) from None
+
+
 def _read(source: str | os.PathLike) -> tuple[str, str | None]:
     if isinstance(source, str) and (
             "\n" in source or not (source.endswith(_SPEC_FILE_SUFFIXES) or os.path.isfile(source))):

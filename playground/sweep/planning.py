@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,13 +113,19 @@ def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int |
          study: str | None = None, out: str | Path | None = None, storage: str | None = None,
          epochs: int | None = None, data_dir: str | None = None, download: bool = True,
          sweeps_base: str | Path = "sweeps") -> Plan:
-    """Check a sweep before anything runs. SweepError for a bad --set, a path
-    that names no field or a sampler that cannot take the values; SpecError
-    (located) when the base spec itself does not pass the check."""
+    """Check a sweep before anything runs. ``doc`` is the base spec: its parsed
+    document, or a spec file's path (then its problems name the file's lines).
+    SweepError for a bad --set, a path that names no field or a sampler that
+    cannot take the values; SpecError (located) when the base spec itself does
+    not pass the check."""
     from playground.check.analysis import load_spec
     from playground.format.datasets import data_root
+    from playground.format.loader import read_document
 
     root = data_root(data_dir)   # where the trials will look for an image folder
+    source = doc
+    if isinstance(doc, (str, os.PathLike)):
+        doc = read_document(doc)
 
     choices = tuple(parse_set(s) for s in sets)
     if not choices:
@@ -128,7 +135,7 @@ def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int |
         raise SweepError(f"a field is given twice: {', '.join(sorted({p for p in paths if paths.count(p) > 1}))}")
     if not isinstance(doc, dict):
         raise SweepError("the spec is not a YAML mapping of sections (name, input, layers, ...)")
-    spec = load_spec(doc, data_root=root)
+    spec = load_spec(source, data_root=root)   # the file itself where there is one: its lines
     sampler = sampler or ("grid" if all(c.values is not None for c in choices) else "tpe")
     if sampler not in SAMPLERS:
         raise SweepError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
