@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground.check.analysis import LayerRow, Summary, analyze
-from playground.core.errors import SpecError
+from playground.core.errors import PlaygroundError, SpecError
 from playground.core.fileio import atomic_write_text
 from playground.core.speed import gc_paused
 from playground.format.datasets import DATASETS
@@ -198,7 +198,7 @@ def _check(text: str, registry: Registry | None, data_root=None) -> Checked:
 
 # -- saving -------------------------------------------------------------------
 
-class SaveError(ValueError):
+class SaveError(PlaygroundError, ValueError):
     """A spec that cannot be saved where asked."""
 
 
