@@ -502,15 +502,21 @@ def _sync_train_form(spec) -> None:
         shown[name] = value
 
 
-def _start_training(spec) -> None:
+def _start_training(text: str) -> None:
+    """Train ``text`` (the open spec as checked on the page) with the form's
+    settings: read and checked once, with them and the page's data folder."""
     from playground.app.jobs import TrainingJob
-    from playground.train.engine import Trainer, with_overrides
+    from playground.check.analysis import load_checked
+    from playground.format.datasets import data_root
+    from playground.train.engine import Trainer
 
     state = st.session_state
+    overrides = {"train.epochs": int(state.train_epochs), "train.lr": float(state.train_lr),
+                 "data.batch_size": int(state.train_batch), "train.device": state.train_device}
     try:
-        spec = with_overrides(spec, epochs=int(state.train_epochs), lr=float(state.train_lr),
-                              batch_size=int(state.train_batch), device=state.train_device)
-        trainer = Trainer(spec, runs_base=RUNS, data_dir=state.data_dir or None, download=state.train_download)
+        spec, summary = load_checked(text, data_root=data_root(state.data_dir or None), overrides=overrides)
+        trainer = Trainer(spec, summary=summary, runs_base=RUNS, data_dir=state.data_dir or None,
+                          download=state.train_download)
     except SpecError as exc:
         state.train_error = str(exc)
         return
@@ -636,7 +642,7 @@ def train_tab(checked: editing.Checked) -> None:
         busy = job is not None and job.snapshot().active
         sweeping = _active(st.session_state.sweep_job)
         st.button(f"Train {spec.name}", disabled=busy or sweeping, type="primary", on_click=_start_training,
-                  args=(spec,), help="A sweep is running (see the Sweep tab)." if sweeping else None)
+                  args=(checked.text,), help="A sweep is running (see the Sweep tab)." if sweeping else None)
         st.caption("These settings apply to the next run; the spec keeps its own values. "
                    "Ones you change here stay when the spec changes.")
         if st.session_state.get("train_error"):
