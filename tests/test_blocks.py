@@ -4,6 +4,8 @@ export, and errors located at the nested layer with its YAML line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from conftest import module_name
@@ -305,3 +307,43 @@ def test_a_projection_from_a_feature_map_to_features_is_refused():
     assert p.path == ("layers", 0, "shortcut")
     assert p.message == "a projection shortcut needs CxHxW feature maps; the body takes 3x32x32 to 5."
     assert p.fix == "Give the shortcut as a list of layers."
+
+
+@pytest.mark.parametrize("branch,fix", [("a.b", "a_b"), ("''", "b1"), ("a b", "a_b"), ("1x", "b1x")])
+def test_a_branch_name_a_module_cannot_take_is_refused_at_its_key(branch, fix):
+    """The check took these, then torch refused them (KeyError: module name can't contain ".")."""
+    p = _error(NET.replace("keep: [{type: identity}]", f"{branch}: [{{type: identity}}]"))
+    name = branch.strip("'")
+    assert (p.path, p.line, p.reason) == (("layers", 2, "branches", name), 16, "name")
+    assert p.message == (f"branch name '{name}' cannot name a module of the built model: a module name is ASCII "
+                         "letters, digits and underscores, not starting with a digit, at most 64 characters.")
+    assert p.fix == f"Rename the branch, e.g. {fix}."
+    assert p.place() == f"layers[2] (concat 'dense').branches.{name}"
+
+
+@pytest.mark.parametrize("old,new,path", [
+    ("keep: [{type: identity}]", "keys: [{type: identity}]", ("layers", 2, "branches", "keys")),
+    ("name: stem,", "name: forward,", ("layers", 0, "name")),
+    ("name: conv1,", "name: training,", ("layers", 1, "body", 0, "name")),
+    ("name: fc,", "name: spec_name,", ("layers", 7, "name")),
+])
+def test_a_name_torch_modules_already_have_is_refused(old, new, path):
+    p = _error(NET.replace(old, new))
+    taken = new.split(":")[0] if "branches" in path else new.split()[1].rstrip(",")
+    assert (p.path, p.reason) == (path, "name")
+    assert p.message.endswith(f"cannot name a module of the built model: torch modules already have an "
+                              f"attribute '{taken}'.")
+    assert p.fix.endswith(f", e.g. {taken}_1.")
+
+
+def test_the_reserved_names_are_every_attribute_of_the_modules_the_build_makes():
+    """The check knows them without torch; this keeps them in step with torch."""
+    from playground.check.builder import Model
+    from playground.layers.base import NAME_PATTERN, RESERVED_NAMES
+
+    built = playground.build(playground.load_spec(NET))
+    names = {n for m in (built, torch.nn.Sequential(), torch.nn.ModuleDict()) for n in dir(m)} | set(dir(Model))
+    names -= {n for n in names if n.startswith("__") and n.endswith("__")}   # refused as a pattern
+    names -= {n for n, _ in built.named_children()}                          # the spec's own layers
+    assert names - RESERVED_NAMES == set()
+    assert all(re.match(NAME_PATTERN, n) for n in RESERVED_NAMES)

@@ -28,6 +28,7 @@ A container plugin (``Container``) holds lists of layers in some fields
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,6 +42,43 @@ if TYPE_CHECKING:
     from torch import nn
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_NAME_LENGTH = 64
+NAME_RULE = "ASCII letters, digits and underscores, not starting with a digit, at most 64 characters"
+
+# Attributes every module the build makes already has (torch.nn.Module, Sequential,
+# ModuleDict, the model itself): a child of that name cannot be added
+# (torch: "attribute 'forward' already exists"). Kept here so that the check
+# needs no torch; tests/test_blocks.py compares it with torch's own.
+RESERVED_NAMES = frozenset("""
+    T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu cuda
+    double dump_patches eval extend extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half insert ipu items keys load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters pop register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook register_module
+    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
+    share_memory spec_name state_dict to to_empty train training type update values xpu zero_grad
+    _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl _forward_hooks
+    _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
+    _get_backward_hooks _get_backward_pre_hooks _get_item_by_idx _get_name _is_full_backward_hook
+    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+    _maybe_warn_non_full_backward_hook _modules _named_members _non_persistent_buffers_set _parameters
+    _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+    _save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
+""".split())
+_NAME = re.compile(NAME_PATTERN)
+
+
+def module_name_problem(name: str) -> tuple[str, str] | None:
+    """Why ``name`` (a layer's or a branch's) cannot name a module in the built
+    model, and a name that can; None when it can."""
+    if not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        better = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:MAX_NAME_LENGTH] or "b1"
+        return f"a module name is {NAME_RULE}", better if not better[0].isdigit() else f"b{better}"[:MAX_NAME_LENGTH]
+    if name in RESERVED_NAMES or (name.startswith("__") and name.endswith("__")):
+        return f"torch modules already have an attribute '{name}'", f"{name.strip('_')}_1"
+    return None
+
 
 # Bounds shared by the built-in plugins; generous for real work, small enough
 # that arithmetic on them never overflows a budget check.
@@ -69,7 +107,7 @@ class Layer(BaseModel):
     name: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,
-        max_length=64,
+        max_length=MAX_NAME_LENGTH,
         description="Optional unique name; becomes the module's attribute name (e.g. conv1).",
     )
 

@@ -25,8 +25,6 @@ from playground.layers.conv import Conv2d
 from playground.layers.norm import BatchNorm2d
 from playground.layers.shapes import Shape, fmt
 
-BRANCH_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
 
 class Sequential(Container):
     """A named group of layers applied in order (torch.nn.Sequential): a stage or a block."""
