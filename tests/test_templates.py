@@ -152,7 +152,50 @@ layers:
 """
     p = _problem(text)
     assert (p.path, p.line) == (("blocks", "inner", "layers", 0, "kernel_size"), 8)
-    assert p.note == "in block 'inner' as used by blocks.outer.layers[1] (line 12): w=3."
+    assert p.note == ("in block 'outer' as used by layers[0] (line 14): no parameters; "
+                      "in block 'inner' as used by blocks.outer.layers[1] (line 12): w=3.")
+
+
+NESTED = """\
+name: t
+data: {dataset: none}
+input: {channels: 4, height: 8, width: 8}
+blocks:
+  inner:
+    params: {ch: int}
+    layers:
+      - {type: conv2d, out_channels: $ch, kernel_size: 3, padding: 1}
+  outer:
+    params: {ch: int}
+    layers:
+      - {type: use, block: inner, with: {ch: $ch}}
+      - {type: relu}
+layers:
+  - {type: relu}
+  - {type: relu}
+  - {type: use, block: outer, name: o, with: {ch: 0}}
+"""
+
+
+def test_a_value_written_at_the_outermost_use_names_every_use_with_its_line():
+    p = _problem(NESTED)
+    assert (p.path, p.line) == (("blocks", "inner", "layers", 0, "out_channels"), 8)
+    assert p.note == ("in block 'outer' as used by layers[2] (use 'o', line 17): ch=0; "
+                      "in block 'inner' as used by blocks.outer.layers[0] (line 12): ch=0.")
+    assert p.layer_index == 2
+    assert p.render("n.yaml").splitlines()[-1] == f"  {p.note}"
+
+
+def test_a_long_chain_of_uses_keeps_its_ends_and_counts_its_middle():
+    blocks = {"b0": {"layers": [{"type": "conv2d", "out_channels": 0, "kernel_size": 1}]}}
+    for k in range(1, 9):
+        blocks[f"b{k}"] = {"layers": [{"type": "use", "block": f"b{k - 1}"}]}
+    p = _problem(_spec(blocks, [{"type": "use", "block": "b8", "name": "top"}]))
+    assert p.path == ("blocks", "b0", "layers", 0, "out_channels")
+    uses = p.note.split("; ")
+    assert len(uses) == 7 and uses[3] == "3 more uses"
+    assert uses[0] == "in block 'b8' as used by layers[0] (use 'top'): no parameters"
+    assert uses[-1] == "in block 'b0' as used by blocks.b1.layers[0]: no parameters."
 
 
 def test_one_more_repetition_is_counted_in_the_singular():
@@ -204,3 +247,38 @@ layers:
     assert (p.path, p.line) == (("blocks",), 4)
     assert p.message.startswith("the blocks section must be a mapping from block names to blocks. Received: ")
     assert p.fix == "Write it as `blocks: {name: {params: {...}, layers: [...]}}`, or leave `blocks:` out."
+
+
+def test_a_name_given_by_a_use_is_reported_at_the_use():
+    """One repetition of a one-layer block takes the use's name: a problem with
+    the name is where the use writes it, not at the template's layer."""
+    text = """\
+name: t
+data: {dataset: none}
+input: {channels: 4, height: 8, width: 8}
+blocks:
+  drop:
+    layers:
+      - {type: dropout}
+  pair:
+    layers:
+      - {type: relu}
+      - {type: use, block: drop, name: forward}
+layers:
+  - {type: use, block: drop, name: d1}
+  - {type: use, block: drop, name: d1}
+"""
+    p = _problem(text)
+    assert (p.path, p.line, p.reason) == (("layers", 1, "name"), 14, "name")
+    assert p.place() == "layers[1] (use 'd1').name" and p.note is None
+    p = _problem(text[:text.rindex("  - {type: use")] + "  - {type: use, block: pair}\n")
+    assert (p.path, p.line) == (("blocks", "pair", "layers", 1, "name"), 11)
+    assert p.message.endswith("torch modules already have an attribute 'forward'.")
+    assert p.note == "in block 'pair' as used by layers[1] (line 14): no parameters."
+
+
+def test_a_branch_name_in_a_block_is_reported_in_the_block():
+    block = {"layers": [{"type": "concat", "branches": {"a.b": [{"type": "relu"}], "c": [{"type": "relu"}]}}]}
+    p = _problem(_spec({"two": block}, [{"type": "use", "block": "two", "name": "u"}]))
+    assert p.path == ("blocks", "two", "layers", 0, "branches", "a.b") and p.reason == "name"
+    assert p.note == "in block 'two' as used by layers[0] (use 'u'): no parameters."

@@ -23,7 +23,8 @@ themselves.
 
 Expansion happens on the data as read, before validation, and remembers where
 each expanded layer came from: a problem inside a block is reported at the line
-in the template and names the use that made it (``Expansion.translate``).
+in the template and names the uses that made it, outermost first, each with its
+line and values (``Expansion.translate``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from playground.layers.base import NAME_PATTERN
 MAX_TIMES = 1000          # repetitions of one use
 MAX_DEPTH = 32            # lists of layers nested in one another
 MAX_LAYERS = 100_000      # layers after expansion, checked before any copy is made
+MAX_USES_SHOWN = 6        # uses named in one problem's note; a longer chain's middle is counted
 PLACEHOLDER = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 
 ParamType = Literal["int", "float", "bool", "str", "list", "any"]
@@ -121,6 +123,15 @@ class Origin:
     repetition: int    # 1-based
     times: int
     values: tuple[tuple[str, Any], ...]
+    parent: Origin | None = None   # the use that made the layer holding this use, for a use inside a block
+
+    def chain(self) -> list[Origin]:
+        """The uses that made these layers, outermost first."""
+        out, origin = [], self
+        while origin is not None:
+            out.append(origin)
+            origin = origin.parent
+        return out[::-1]
 
 
 @dataclass
@@ -148,20 +159,39 @@ class Expansion:
         return (*origin.template, *path[len(origin.expanded):]), origin
 
     def translate(self, problem: Problem) -> Problem:
-        """A problem found in the expanded spec, placed in the template with a note naming the use."""
-        if self._origin(problem.path) is None:
+        """A problem found in the expanded spec, placed in the template with a note
+        naming the uses that made it, outermost first."""
+        origin = self._origin(problem.path)
+        if origin is None:
             return problem
-        path, origin = self.written(problem.path)
-        layer = self.written(problem.layer_path)[0] if problem.layer_path is not None else None
-        use_path = origin.use_written
-        line = self.lines.get(use_path)
+        # One repetition of a one-layer block is that layer, named by the use: by
+        # the outermost of the uses that made the layer in that place.
+        named = [o for o in origin.chain() if o.expanded == o.use == problem.path[:-1]]
+        if named and named[0].use_name is not None and problem.path[-1:] == ("name",):
+            path, layer = (*named[0].use_written, "name"), named[0].use_written
+            label, origin = f"use '{named[0].use_name}'", named[0].parent
+            if origin is None:
+                return replace(problem, path=path, layer=layer, label=label, line=None)
+        else:
+            path, origin = self.written(problem.path)
+            layer = self.written(problem.layer_path)[0] if problem.layer_path is not None else None
+            label = problem.label
+        uses = [self._used(o) for o in origin.chain()]
+        if len(uses) > MAX_USES_SHOWN:   # a long chain: its ends, the middle counted
+            half = MAX_USES_SHOWN // 2
+            uses = [*uses[:half], f"{len(uses) - 2 * half} more uses", *uses[-half:]]
+        note = "; ".join(uses) + "."
+        return replace(problem, path=path, layer=layer, label=label, note=note, line=None, used_at=origin.use[:2])
+
+    def _used(self, origin: Origin) -> str:
+        """"in block 'basic' as used by layers[5] (use 'layer2', line 28): repetition 1 of 2, width=128"."""
+        line = self.lines.get(origin.use_written)
         values = ", ".join(f"{k}={v!r}" for k, v in origin.values)
         rep = f"repetition {origin.repetition} of {origin.times}, " if origin.times > 1 else ""
         used = ", ".join(x for x in (f"use '{origin.use_name}'" if origin.use_name else "",
                                      f"line {line}" if line is not None else "") if x)
-        note = (f"in block '{origin.block}' as used by {path_str(use_path)}{f' ({used})' if used else ''}: "
-                f"{rep}{values or 'no parameters'}.")
-        return replace(problem, path=path, layer=layer, note=note, line=None, used_at=origin.use[:2])
+        return (f"in block '{origin.block}' as used by {path_str(origin.use_written)}{f' ({used})' if used else ''}: "
+                f"{rep}{values or 'no parameters'}")
 
     def error(self, err: SpecError) -> SpecError:
         """``err`` with its problems placed in the templates; one problem found in
@@ -260,7 +290,7 @@ class _Expander:
             raise fail((*path, "times"), f"times={use.times} makes the spec more than {MAX_LAYERS:,} layers.",
                        "Lower times.", label=label, layer=path)
 
-        written, _ = self.expansion.written(path)   # before this use's own layers take its place
+        written, outer = self.expansion.written(path)   # before this use's own layers take its place
         base = {n: p.default for n, p in declared.items() if "default" in p.model_fields_set}
         base.update(use.with_)
         single = size == 1
@@ -280,7 +310,7 @@ class _Expander:
             for k, template in enumerate(block.layers):
                 where = ("blocks", use.block, "layers", k)
                 self.expansion.add(Origin(prefixes[r][k], where, path, written, use.name, use.block, r + 1,
-                                          use.times, tuple(values.items())))
+                                          use.times, tuple(values.items()), outer))
                 substituted = _substitute(template, values, declared, where, prefixes[r][k], use, self.expansion)
                 layers.append(self.layer(substituted, prefixes[r][k], (*stack, use.block), depth + 1))
             repetitions.append(layers)
