@@ -309,6 +309,17 @@ def test_a_projection_from_a_feature_map_to_features_is_refused():
     assert p.fix == "Give the shortcut as a list of layers."
 
 
+@pytest.mark.parametrize("old,new,path,line", [
+    ("keep: [{type: identity}]", "keep: []", ("layers", 2, "branches", "keep"), 16),
+    ("    shortcut: projection\n", "    shortcut: []\n", ("layers", 1, "shortcut"), 12),
+])
+def test_an_empty_list_of_layers_is_refused_where_written(old, new, path, line):
+    """Found by the fuzz: the check took an empty branch or shortcut, then the build failed."""
+    p = _error(NET.replace(old, new))
+    assert (p.path, p.line) == (path, line)
+    assert p.message == "List should have at least 1 item after validation, not 0."
+
+
 @pytest.mark.parametrize("branch,fix", [("a.b", "a_b"), ("''", "b1"), ("a b", "a_b"), ("1x", "b1x")])
 def test_a_branch_name_a_module_cannot_take_is_refused_at_its_key(branch, fix):
     """The check took these, then torch refused them (KeyError: module name can't contain ".")."""

@@ -249,6 +249,18 @@ layers:
     assert p.fix == "Write it as `blocks: {name: {params: {...}, layers: [...]}}`, or leave `blocks:` out."
 
 
+def test_a_parameter_given_in_first_only_is_missing_from_the_other_repetitions():
+    """Found by the fuzz (a KeyError): `first` gives the second repetition nothing."""
+    p = _problem(_spec({"conv": CONV}, [{"type": "relu"},
+                                        {"type": "use", "block": "conv", "times": 3, "first": {"out": 8}}]))
+    assert p.path == ("layers", 1, "first", "out")
+    assert p.message == "block 'conv' needs out in each of its 3 repetitions; `first` gives it to the first only."
+    assert p.fix == ("Give out under `with`, for every repetition (`first` may still give the first its own "
+                     "value), or declare a default.")
+    # one repetition is all first
+    playground.load_spec(_spec({"conv": CONV}, [{"type": "use", "block": "conv", "first": {"out": 8}}]))
+
+
 def test_a_name_given_by_a_use_is_reported_at_the_use():
     """One repetition of a one-layer block takes the use's name: a problem with
     the name is where the use writes it, not at the template's layer."""

@@ -284,6 +284,14 @@ class _Expander:
         if missing:
             raise fail((*path, "with"), f"block '{use.block}' needs {', '.join(missing)}.",
                        f"Add `with: {{{', '.join(f'{n}: ...' for n in missing)}}}`.", label=label, layer=path)
+        first_only = [n for n, p in declared.items() if "default" not in p.model_fields_set
+                      and n not in use.with_ and use.times > 1]
+        if first_only:   # given in `first` only: the other repetitions have no value
+            raise fail((*path, "first", first_only[0]),
+                       f"block '{use.block}' needs {', '.join(first_only)} in each of its {use.times} "
+                       f"repetitions; `first` gives {'it' if len(first_only) == 1 else 'them'} to the first only.",
+                       f"Give {', '.join(first_only)} under `with`, for every repetition (`first` may still "
+                       f"give the first its own value), or declare a default.", label=label, layer=path)
         size = len(block.layers)
         self.count += use.times * size
         if self.count > MAX_LAYERS:

@@ -16,7 +16,7 @@ container holds is written inside it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -60,7 +60,7 @@ class Residual(Container):
 
     type: Literal["residual"] = "residual"
     body: list[LayerItem] = Field(min_length=1, description="The layers of the residual branch.")  # noqa: F821
-    shortcut: Literal["identity", "projection"] | list[LayerItem] = Field(  # noqa: F821
+    shortcut: Literal["identity", "projection"] | Annotated[list[LayerItem], Field(min_length=1)] = Field(  # noqa: F821
         "identity", description="identity (x itself), projection (1x1 conv2d with the body's stride, "
                                 "then batchnorm2d), or a list of layers.")
     after: list[LayerItem] = Field(  # noqa: F821
@@ -130,7 +130,7 @@ class Concat(Container):
     """Named branches applied to the same input, concatenated along the channels (Inception, DenseNet)."""
 
     type: Literal["concat"] = "concat"
-    branches: dict[str, list[LayerItem]] = Field(  # noqa: F821
+    branches: dict[str, Annotated[list[LayerItem], Field(min_length=1)]] = Field(  # noqa: F821
         min_length=2, description="Branch name -> its layers; every branch gets the same input.")
 
     layer_fields = ("branches",)
