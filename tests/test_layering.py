@@ -1,6 +1,7 @@
 """The package's layering rule, enforced by import-linter (its contracts are in
 pyproject.toml): concerns import downward only, the page's helpers never
-import Streamlit. The rule must hold, and must catch an import that breaks it."""
+import Streamlit, the page's tabs never import each other. The rule must
+hold, and must catch an import that breaks it."""
 
 from __future__ import annotations
 
@@ -41,8 +42,11 @@ def test_the_package_keeps_its_layers():
     ("format/spec.py", "import playground.check.analysis", "playground.format.spec -> playground.check.analysis"),
     # two concerns of one layer: export and sweeps know nothing of each other
     ("export/formats.py", "from playground.sweep import planning", "playground.export.formats -> playground.sweep"),
-    # the page's helpers stay free of Streamlit
+    # the page's helpers stay free of Streamlit, and below the page
     ("app/views.py", "import streamlit", "playground.app.views -> streamlit"),
+    ("app/history.py", "from playground.page import state", "playground.app.history -> playground.page.state"),
+    # the page's tabs know nothing of each other
+    ("page/train.py", "from playground.page import sweep", "playground.page.train -> playground.page.sweep"),
 ])
 def test_an_import_that_crosses_the_layers_fails_and_is_named(tmp_path, module, line, named):
     root = copy_of_the_package(tmp_path)
