@@ -397,7 +397,7 @@ def test_missing_data_points_to_the_data_folder_field(folders):
     job = _train(at)
     assert job.snapshot().status == "failed"
     errors = " ".join(e.value for e in at.error)
-    assert "the Data folder field above" in errors and "--data-dir" not in errors
+    assert "point the Data folder field on the Train tab at" in errors and "--data-dir" not in errors
 
 
 def test_bad_training_settings_show_the_spec_error(app):
@@ -691,5 +691,5 @@ def test_a_sweep_without_its_data_points_to_the_data_folder_field(folders):
     _no_exceptions(at)
     assert job.snapshot().status == "failed" and not (folders / "nothing-here").exists()
     errors = " ".join(e.value for e in at.error)
-    assert "the Data folder field above" in errors and "--data-dir" not in errors
+    assert "point the Data folder field on the Train tab at" in errors and "--data-dir" not in errors
     assert _button(at.button, "Continue the sweep")                # once the data is there

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,8 +58,8 @@ class _Job:
     """A thread and a state a page polls: ``snapshot()`` copies the state under
     the lock; ``stop()`` marks it stopping and asks the work to stop."""
 
-    def __init__(self, state, name: str, data_setting: str | None):
-        self.data_setting = data_setting
+    def __init__(self, state, name: str, words: Mapping[str, str] | None):
+        self.words = words   # how this front end words the settings an error's fix names
         self._state = state
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -86,7 +87,7 @@ class _Job:
     def _message(self, exc: Exception) -> str:
         """An error as the page shows it: a fix that points at the data root names the page's data setting."""
         if isinstance(exc, PlaygroundError):
-            return exc.message({"data_root": self.data_setting} if self.data_setting else None)
+            return exc.message(self.words)
         return str(exc)
 
     def _ask_to_stop(self) -> None:
@@ -97,12 +98,13 @@ class _Job:
 
 
 class TrainingJob(_Job):
-    """``data_setting`` names where this front end sets the data folder; a
-    missing-data error then points there instead of at command-line flags."""
+    """``words`` say how this front end words the settings an error's fix names
+    (``{"data_root": "the Data folder field"}``): a missing-data error then
+    points there instead of at command-line flags."""
 
-    def __init__(self, trainer: Trainer, data_setting: str | None = None):
+    def __init__(self, trainer: Trainer, words: Mapping[str, str] | None = None):
         self.trainer = trainer
-        super().__init__(JobState(epochs=trainer.spec.train.epochs), f"train-{trainer.spec.name}", data_setting)
+        super().__init__(JobState(epochs=trainer.spec.train.epochs), f"train-{trainer.spec.name}", words)
 
     def _ask_to_stop(self) -> None:
         self.trainer.stop()
@@ -183,10 +185,10 @@ class SweepJob(_Job):
     ``stop()`` stops the running trial at its next step (it keeps its
     checkpoint, and goes on from it when the same plan runs again)."""
 
-    def __init__(self, plan, data_setting: str | None = None):
+    def __init__(self, plan, words: Mapping[str, str] | None = None):
         self.plan = plan
         self._stop = threading.Event()
-        super().__init__(SweepState(total=plan.total), f"sweep-{plan.study}", data_setting)
+        super().__init__(SweepState(total=plan.total), f"sweep-{plan.study}", words)
 
     def _ask_to_stop(self) -> None:
         self._stop.set()

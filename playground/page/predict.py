@@ -13,7 +13,7 @@ import streamlit as st
 from playground.app import views
 from playground.core import texts
 from playground.layers.shapes import fmt
-from playground.page.state import Folders, shared
+from playground.page.state import WORDS, Folders, shared
 from playground.page.widgets import export_buttons, panel
 from playground.runs import folders as runs
 
@@ -145,7 +145,7 @@ def browse_panel(path: str, stamp: float) -> None:
     try:
         ev = _evaluate(path, stamp, shared.data_dir)
     except DataError as exc:
-        st.error(views.error_markdown(exc.reworded("the Data folder field on the Train tab")))
+        st.error(views.error_markdown(exc.message(WORDS)))
         return
     confusion_heatmap(ev)
     wrong = (ev.predictions != ev.labels).nonzero().flatten().tolist()

@@ -29,7 +29,9 @@ from playground.core.errors import SpecError
 from playground.runs import folders as runs
 
 DEFAULT_SPEC = "mnist_cnn.yaml"
-DATA_SETTING = "the Data folder field above"   # where the page sets the data root, as errors name it
+# How the page words the settings an error's fix names (playground.core.errors.Setting): the
+# data root is the Data folder field, which is on the Train tab, whichever tab shows the error.
+WORDS = {"data_root": "the Data folder field on the Train tab"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import streamlit as st
 from playground.app import document, editing, views
 from playground.core import texts
 from playground.core.errors import SpecError
-from playground.page.state import DATA_SETTING, Folders, shared
+from playground.page.state import WORDS, Folders, shared
 
 SAMPLER_CHOICES = ("auto", "grid", "random", "tpe")
 
@@ -68,13 +68,13 @@ def _start_sweep(doc: dict, name: str, folders: Folders) -> None:
         state[KEYS.error] = str(exc)
         return
     state[KEYS.error] = None
-    shared.sweep_job = SweepJob(plan, data_setting=DATA_SETTING).start()
+    shared.sweep_job = SweepJob(plan, words=WORDS).start()
 
 
 def _continue_sweep() -> None:
     from playground.app.jobs import SweepJob
 
-    shared.sweep_job = SweepJob(shared.sweep_job.plan, data_setting=DATA_SETTING).start()
+    shared.sweep_job = SweepJob(shared.sweep_job.plan, words=WORDS).start()
 
 
 def _on_apply_best(values: dict, study: str) -> None:

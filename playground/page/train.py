@@ -19,8 +19,8 @@ from playground.core.errors import SpecError
 from playground.format.datasets import folder_path
 from playground.format.spec import Data
 from playground.layers.shapes import fmt
-from playground.page.state import DATA_SETTING, Folders, shared
 from playground.page.state import KEYS as SHARED
+from playground.page.state import WORDS, Folders, shared
 from playground.page.widgets import TABLE_ROW_PX, guard, line_chart
 from playground.runs import folders as runs
 
@@ -97,7 +97,7 @@ def _start_training(text: str, folders: Folders) -> None:
         state[KEYS.error] = str(exc)
         return
     state[KEYS.error] = None
-    shared.job = TrainingJob(trainer, data_setting=DATA_SETTING).start()
+    shared.job = TrainingJob(trainer, words=WORDS).start()
 
 
 def render(checked: editing.Checked, folders: Folders) -> None:
