@@ -83,6 +83,29 @@ def test_sorted_by_accuracy_best_first_and_as_json(base, capsys):
                        "half-20261128-140000": "no run.json: ended before it started"}
 
 
+def test_a_run_json_with_damaged_values_is_a_row_that_says_so(tmp_path):
+    spec = playground.load_spec(SPECS / "mnist_cnn.yaml").to_dict()
+    run = _run(tmp_path, "odd-20261128-150000", spec, [0.9], params="many", seconds="long")
+    (row,) = records.list_records(tmp_path)
+    assert (row.status, row.params, row.seconds, row.last_accuracy) == ("completed", None, None, 0.9)
+    assert row.problem == "run.json's params, seconds are damaged"
+    assert records.row_texts(row)[2] == "completed (run.json's params, seconds are damaged)"
+    runs.write_info(run, {**runs.read_info(run), "status": ["completed"], "params": 8490, "seconds": 1.0})
+    (row,) = records.list_records(tmp_path)
+    assert records.row_texts(row)[2] == "damaged: run.json's status is damaged" and row.params == 8490
+    (run / runs.INFO_FILE).write_text('["not", "a", "mapping"]')
+    (row,) = records.list_records(tmp_path)
+    assert row.problem == "run.json is damaged" and row.spec is None
+
+
+def test_a_run_json_from_before_some_fields_reads_as_what_it_has(tmp_path):
+    spec = playground.load_spec(SPECS / "mnist_cnn.yaml").to_dict()
+    run = _run(tmp_path, "old-20261128-150000", spec, [0.9])
+    runs.write_info(run, {"spec": "mnist_cnn", "status": "completed", "epochs_done": 2})
+    (row,) = records.list_records(tmp_path)
+    assert (row.epochs_done, row.world_size, row.dataset, row.seconds, row.problem) == (2, 1, "mnist", None, None)
+
+
 def test_compare_names_what_changed_by_layer_name(base, capsys):
     from playground.runs.compare import main
 

@@ -3,6 +3,7 @@ and clear errors for folders that are missing, not runs, or damaged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -83,6 +84,46 @@ def test_info_errors_say_what_is_wrong(tmp_path):
     (tmp_path / "run.json").write_text("{not json")
     with pytest.raises(RunError, match="run.json is damaged"):
         runs.read_info(tmp_path)
+
+
+def test_run_info_writes_its_fields_in_order_and_the_ending_ones_once_set(tmp_path):
+    info = runs.RunInfo(spec="net", status="running", device="cpu", world_size=1, params=8490, epochs=3,
+                        epochs_done=0, epochs_trained=0.0, data_notes=("a note",), started="2026-11-28T10:15:00")
+    written = info.to_json()
+    assert list(written) == ["spec", "status", "device", "world_size", "backend", "params", "macs", "dataset",
+                             "epochs", "epochs_done", "epochs_trained", "test_accuracy", "data_root", "data_notes",
+                             "started"]   # a running run has no updated, seconds or error
+    assert written["data_notes"] == ["a note"] and written["test_accuracy"] is None
+    ended = dataclasses.replace(info, status="failed", updated="2026-11-28T10:16:00", seconds=1.5, error="why")
+    assert list(ended.to_json())[-3:] == ["updated", "seconds", "error"]
+    runs.write_run_info(tmp_path, ended)
+    assert runs.read_info(tmp_path) == ended.to_json()
+    assert runs.read_run_info(tmp_path) == ended
+    assert isinstance(runs.read_run_info(tmp_path).epochs_trained, float)   # 0.0 stays 0.0, 3 stays 3
+
+
+def test_run_info_reads_older_and_damaged_files_as_far_as_it_can():
+    old = runs.RunInfo.from_json({"status": "completed", "epochs_done": 2, "future_field": [1]})
+    assert (old.status, old.epochs_done, old.world_size, old.dataset, old.data_notes) == (
+        "completed", 2, 1, None, ())   # before world_size was recorded: one process
+    assert old.damaged == ()
+    bad = runs.RunInfo.from_json({"status": 3, "params": "many", "seconds": True, "data_notes": "x",
+                                  "world_size": None, "test_accuracy": 0.5})
+    assert (bad.status, bad.params, bad.seconds, bad.data_notes, bad.world_size, bad.test_accuracy) == (
+        None, None, None, (), None, 0.5)
+    assert bad.damaged == ("status", "params", "data_notes", "seconds")
+    assert "damaged" not in bad.to_json()
+    for not_a_mapping in ([1, 2], "run", None):
+        with pytest.raises(ValueError, match="not a mapping"):
+            runs.RunInfo.from_json(not_a_mapping)
+
+
+def test_run_info_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(RunError, match="is not a run folder"):
+        runs.read_run_info(tmp_path)
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(RunError, match="run.json is damaged: run.json is not a mapping"):
+        runs.read_run_info(tmp_path)
 
 
 def test_checkpoint_errors_say_what_is_wrong(tmp_path):

@@ -5,8 +5,9 @@
       metrics.jsonl    one JSON line per finished epoch
       checkpoint.pt    weights, optimizer, RNG state, epoch and spec; loads
                        with torch.load(weights_only=True)
-      run.json         status (running, completed, stopped, failed), device,
-                       settings, parameter count, latest accuracy
+      run.json         status (running, completed, stopped, failed, interrupted),
+                       device, settings, parameter count, latest accuracy: a
+                       RunInfo, the one layout its writer and readers share
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -82,6 +85,97 @@ def read_info(run_dir: Path) -> dict:
         raise RunError(f"{run_dir} is not a run folder (no {INFO_FILE}).") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise RunError(f"{path} is damaged: {exc}") from None
+
+
+_TEXT, _NUMBER, _NOTES = "text", "number", "notes"
+# Fields written only once the run has ended: a running run's run.json has none of them.
+ENDING_FIELDS = ("updated", "seconds", "error")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """run.json's layout: what a run trains and how far it got. The trainer
+    writes it (``to_json``) and the runs listing reads it (``from_json``).
+
+    Reading is tolerant: a field an older run did not record reads as its
+    default, and a value of the wrong kind (a damaged file) reads as missing,
+    its name kept in ``damaged`` (which is never written)."""
+
+    spec: str | None = None
+    status: str | None = None          # running, completed, stopped, failed, interrupted
+    device: str | None = None          # in words, e.g. "cpu, 2 threads, contiguous, float32"
+    world_size: int | None = 1         # processes; runs from before it was recorded had one
+    backend: str | None = None         # "gloo" or "nccl" under torchrun
+    params: int | None = None
+    macs: int | None = None
+    dataset: str | None = None
+    epochs: int | None = None          # asked for
+    epochs_done: int | None = None     # fully done
+    epochs_trained: float | None = None   # including the part of an epoch a stop cut short, e.g. 1.3
+    test_accuracy: float | None = None    # 0..1, of the weights in the checkpoint
+    data_root: str | None = None
+    data_notes: tuple[str, ...] = ()
+    started: str | None = None         # YYYY-mm-ddTHH:MM:SS
+    updated: str | None = None         # when the run ended
+    seconds: float | None = None       # wall time of the whole run, resumed parts included
+    error: str | None = None           # why a failed run failed
+    damaged: tuple[str, ...] = field(default=(), repr=False)
+
+    KINDS: ClassVar[dict[str, str]] = {
+        "spec": _TEXT, "status": _TEXT, "device": _TEXT, "world_size": _NUMBER, "backend": _TEXT,
+        "params": _NUMBER, "macs": _NUMBER, "dataset": _TEXT, "epochs": _NUMBER, "epochs_done": _NUMBER,
+        "epochs_trained": _NUMBER, "test_accuracy": _NUMBER, "data_root": _TEXT, "data_notes": _NOTES,
+        "started": _TEXT, "updated": _TEXT, "seconds": _NUMBER, "error": _TEXT}
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields in run.json's order; the ending fields only once set."""
+        out: dict[str, Any] = {}
+        for name in self.KINDS:
+            value = getattr(self, name)
+            if name in ENDING_FIELDS and value is None:
+                continue
+            out[name] = list(value) if name == "data_notes" else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunInfo:
+        """run.json's parsed content as a RunInfo; ValueError when it is not a mapping."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{INFO_FILE} is not a mapping")
+        values, damaged = {}, []
+        for name, kind in cls.KINDS.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if kind == _NOTES:
+                if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                    values[name] = tuple(value)
+                elif value is not None:
+                    damaged.append(name)
+            elif value is None or _is_kind(value, kind):
+                values[name] = value
+            else:
+                damaged.append(name)
+        return cls(**values, damaged=tuple(damaged))
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == _TEXT:
+        return isinstance(value, str)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    write_info(run_dir, info.to_json())
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    """The run's run.json as a RunInfo; RunError when it is missing, not JSON or not a mapping."""
+    data = read_info(run_dir)
+    try:
+        return RunInfo.from_json(data)
+    except ValueError as exc:
+        raise RunError(f"{Path(run_dir) / INFO_FILE} is damaged: {exc}") from None
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from playground.runs import folders as runs
 from playground.core import texts
 from playground.format.paths import flatten
+from playground.runs import folders as runs
 
 RUN_FILES = (runs.INFO_FILE, runs.SPEC_FILE, runs.METRICS_FILE, runs.CHECKPOINT_FILE)
 
@@ -47,25 +47,27 @@ def read_record(folder: Path) -> RunRecord:
     if not path.exists():
         return RunRecord(str(folder), problem=f"no {runs.INFO_FILE}: ended before it started")
     try:
-        info = json.loads(path.read_text())
-        if not isinstance(info, dict):
-            raise ValueError("not a mapping")
+        info = runs.RunInfo.from_json(json.loads(path.read_text()))
     except (OSError, ValueError):
         return RunRecord(str(folder), problem=f"{runs.INFO_FILE} is damaged")
-    problem = None
+    problems = []
+    if info.damaged:   # values of the wrong kind: read as missing, and said
+        problems.append(f"{runs.INFO_FILE}'s {', '.join(info.damaged)} {'is' if len(info.damaged) == 1 else 'are'}"
+                        " damaged")
     try:
         metrics = runs.read_metrics(folder)
     except (OSError, ValueError) as exc:
-        metrics, problem = [], f"{runs.METRICS_FILE} is damaged: {exc}"
+        metrics = []
+        problems.append(f"{runs.METRICS_FILE} is damaged: {exc}")
     accuracies = [m["test_accuracy"] for m in metrics if isinstance(m, dict) and "test_accuracy" in m]
-    dataset = info.get("dataset")
+    dataset = info.dataset
     if dataset is None:   # runs from before run.json named it: read the resolved spec
         dataset = _spec_dataset(folder)
     return RunRecord(
-        str(folder), info.get("spec"), info.get("status"), dataset, info.get("params"), info.get("macs"),
-        info.get("epochs_trained", info.get("epochs_done")), max(accuracies) if accuracies else None,
-        accuracies[-1] if accuracies else info.get("test_accuracy"), info.get("seconds"), info.get("device"),
-        info.get("world_size", 1), info.get("started"), problem)
+        str(folder), info.spec, info.status, dataset, info.params, info.macs,
+        info.epochs_trained if info.epochs_trained is not None else info.epochs_done,   # older runs: whole epochs
+        max(accuracies) if accuracies else None, accuracies[-1] if accuracies else info.test_accuracy,
+        info.seconds, info.device, info.world_size, info.started, "; ".join(problems) or None)
 
 
 def _spec_dataset(folder: Path) -> str | None:
