@@ -99,6 +99,21 @@ def test_run_json_records_the_run(spec, tmp_path, data_dir):
     assert info["test_accuracy"] == runs.read_metrics(tmp_path / "run")[-1]["test_accuracy"]
 
 
+def test_run_json_is_a_run_info_through_and_through(spec, tmp_path, data_dir):
+    """What the trainer writes is RunInfo's layout: read back, it writes the same file."""
+    trainer = Trainer(spec, out=tmp_path / "run", data_dir=data_dir, download=False, progress_every=1)
+    events = trainer.events()
+    next(events)
+    running = runs.read_info(tmp_path / "run")
+    assert runs.read_run_info(tmp_path / "run").to_json() == running and "seconds" not in running
+    for event in events:
+        if isinstance(event, StepDone) and (event.epoch, event.step) == (1, 4):
+            trainer.stop()
+    info = runs.read_run_info(tmp_path / "run")
+    assert info.to_json() == runs.read_info(tmp_path / "run") and info.damaged == ()
+    assert (info.status, info.epochs_done, info.epochs_trained, info.world_size) == ("stopped", 0, 0.4, 1)
+
+
 def test_a_resumed_run_adds_its_time_to_the_earlier_time(spec, tmp_path, data_dir):
     train(with_overrides(spec, epochs=1), out=tmp_path / "run", data_dir=data_dir, download=False)
     first = runs.read_info(tmp_path / "run")["seconds"]

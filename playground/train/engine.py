@@ -11,14 +11,21 @@ over ``data.memory_limit_mb``, batch by batch from its uint8 copy), and
 batched by indexing a permutation seeded by (seed, epoch), so an interrupted
 and resumed run ends exactly like an uninterrupted one. An image folder is
 decoded on first use, with DataProgress events, into a cache later runs reuse.
+
+A run goes in stages, each a method of Trainer: ``_prepare`` (the device, the
+process group, the data, the model and its optimizer: a Prepared),
+``_restore`` (a resumed run's checkpoint put back: a Start), ``_open`` (the
+run folder and run.json: a Recorder, which also writes the metrics and the
+checkpoints), then for each epoch ``_epoch`` (its steps) and ``_end_epoch``
+(its test and record), or ``_stopped`` when a stop comes.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -139,6 +146,175 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor | datamod.Images, y: torch.
     return total.item() / len(x), torch.cat(preds)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a run trains, made once before its first step: the spec (with the
+    data's statistics filled in), where it runs, the model and its optimizer,
+    the data on the device, and the steps of an epoch."""
+
+    spec: SpecBase
+    setup: devices.DeviceSetup
+    world: distributed.World          # joined: under torchrun, with its backend
+    model: torch.nn.Module
+    forward: torch.nn.Module          # the model, or its DDP wrapper under torchrun
+    optimizer: torch.optim.Optimizer
+    train_x: datamod.Images
+    train_y: torch.Tensor
+    test_x: datamod.Images
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    notes: tuple[str, ...]            # about the data: files skipped, a cache used, batches streamed
+    fill: torch.Tensor                # a black pixel, normalized: what augmentation pads with
+    steps: int                        # per epoch
+
+    @property
+    def device(self) -> torch.device:
+        return self.setup.device
+
+    def autocast(self) -> torch.autocast:
+        """Mixed precision as the device setup says (none for float32)."""
+        return torch.autocast(self.device.type, dtype=self.setup.amp_dtype, enabled=self.setup.amp_dtype is not None)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where training begins: epoch 0, step 0 for a new run; for a resumed one,
+    where its checkpoint left off, with that epoch's running loss so far and the
+    metrics of the epochs done."""
+
+    epoch: int                        # 0-based
+    step: int
+    running: torch.Tensor             # this epoch's loss sum so far: a device scalar the steps add to in place
+    metrics: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class EpochDraws:
+    """One epoch's random choices, each drawn from (seed, epoch) alone: the order
+    the images are visited in, and each image's crop, flip and cutout hole."""
+
+    order: torch.Tensor
+    plan: tuple[torch.Tensor, torch.Tensor] | None    # crop offsets and flips (data.augment padding, hflip)
+    holes: torch.Tensor | None                          # cutout centers (data.augment cutout)
+
+    @classmethod
+    def draw(cls, p: Prepared, epoch: int, image_size: tuple[int, int]) -> EpochDraws:
+        t, aug, n = p.spec.train, p.spec.data.augment, len(p.train_x)
+        order = epoch_order(n, t.seed, epoch).to(p.device)
+        plan = tuple(x.to(p.device) for x in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
+            if aug.padding or aug.hflip else None
+        holes = datamod.cutout_plan(n, *image_size, t.seed, epoch).to(p.device) if aug.cutout else None
+        return cls(order, plan, holes)
+
+    def batch(self, p: Prepared, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images at ``idx``, augmented, and their labels."""
+        aug = p.spec.data.augment
+        xb, yb = p.train_x.take(idx), p.train_y.index_select(0, idx)
+        if self.plan is not None:   # per image, by its index: the same draw whatever the batch
+            xb = datamod.augment(xb, self.plan[0][idx], self.plan[1][idx], aug.padding, p.fill)
+        if self.holes is not None:
+            xb = datamod.cutout(xb, self.holes[idx], aug.cutout)
+        return xb, yb
+
+
+@dataclass(frozen=True)
+class EpochSteps:
+    """How an epoch's steps went: a stop came before step ``stopped_at``, or the
+    epoch ran to its end in ``seconds``, on ``seen`` images (this process's)."""
+
+    stopped_at: int | None
+    seconds: float = 0.0
+    seen: int = 0
+
+
+def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate: float) -> torch.Tensor:
+    """One optimizer step at learning rate ``rate`` on this process's part
+    (``xb``, ``yb``) of a global batch of ``share`` images; its loss."""
+    t, world = p.spec.train, p.world
+    for group in p.optimizer.param_groups:
+        group["lr"] = rate
+    p.optimizer.zero_grad(set_to_none=True)
+    with p.autocast():
+        out = p.forward(xb).float()
+        if world.active:   # sum / global batch x processes: DDP's average is the global mean
+            loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=t.label_smoothing) \
+                * (world.size / share)
+        else:
+            loss = F.cross_entropy(out, yb, label_smoothing=t.label_smoothing)
+    loss.backward()
+    p.optimizer.step()
+    return loss
+
+
+def score_test_set(p: Prepared) -> tuple[float, float]:
+    """Mean test loss and accuracy (0..1) of the model as it is now; under
+    torchrun each rank tests its part of the test set, and the sums are added up."""
+    batch, amp_dtype = p.spec.data.test_batch_size, p.setup.amp_dtype
+    if not p.world.active:
+        loss, preds = evaluate(p.model, p.test_x, p.test_y, batch, amp_dtype)
+        return loss, (preds == p.test_y).float().mean().item()
+    part = distributed.shard(torch.arange(len(p.test_x)), p.world)
+    lo, hi = (int(part[0]), int(part[-1]) + 1) if len(part) else (0, 0)
+    totals = torch.zeros(3, dtype=torch.float64, device=p.device)   # loss sum, correct, images
+    if hi > lo:
+        loss, preds = evaluate(p.model, p.test_x[lo:hi], p.test_y[lo:hi], batch, amp_dtype)
+        totals += torch.tensor([loss * (hi - lo), float((preds == p.test_y[lo:hi]).sum()), hi - lo],
+                               dtype=torch.float64, device=p.device)
+    loss_sum, correct, images = distributed.all_sum(totals, p.world).tolist()
+    return loss_sum / images, correct / images
+
+
+class Recorder:
+    """What a run under way keeps in its folder: run.json (a RunInfo), the
+    metrics of the epochs done, the checkpoint, and the wall clock they are
+    timed by. Every process keeps the same record; only rank 0 writes it."""
+
+    def __init__(self, p: Prepared, run_dir: Path, info: runs.RunInfo, metrics: tuple[dict, ...],
+                 earlier_seconds: float, began: float):
+        self.p, self.dir, self.info = p, run_dir, info
+        self.metrics = list(metrics)
+        self._earlier_seconds, self._began = earlier_seconds, began
+
+    def last_accuracy(self) -> float | None:
+        return self.metrics[-1]["test_accuracy"] if self.metrics else None
+
+    def wall_seconds(self) -> float:
+        """This run's wall time so far, its earlier (resumed) parts included."""
+        return round(self._earlier_seconds + time.perf_counter() - self._began, 2)
+
+    def update(self, **changes) -> None:
+        """run.json with ``changes``."""
+        self.info = replace(self.info, **changes)
+        if self.p.world.main:
+            runs.write_run_info(self.dir, self.info)
+
+    def finish(self, status: str, **changes) -> None:
+        """run.json says how the run ended, when, and its wall time."""
+        self.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=self.wall_seconds(),
+                    **changes)
+
+    def add_epoch(self, done: EpochDone, running: torch.Tensor) -> None:
+        """A finished epoch: its metrics line, the checkpoint after it, then run.json."""
+        self.metrics.append(done.as_metrics())
+        if self.p.world.main:
+            runs.write_metrics(self.dir, self.metrics)
+        self.checkpoint(done.epoch, 0, running)
+        self.update(epochs_done=done.epoch, epochs_trained=done.epoch, test_accuracy=done.test_accuracy)
+
+    def checkpoint(self, epoch: int, step: int, running: torch.Tensor) -> None:
+        """All an exact resume needs: ``epoch`` epochs done, ``step`` steps of the
+        next, the loss sum of those steps (``running``), the random state."""
+        if not self.p.world.main:
+            return
+        p = self.p
+        runs.save_checkpoint(self.dir, {
+            "epoch": epoch, "step": step, "running_loss": running.detach().cpu(),
+            "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(p.device) if p.device.type == "cuda" else None,
+            "spec": p.spec.to_dict(), "classes": list(p.classes)})
+
+
 class Trainer:
     """Trains one spec into one run folder; iterate ``events()`` to run it."""
 
@@ -177,21 +353,55 @@ class Trainer:
 
     # -- the run ----------------------------------------------------------
     def events(self) -> Iterator[Event]:
-        spec, t = self.spec, self.spec.train
-        world = self.world
-        setup = devices.resolve(t.device, amp=self.amp, local_rank=world.local_rank if world.active else None)
-        world = self.world = distributed.join(world, setup.device)
-        main = world.main   # rank 0 writes the run folder and reports for all
-        if not main:   # rank 0 reads (and an image folder decodes) first; the others then read its cache
+        """The run: DataProgress while an image folder decodes, RunStarted,
+        StepDone and EpochDone as it trains, and RunEnded."""
+        p = yield from self._prepare()
+        start = self._restore(p)
+        record = self._open(p, start)
+        epochs, running = p.spec.train.epochs, start.running
+        try:   # from here on, however the run ends, run.json says how
+            yield RunStarted(record.dir, record.info.device, epochs, start.epoch + 1, start.step, p.steps,
+                             len(p.train_x), len(p.test_x), self.summary.total_params, texts.recipe(p.spec.train),
+                             record.info.data_notes)
+            for epoch in range(start.epoch, epochs):
+                ran = yield from self._epoch(p, record, running, epoch, start.step if epoch == start.epoch else 0)
+                if ran.stopped_at is not None:
+                    yield self._stopped(p, record, running, epoch, ran.stopped_at)
+                    return
+                yield self._end_epoch(p, record, running, epoch, ran)
+        except TrainingError:
+            record.finish("failed", error="loss diverged")
+            raise
+        except BaseException:   # Ctrl-C, or the generator closed early; a run that already ended keeps its status
+            if record.info.status == "running":
+                record.finish("interrupted")
+            raise
+        finally:
+            distributed.leave(p.world)
+        record.finish("completed")
+        yield RunEnded("completed", epochs, record.last_accuracy(), record.dir, float(epochs), record.info.seconds)
+
+    def _read_data(self) -> Generator[DataProgress, None, tuple[devices.DeviceSetup, datamod.RawData]]:
+        """The device set up, the process group joined (under torchrun), and the
+        data read, yielding DataProgress while an image folder decodes."""
+        spec = self.spec
+        setup = devices.resolve(spec.train.device, amp=self.amp,
+                                local_rank=self.world.local_rank if self.world.active else None)
+        world = self.world = distributed.join(self.world, setup.device)
+        if not world.main:   # rank 0 reads (and an image folder decodes) first; the others then read its cache
             distributed.barrier(world)
         raw = yield from datamod.load(spec.data, self.summary.input_shape, self.data_root, download=self.download)
-        if main:
+        if world.main:
             distributed.barrier(world)
         datamod.check_fits(raw, self.summary.input_shape, self.summary.output_shape[0])
         if raw.statistics is not None and (spec.data.mean is None or spec.data.std is None):
-            spec = self.spec = with_statistics(spec, *raw.statistics)   # the run's spec.yaml records them
-        device = setup.device
+            self.spec = with_statistics(spec, *raw.statistics)   # the run's spec.yaml records them
+        return setup, raw
 
+    def _prepare(self) -> Generator[DataProgress, None, Prepared]:
+        """The data read, then the model and its optimizer built and the data put on the device."""
+        setup, raw = yield from self._read_data()
+        spec, t, world, device = self.spec, self.spec.train, self.world, setup.device
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
         model = build(spec, self.summary).to(device)
         if setup.channels_last:
@@ -207,171 +417,108 @@ class Trainer:
         args = (spec.data.mean, spec.data.std, device, setup.channels_last, hold)
         train_x, train_y = datamod.Images(raw.train.images, *args), raw.train.labels.to(device)
         test_x, test_y = datamod.Images(raw.test.images, *args), raw.test.labels.to(device)
+        fill = datamod.black(spec.data.mean, spec.data.std, train_x.channels, device)
+        return Prepared(spec, setup, world, model, forward, optimizer, train_x, train_y, test_x, test_y,
+                        tuple(raw.classes), tuple(notes), fill, math.ceil(len(train_x) / spec.data.batch_size))
 
-        n, batch = len(train_x), spec.data.batch_size
-        steps = math.ceil(n / batch)
-        start_epoch, start_step, metrics = 0, 0, []
-        running = torch.zeros((), device=device)
-        if self._resume is not None:
-            # Loaded on the CPU: RNG states must stay there; load_state_dict moves the rest to the device.
-            ckpt = self._resume[1]
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["rng_cpu"])
-            if device.type == "cuda" and ckpt.get("rng_cuda") is not None:
-                torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
-            start_epoch, start_step = ckpt["epoch"], ckpt["step"]
-            running = ckpt["running_loss"].to(device)
-            metrics = runs.read_metrics(self.run_dir)[:start_epoch]
-        else:
+    def _restore(self, p: Prepared) -> Start:
+        """A new run starts at epoch 0, step 0; a resumed one gets the model,
+        the optimizer and the random state back as its checkpoint holds them."""
+        if self._resume is None:
+            return Start(0, 0, torch.zeros((), device=p.device))
+        # Loaded on the CPU: RNG states must stay there; load_state_dict moves the rest to the device.
+        ckpt = self._resume[1]
+        p.model.load_state_dict(ckpt["model"])
+        p.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if p.device.type == "cuda" and ckpt.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng_cuda"], p.device)
+        return Start(ckpt["epoch"], ckpt["step"], ckpt["running_loss"].to(p.device),
+                     tuple(runs.read_metrics(self.run_dir)[:ckpt["epoch"]]))
+
+    def _open(self, p: Prepared, start: Start) -> Recorder:
+        """The run folder (a new one, or the resumed run's) with the spec, and
+        run.json saying the run is running from ``start``."""
+        spec, world = p.spec, p.world
+        if self._resume is None:
             self.run_dir = distributed.broadcast(
-                runs.new_run_dir(spec.name, self._out, self._runs_base) if main else None, world)
-        run_dir = self.run_dir
+                runs.new_run_dir(spec.name, self._out, self._runs_base) if world.main else None, world)
+        if world.main:
+            runs.write_spec(self.run_dir, spec.to_dict())
+        earlier = runs.read_run_info(self.run_dir) if self._resume is not None else None
+        began = time.perf_counter()
+        notes = list(p.notes)
+        if earlier is not None and world.main and (earlier.world_size or 1) != world.size:
+            was = earlier.world_size or 1
+            notes.append(f"this run was trained on {was} process{'es' if was > 1 else ''} and resumes on "
+                         f"{world.size}: the same global batches and weights updates; batch norm statistics "
+                         "are now gathered over {} images per process".format(spec.data.batch_size // world.size))
+        t = spec.train
+        info = runs.RunInfo(
+            spec=spec.name, status="running",
+            device=p.setup.describe() + (f"; {world.describe()}" if world.active else ""),
+            world_size=world.size, backend=world.backend or None,
+            params=self.summary.total_params, macs=self.summary.total_macs, dataset=spec.data.dataset,
+            epochs=t.epochs, epochs_done=start.epoch, epochs_trained=round(start.epoch + start.step / p.steps, 2),
+            test_accuracy=start.metrics[-1]["test_accuracy"] if start.metrics else None,
+            data_root=str(self.data_root), data_notes=tuple(notes), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        record = Recorder(p, self.run_dir, info, start.metrics, (earlier.seconds or 0.0) if earlier else 0.0, began)
+        if world.main:
+            runs.write_run_info(self.run_dir, info)
+        return record
 
-        def last_accuracy() -> float | None:
-            return metrics[-1]["test_accuracy"] if metrics else None
+    def _epoch(self, p: Prepared, record: Recorder, running: torch.Tensor, epoch: int,
+               first: int) -> Generator[StepDone, None, EpochSteps]:
+        """Epoch ``epoch``'s steps from step ``first`` on, adding each step's loss
+        to ``running``, with a StepDone every ``progress_every`` steps; it returns
+        at a stop (before the step it came at) or at the epoch's end."""
+        t, batch = p.spec.train, p.spec.data.batch_size
+        draws = EpochDraws.draw(p, epoch, self.summary.input_shape[1:])
+        if first == 0:
+            running.zero_()
+        p.model.train()
+        began, seen = time.perf_counter(), 0
+        for step in range(first, p.steps):
+            if self._stop_now(step, p.world, p.device):
+                return EpochSteps(stopped_at=step)
+            idx = draws.order[step * batch:(step + 1) * batch]   # the global batch
+            share = len(idx)
+            idx = distributed.shard(idx, p.world)                # this process's part of it
+            xb, yb = draws.batch(p, idx)
+            # The learning rate is a function of the step: resume stays exact.
+            running += train_step(p, xb, yb, share, lr_at(t, epoch * p.steps + step, p.steps)).detach()
+            seen += len(idx)
+            done = step + 1
+            if done % self.progress_every == 0 or done == p.steps:
+                mean = running.item() / done
+                if not math.isfinite(mean):
+                    raise TrainingError(self._diverged(epoch + 1, done, record.metrics))
+                yield StepDone(epoch + 1, done, p.steps, mean,   # images/s of all the processes
+                               seen * p.world.size / max(time.perf_counter() - began, 1e-9))
+        return EpochSteps(None, time.perf_counter() - began, seen)
 
-        if main:
-            runs.write_spec(run_dir, spec.to_dict())
-        earlier_seconds = runs.read_info(run_dir).get("seconds", 0.0) if self._resume is not None else 0.0
-        wall_began = time.perf_counter()
+    def _end_epoch(self, p: Prepared, record: Recorder, running: torch.Tensor, epoch: int,
+                   ran: EpochSteps) -> EpochDone:
+        """A finished epoch tested, and recorded: metrics, checkpoint, run.json."""
+        eval_began = time.perf_counter()
+        test_loss, accuracy = score_test_set(p)
+        train_loss = distributed.all_sum(running.clone(), p.world).item() / p.world.size / p.steps
+        seen = ran.seen * p.world.size
+        done = EpochDone(epoch + 1, p.spec.train.epochs, train_loss, test_loss, accuracy,
+                         ran.seconds, time.perf_counter() - eval_began, seen / max(ran.seconds, 1e-9))
+        record.add_epoch(done, running)
+        return done
 
-        def wall_seconds() -> float:
-            return round(earlier_seconds + time.perf_counter() - wall_began, 2)
-
-        if self._resume is not None and main:
-            earlier = runs.read_info(run_dir).get("world_size", 1)
-            if earlier != world.size:
-                notes.append(f"this run was trained on {earlier} process{'es' if earlier > 1 else ''} and resumes on "
-                             f"{world.size}: the same global batches and weights updates; batch norm statistics "
-                             "are now gathered over {} images per process".format(spec.data.batch_size // world.size))
-        described = setup.describe() + (f"; {world.describe()}" if world.active else "")
-        info = {"spec": spec.name, "status": "running", "device": described,
-                "world_size": world.size, "backend": world.backend or None,
-                "params": self.summary.total_params, "macs": self.summary.total_macs,
-                "dataset": spec.data.dataset, "epochs": t.epochs,
-                "epochs_done": start_epoch, "epochs_trained": round(start_epoch + start_step / steps, 2),
-                "test_accuracy": last_accuracy(),
-                "data_root": str(self.data_root), "data_notes": notes, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        if main:
-            runs.write_info(run_dir, info)
-
-        def checkpoint(epoch: int, step: int) -> None:
-            if not main:
-                return
-            runs.save_checkpoint(run_dir, {
-                "epoch": epoch, "step": step, "running_loss": running.detach().cpu(),
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "spec": spec.to_dict(), "classes": list(raw.classes)})
-
-        def finish(status: str, **extra) -> None:
-            info.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=wall_seconds(),
-                        **extra)
-            if main:
-                runs.write_info(run_dir, info)
-
-        def test_pass() -> tuple[float, float]:
-            """Mean test loss and accuracy (0..1) of the model as it is now; under
-            torchrun each rank tests its part of the test set, and the sums are added up."""
-            if not world.active:
-                loss, preds = evaluate(model, test_x, test_y, spec.data.test_batch_size, setup.amp_dtype)
-                return loss, (preds == test_y).float().mean().item()
-            part = distributed.shard(torch.arange(len(test_x)), world)
-            lo, hi = (int(part[0]), int(part[-1]) + 1) if len(part) else (0, 0)
-            totals = torch.zeros(3, dtype=torch.float64, device=device)   # loss sum, correct, images
-            if hi > lo:
-                loss, preds = evaluate(model, test_x[lo:hi], test_y[lo:hi], spec.data.test_batch_size,
-                                       setup.amp_dtype)
-                totals += torch.tensor([loss * (hi - lo), float((preds == test_y[lo:hi]).sum()), hi - lo],
-                                       dtype=torch.float64, device=device)
-            loss_sum, correct, images = distributed.all_sum(totals, world).tolist()
-            return loss_sum / images, correct / images
-
-        try:   # from here on, however the run ends, run.json says how
-            yield RunStarted(run_dir, described, t.epochs, start_epoch + 1, start_step, steps,
-                             n, len(test_x), self.summary.total_params, texts.recipe(t), tuple(notes))
-            amp = dict(device_type=device.type, dtype=setup.amp_dtype, enabled=setup.amp_dtype is not None)
-            aug = spec.data.augment
-            fill = datamod.black(spec.data.mean, spec.data.std, train_x.channels, device)
-            for epoch in range(start_epoch, t.epochs):
-                order = epoch_order(n, t.seed, epoch).to(device)
-                plan = tuple(p.to(device) for p in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
-                    if aug.padding or aug.hflip else None
-                holes = datamod.cutout_plan(n, *self.summary.input_shape[1:], t.seed, epoch).to(device) \
-                    if aug.cutout else None
-                first = start_step if epoch == start_epoch else 0
-                if first == 0:
-                    running.zero_()
-                model.train()
-                began, seen = time.perf_counter(), 0
-                for step in range(first, steps):
-                    if self._stop_now(step, world, device):
-                        checkpoint(epoch, step)
-                        kept = last_accuracy()
-                        if step > 0:  # the weights moved since the last test: score the ones kept
-                            kept = test_pass()[1]
-                        trained = round(epoch + step / steps, 2)
-                        finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
-                        yield RunEnded("stopped", epoch, kept, run_dir, trained, info["seconds"])
-                        return
-                    idx = order[step * batch:(step + 1) * batch]   # the global batch
-                    share = len(idx)
-                    idx = distributed.shard(idx, world)            # this process's part of it
-                    xb, yb = train_x.take(idx), train_y.index_select(0, idx)
-                    if plan is not None:   # per image, by its index: the same draw whatever the batch
-                        xb = datamod.augment(xb, plan[0][idx], plan[1][idx], aug.padding, fill)
-                    if holes is not None:
-                        xb = datamod.cutout(xb, holes[idx], aug.cutout)
-                    rate = lr_at(t, epoch * steps + step, steps)   # a function of the step: resume stays exact
-                    for group in optimizer.param_groups:
-                        group["lr"] = rate
-                    optimizer.zero_grad(set_to_none=True)
-                    with torch.autocast(**amp):
-                        out = forward(xb).float()
-                        if world.active:   # sum / global batch x processes: DDP's average is the global mean
-                            loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=t.label_smoothing) \
-                                * (world.size / share)
-                        else:
-                            loss = F.cross_entropy(out, yb, label_smoothing=t.label_smoothing)
-                    loss.backward()
-                    optimizer.step()
-                    running += loss.detach()
-                    seen += len(idx)
-                    done = step + 1
-                    if done % self.progress_every == 0 or done == steps:
-                        mean = running.item() / done
-                        if not math.isfinite(mean):
-                            raise TrainingError(self._diverged(epoch + 1, done, metrics))
-                        yield StepDone(epoch + 1, done, steps, mean,   # images/s of all the processes
-                                       seen * world.size / max(time.perf_counter() - began, 1e-9))
-                seconds = time.perf_counter() - began
-                eval_began = time.perf_counter()
-                test_loss, accuracy = test_pass()
-                train_loss = distributed.all_sum(running.clone(), world).item() / world.size / steps
-                seen *= world.size
-                done = EpochDone(epoch + 1, t.epochs, train_loss, test_loss, accuracy,
-                                 seconds, time.perf_counter() - eval_began, seen / max(seconds, 1e-9))
-                metrics.append(done.as_metrics())
-                if main:
-                    runs.write_metrics(run_dir, metrics)
-                checkpoint(epoch + 1, 0)
-                info.update(epochs_done=epoch + 1, epochs_trained=epoch + 1, test_accuracy=accuracy)
-                if main:
-                    runs.write_info(run_dir, info)
-                yield done
-        except TrainingError:
-            finish("failed", error="loss diverged")
-            raise
-        except BaseException:   # Ctrl-C, or the generator closed early; a run that already ended keeps its status
-            if info["status"] == "running":
-                finish("interrupted")
-            raise
-        finally:
-            distributed.leave(world)
-        finish("completed")
-        yield RunEnded("completed", t.epochs, last_accuracy(), run_dir, float(t.epochs), info["seconds"])
+    def _stopped(self, p: Prepared, record: Recorder, running: torch.Tensor, epoch: int, step: int) -> RunEnded:
+        """A stop before ``step`` of ``epoch``: the checkpoint there, the weights
+        it keeps scored, and run.json saying the run stopped."""
+        record.checkpoint(epoch, step, running)
+        kept = record.last_accuracy()
+        if step > 0:  # the weights moved since the last test: score the ones kept
+            kept = score_test_set(p)[1]
+        trained = round(epoch + step / p.steps, 2)
+        record.finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
+        return RunEnded("stopped", epoch, kept, record.dir, trained, record.info.seconds)
 
     def _stop_now(self, step: int, world, device) -> bool:
         """A stop asked for, at this step: at once for one process; under torchrun
