@@ -118,89 +118,39 @@ def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None):
     training and between trials: when it turns true, the running trial stops
     (with its checkpoint), no new one starts, and ``Stopped`` is raised.
     Returns the study."""
-    import optuna
     from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState, create_trial
-
-    from playground.check.analysis import load_checked
-    from playground.format.datasets import data_root
-    from playground.train.engine import EpochDone, RunEnded, Trainer, TrainingError
 
     study = study if study is not None else open_study(p)
-    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    retry_interrupted(study)
+    done = finished_count(study)
+    if done < p.total:
+        grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done
+        report = TrialReport(p.total, on_trial, should_stop)
+        study.optimize(Objective(p, on_event, should_stop), n_trials=None if grid else p.total - done, catch=(),
+                       callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=_ended()), report])
+        if should_stop is not None and should_stop() and finished_count(study) < p.total:
+            raise Stopped()   # asked between two trials
+    return study
 
-    def objective(trial) -> float:
-        values = {c.path: c.suggest(trial) for c in p.choices}
-        # Two workers may draw the same grid point at once: the later trial number gives way, untrained.
-        earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=(
-            TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-                   if t.number < trial.number and t.params == trial.params and not t.user_attrs.get("duplicate")]
-        if earlier:
-            trial.set_user_attr("duplicate", earlier[0])
-            raise optuna.TrialPruned()
-        resume_from = trial.user_attrs.get("run")   # set before training: this trial retries a stopped one
-        if resume_from is not None and (Path(resume_from) / runs.CHECKPOINT_FILE).exists():
-            # A retry of a stopped or killed trial: on from its checkpoint, its epochs reported again.
-            run_dir = Path(resume_from)
-            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
-            for m in runs.read_metrics(run_dir):
-                trial.report(m["test_accuracy"], m["epoch"])
-        else:
-            try:   # read and checked once, with the data root the trial trains on
-                spec, summary = load_checked(candidate(p.doc, values), data_root=data_root(p.data_dir),
-                                             overrides={"train.epochs": p.epochs})
-            except SpecError as err:   # the check refuses it: recorded, nothing trained
-                trial.set_user_attr("refused", str(err))
-                raise optuna.TrialPruned() from None
-            run_dir = p.folder / f"trial-{trial.number:03d}"
-            trainer = Trainer(spec, summary=summary, out=run_dir, data_dir=p.data_dir, download=p.download)
-        trial.set_user_attr("run", str(run_dir))
-        accuracy, pruned, stopped = 0.0, False, False
-        try:
-            for event in trainer.events():
-                if on_event is not None:
-                    on_event(trial.number, values, event)
-                if should_stop is not None and not stopped and should_stop():
-                    stopped = True
-                    trainer.stop()
-                if isinstance(event, EpochDone):
-                    accuracy = event.test_accuracy
-                    trial.report(accuracy, event.epoch)
-                    if event.epoch < event.epochs and trial.should_prune():
-                        pruned = True
-                        trainer.stop()
-                elif isinstance(event, RunEnded):
-                    if event.status == "completed" and event.test_accuracy is not None:
-                        accuracy = event.test_accuracy   # also when a resumed run had no epoch left
-                    break
-        except TrainingError as err:   # diverged: this value is bad, the sweep goes on
-            trial.set_user_attr("diverged", str(err))
-            raise optuna.TrialPruned() from None
-        except BaseException:   # Ctrl-C, missing data, a device error: the point is tried again on continue
-            trial.set_user_attr("interrupted", True)
-            raise
-        if stopped and not pruned:
-            trial.set_user_attr("interrupted", True)
-            raise Stopped()
-        if pruned:
-            raise optuna.TrialPruned()
-        return accuracy
 
-    def finished_count() -> int:
-        return sum(r.done for r in trial_rows(study))
+def _ended() -> tuple:
+    """The states of a trial that ran to its end: completed, or pruned."""
+    from optuna.trial import TrialState
 
-    def report(study, trial) -> None:
-        if should_stop is not None and should_stop():
-            study.stop()   # no new trial starts
-        if on_trial is None or "duplicate" in trial.user_attrs or trial.state not in states:
-            return
-        rows = trial_rows(study)
-        row = next((r for r in rows if r.number == trial.number), None)
-        if row is not None:
-            on_trial(row, rows, p.total)
+    return TrialState.COMPLETE, TrialState.PRUNED
 
-    # Trials a stop or Ctrl-C interrupted go on from their checkpoints (the heartbeat does the same
-    # for a killed worker's): a retry is a new trial that keeps the run folder.
+
+def finished_count(study) -> int:
+    """The trials that count toward the sweep's total (TrialRow.done)."""
+    return sum(r.done for r in trial_rows(study))
+
+
+def retry_interrupted(study) -> None:
+    """Trials a stop or Ctrl-C interrupted go on from their checkpoints (the
+    heartbeat does the same for a killed worker's): a retry is a new, waiting
+    trial with the same values that keeps the run folder."""
+    from optuna.trial import TrialState, create_trial
+
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
@@ -208,14 +158,137 @@ def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None):
             attrs = {k: v for k, v in t.user_attrs.items() if k != "interrupted"}
             study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                                          user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
-    grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done
-    done = finished_count()
-    if done < p.total:
-        study.optimize(objective, n_trials=None if grid else p.total - done, catch=(),
-                       callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=states), report])
-        if should_stop is not None and should_stop() and finished_count() < p.total:
-            raise Stopped()   # asked between two trials
-    return study
+
+
+def duplicate_of(trial) -> int | None:
+    """The earlier trial another worker took at the same point, if any: two
+    workers may draw the same grid point at once, and the later number gives
+    way, untrained."""
+    from optuna.trial import TrialState
+
+    running_or_ended = (TrialState.RUNNING, *_ended())
+    earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=running_or_ended)
+               if t.number < trial.number and t.params == trial.params and not t.user_attrs.get("duplicate")]
+    return earlier[0] if earlier else None
+
+
+@dataclass(frozen=True)
+class Trained:
+    """How a trial's training went: the accuracy it ends with, and whether the
+    pruner cut it short or a stop did."""
+
+    accuracy: float
+    pruned: bool
+    stopped: bool
+
+
+class Objective:
+    """Optuna's objective for the plan: each trial trained as a run folder,
+    how it ended recorded in its user attributes (run, duplicate, refused,
+    diverged, interrupted)."""
+
+    def __init__(self, p: Plan, on_event=None, should_stop=None):
+        self.p, self.on_event, self.should_stop = p, on_event, should_stop
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        from playground.train.engine import TrainingError
+
+        values = {c.path: c.suggest(trial) for c in self.p.choices}
+        earlier = duplicate_of(trial)
+        if earlier is not None:
+            trial.set_user_attr("duplicate", earlier)
+            raise optuna.TrialPruned()
+        trainer, run_dir = self.trainer(trial, values)
+        trial.set_user_attr("run", str(run_dir))
+        try:
+            trained = self.train(trial, values, trainer)
+        except TrainingError as err:   # diverged: this value is bad, the sweep goes on
+            trial.set_user_attr("diverged", str(err))
+            raise optuna.TrialPruned() from None
+        except BaseException:   # Ctrl-C, missing data, a device error: the point is tried again on continue
+            trial.set_user_attr("interrupted", True)
+            raise
+        if trained.stopped and not trained.pruned:
+            trial.set_user_attr("interrupted", True)
+            raise Stopped()
+        if trained.pruned:
+            raise optuna.TrialPruned()
+        return trained.accuracy
+
+    def trainer(self, trial, values: dict):
+        """The trial's Trainer and run folder. A retry of a stopped or killed
+        trial goes on from its checkpoint, its earlier epochs reported to the
+        pruner again; else a new run of the candidate spec, read and checked
+        once with the data root it trains on. A candidate the check refuses is
+        recorded and pruned, nothing trained."""
+        import optuna
+
+        from playground.check.analysis import load_checked
+        from playground.format.datasets import data_root
+        from playground.train.engine import Trainer
+
+        p = self.p
+        resume_from = trial.user_attrs.get("run")   # set before training: this trial retries a stopped one
+        if resume_from is not None and (Path(resume_from) / runs.CHECKPOINT_FILE).exists():
+            run_dir = Path(resume_from)
+            trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
+            for m in runs.read_metrics(run_dir):
+                trial.report(m["test_accuracy"], m["epoch"])
+            return trainer, run_dir
+        try:
+            spec, summary = load_checked(candidate(p.doc, values), data_root=data_root(p.data_dir),
+                                         overrides={"train.epochs": p.epochs})
+        except SpecError as err:
+            trial.set_user_attr("refused", str(err))
+            raise optuna.TrialPruned() from None
+        run_dir = p.folder / f"trial-{trial.number:03d}"
+        return Trainer(spec, summary=summary, out=run_dir, data_dir=p.data_dir, download=p.download), run_dir
+
+    def train(self, trial, values: dict, trainer) -> Trained:
+        """Run ``trainer``, each event to ``on_event`` and each epoch's accuracy
+        to the pruner; the trainer is stopped (with its checkpoint) when the
+        pruner prunes or ``should_stop()`` turns true."""
+        from playground.train.engine import EpochDone, RunEnded
+
+        accuracy, pruned, stopped = 0.0, False, False
+        for event in trainer.events():
+            if self.on_event is not None:
+                self.on_event(trial.number, values, event)
+            if self.should_stop is not None and not stopped and self.should_stop():
+                stopped = True
+                trainer.stop()
+            if isinstance(event, EpochDone):
+                accuracy = event.test_accuracy
+                trial.report(accuracy, event.epoch)
+                if event.epoch < event.epochs and trial.should_prune():
+                    pruned = True
+                    trainer.stop()
+            elif isinstance(event, RunEnded):
+                if event.status == "completed" and event.test_accuracy is not None:
+                    accuracy = event.test_accuracy   # also when a resumed run had no epoch left
+                break
+        return Trained(accuracy, pruned, stopped)
+
+
+class TrialReport:
+    """The callback after each trial: when ``should_stop()`` is true the study
+    stops (no new trial starts); ``on_trial(row, rows, total)`` for a trial
+    that completed or was pruned (not one that gave way to a duplicate)."""
+
+    def __init__(self, total: int, on_trial=None, should_stop=None):
+        self.total, self.on_trial, self.should_stop = total, on_trial, should_stop
+
+    def __call__(self, study, trial) -> None:
+        if self.should_stop is not None and self.should_stop():
+            study.stop()   # no new trial starts
+        if self.on_trial is None or "duplicate" in trial.user_attrs or trial.state not in _ended():
+            return
+        rows = trial_rows(study)
+        row = next((r for r in rows if r.number == trial.number), None)
+        if row is not None:
+            self.on_trial(row, rows, self.total)
 
 
 def write_summary(study, doc: dict, folder: Path) -> str:
