@@ -22,7 +22,7 @@ test: setup
 
 # Property tests with many more examples than CI's fixed, derandomized set.
 test-long: setup
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_property.py tests/test_document.py $(ARGS)
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_property.py tests/test_document.py tests/test_fuzz.py $(ARGS)
 
 # Mutation testing of the core (not in CI: about three hours on two cores from scratch;
 # reruns retest only the functions that changed). Prints the
