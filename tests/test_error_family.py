@@ -97,3 +97,13 @@ def test_a_sweep_of_a_broken_spec_names_the_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"{spec}:2: ") and "Traceback" not in err
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_layer_name_a_module_cannot_take_says_the_rule_and_a_name_that_works(tmp_path, capsys):
+    spec = tmp_path / "names.yaml"
+    spec.write_text(BROKEN.replace("{type: flatten}", '{type: flatten, name: "to.vector"}'))
+    assert check_main([str(spec)]) == 2
+    assert capsys.readouterr().err == (
+        f"{spec}:4: layers[1] (flatten 'to.vector').name: name 'to.vector' cannot name a module of the built model: "
+        "a module name is ASCII letters, digits and underscores, not starting with a digit, at most 64 characters.\n"
+        "  Rename it, e.g. name: to_vector.\n")

@@ -28,6 +28,7 @@ from playground.format.paths import PathError, set_path
 from playground.format.spec import Budget, Data, InputShape, SpecBase, Train, spec_model
 from playground.format.templates import expand
 from playground.format.yamlsource import parse
+from playground.layers.base import module_name_problem
 from playground.layers.registry import Registry, get_registry
 
 _SECTIONS: dict[str, type[BaseModel]] = {"input": InputShape, "data": Data, "train": Train, "budget": Budget}
@@ -294,6 +295,10 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
         valid = [f.alias or k for k, f in model.model_fields.items() if k != "type" or not label]
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
                        f"Valid keys: {', '.join(valid)}.", label=label, layer=layer)
+    if kind == "string_pattern_mismatch" and key == "name" and isinstance(value, str) \
+            and (why := module_name_problem(value)) is not None:   # a layer's name: the module rule, in words
+        return Problem(path, f"name '{value}' cannot name a module of the built model: {why[0]}.",
+                       f"Rename it, e.g. name: {why[1]}.", label=label, layer=layer)
     if kind == "missing" and key is not None:
         what = f" ({field.description.rstrip('.')})" if field is not None and field.description else ""
         example = model.example.get(key) if model is not None and hasattr(model, "example") else None
