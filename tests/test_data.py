@@ -77,7 +77,8 @@ def test_a_data_error_names_the_setting_and_each_front_end_words_it(tmp_path):
         "point --data-dir (or PLAYGROUND_DATA) at a folder holding FashionMNIST/raw.")
     assert err.message({"data_root": "the Data folder field"}).endswith(
         "point the Data folder field at a folder holding FashionMNIST/raw.")
-    assert str(err).endswith("point the data root at a folder holding FashionMNIST/raw.")   # no front end's words
+    assert str(err).endswith("point the data root (data_dir=, else $PLAYGROUND_DATA) at a folder holding "
+                             "FashionMNIST/raw.")   # no front end's words: from Python
     assert DataError("plain").message({"data_root": "anything"}) == "plain"
     assert err.exit_status == 2 and isinstance(err, PlaygroundError)
 

@@ -49,7 +49,7 @@ def test_a_spec_error_is_printed_as_its_place_first():
 
 def test_a_setting_is_worded_by_each_front_end():
     err = DataError("MNIST is missing.\n  Point ", Setting("data_root"), " at it.")
-    assert str(err) == "MNIST is missing.\n  Point the data root at it."
+    assert str(err) == "MNIST is missing.\n  Point the data root (data_dir=, else $PLAYGROUND_DATA) at it."
     assert err.render(texts.COMMAND_LINE) == "error: MNIST is missing.\n  Point --data-dir (or PLAYGROUND_DATA) at it."
     assert err.message({"data_root": "the Data folder field"}) == \
         "MNIST is missing.\n  Point the Data folder field at it."

@@ -114,8 +114,8 @@ class Setting:
     name: str
 
 
-# How a setting reads where no front end says otherwise.
-PLAIN_WORDS: dict[str, str] = {"data_root": "the data root"}
+# How a setting reads where no front end says otherwise (from Python: the argument, else the variable).
+PLAIN_WORDS: dict[str, str] = {"data_root": "the data root (data_dir=, else $PLAYGROUND_DATA)"}
 
 
 class PlaygroundError(Exception):
