@@ -142,6 +142,7 @@ def test_onnx_matches_pytorch_in_onnxruntime(path):
     graph = onnx.load_from_string(data)
     onnx.checker.check_model(graph)
     meta = {p.key: p.value for p in graph.metadata_props}
+    assert meta["playground.spec"] == item.spec.name
     assert json.loads(meta["playground.mean"]) == item.spec.data.mean
     assert json.loads(meta["playground.input_shape"]) == list(item.summary.input_shape)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])

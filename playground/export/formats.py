@@ -138,7 +138,7 @@ def to_bytes(item: Exportable, fmt: str, *, opset: int = DEFAULT_OPSET, normaliz
 
 def metadata(item: Exportable, normalize: bool) -> dict[str, str]:
     """What a consumer needs to feed the model, as string pairs."""
-    facts = {"playground.format.spec": item.spec.name, "playground.source": item.origin,
+    facts = {"playground.spec": item.spec.name, "playground.source": item.origin,
              "playground.input_shape": json.dumps(list(item.summary.input_shape)),
              "playground.mean": json.dumps(item.spec.data.mean), "playground.std": json.dumps(item.spec.data.std),
              "playground.normalization": "inside the graph: feed images scaled to [0, 1]" if normalize else
