@@ -11,8 +11,9 @@
 
 # The engine's names, importable from here (``from playground.train import Trainer``) without
 # importing torch until one is used: ``python -m playground.train`` checks the spec first.
+# Not the engine's ``evaluate``: ``playground.train.evaluate`` is the command's module.
 _ENGINE = ("Trainer", "RunStarted", "StepDone", "EpochDone", "RunEnded", "DataProgress", "TrainingError", "train",
-           "epoch_order", "lr_at", "evaluate")
+           "epoch_order", "lr_at")
 __all__ = list(_ENGINE)
 
 
