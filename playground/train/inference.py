@@ -57,8 +57,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", data_dir: str | Path | No
 
 def _recorded_root(run_dir: Path) -> str | None:
     try:
-        return runs.read_info(run_dir).get("data_root")
-    except (runs.RunError, AttributeError):   # no run.json, or not the mapping it should be
+        return runs.read_run_info(run_dir).data_root   # None when unrecorded or damaged
+    except runs.RunError:   # no run.json, or not the mapping it should be
         return None
 
 
