@@ -294,3 +294,241 @@ def test_a_branch_name_in_a_block_is_reported_in_the_block():
     p = _problem(_spec({"two": block}, [{"type": "use", "block": "two", "name": "u"}]))
     assert p.path == ("blocks", "two", "layers", 0, "branches", "a.b") and p.reason == "name"
     assert p.note == "in block 'two' as used by layers[0] (use 'u'): no parameters."
+
+
+# Arithmetic in templates, and the repetition's $index and $times.
+
+MNAS = """\
+name: t
+data: {dataset: none}
+input: {channels: 4, height: 16, width: 16}
+blocks:
+  mb:   # MNASNet's inverted residual without its shortcut (torchvision's _InvertedResidual)
+    params: {in: int, out: int, kernel: int, stride: {type: int, default: 1}, expansion: {type: int, default: 3}}
+    layers:
+      - {type: conv2d, out_channels: $in * $expansion, kernel_size: 1, bias: false}
+      - {type: batchnorm2d}
+      - {type: relu}
+      - {type: conv2d, out_channels: $in * $expansion, kernel_size: $kernel, stride: $stride,
+         padding: $kernel // 2, groups: $in * $expansion, bias: false}
+      - {type: batchnorm2d}
+      - {type: relu}
+      - {type: conv2d, out_channels: $out, kernel_size: 1, bias: false}
+      - {type: batchnorm2d}
+layers:
+  - {type: use, block: mb, name: a, with: {in: 4, out: 8, kernel: 3}}
+  - {type: use, block: mb, name: b, with: {in: 8, out: 16, kernel: 5, stride: 2}}
+"""
+
+
+def _mnas_by_hand():
+    import torch
+    from torch import nn
+
+    def block(c_in, c_out, kernel, stride, expansion=3):
+        mid = c_in * expansion
+        return nn.Sequential(
+            nn.Conv2d(c_in, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+            nn.Conv2d(mid, mid, kernel, padding=kernel // 2, stride=stride, groups=mid, bias=False),
+            nn.BatchNorm2d(mid), nn.ReLU(), nn.Conv2d(mid, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+
+    return nn.Sequential(block(4, 8, 3, 1), block(8, 16, 5, 2)), torch
+
+
+def test_an_mnasnet_block_computes_its_padding_from_its_kernel():
+    spec = playground.load_spec(MNAS)
+    depthwise = [stage.layers[3] for stage in spec.layers]
+    assert [(c.kernel_size, c.padding, c.groups) for c in depthwise] == [(3, 1, 12), (5, 2, 24)]
+    model = playground.build(spec)
+    by_hand, torch = _mnas_by_hand()
+    assert [tuple(p.shape) for p in model.parameters()] == [tuple(p.shape) for p in by_hand.parameters()]
+    count = sum(p.numel() for p in by_hand.parameters())
+    assert sum(p.numel() for p in model.parameters()) == count == playground.summarize(spec).total_params
+    x = torch.randn(2, 4, 16, 16)
+    assert model.eval()(x).shape == by_hand.eval()(x).shape == (2, 16, 8, 8)
+    assert playground.summarize(spec).output_shape == (16, 8, 8)
+
+
+def _drops(model) -> list[float]:
+    import torch
+    return [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+
+
+def test_a_rate_rises_with_the_repetition_index():
+    block = {"params": {"rate": "float"}, "layers": [
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "dropout", "p": "$rate * $index / $times"}]}
+    spec = playground.load_spec(_spec({"sd": block}, [
+        {"type": "use", "block": "sd", "name": "stage", "times": 4, "with": {"rate": 0.2}}]))
+    drops = _drops(playground.build(spec))
+    assert drops == [0.2 * i / 4 for i in range(4)] and len(set(drops)) == 4
+
+
+def test_a_rate_over_the_whole_network_counts_blocks_across_stages():
+    """torchvision's stochastic depth: p * block_id / total_blocks over every
+    stage; each stage gives the index its first block has in the network."""
+    block = {"params": {"rate": "float", "start": "int", "total": "int"}, "layers": [
+        {"type": "dropout", "p": "$rate * ($start + $index) / $total"}]}
+    stage = {"type": "use", "block": "sd", "with": {"rate": 0.5, "total": 5}}
+    spec = playground.load_spec(_spec({"sd": block}, [
+        {**stage, "name": "s1", "times": 2, "with": {**stage["with"], "start": 0}},
+        {**stage, "name": "s2", "times": 3, "with": {**stage["with"], "start": 2}}]))
+    assert _drops(playground.build(spec)) == [0.5 * i / 5 for i in range(5)]
+
+
+def test_index_and_times_are_given_to_every_repetition_and_first_is_index_0():
+    block = {"params": {"w": "int", "stride": {"type": "int", "default": 1}}, "layers": [
+        {"type": "conv2d", "out_channels": "$w + $index", "kernel_size": 1, "stride": "$stride",
+         "padding": "$times - 3"}]}
+    spec = playground.load_spec(_spec({"b": block}, [
+        {"type": "use", "block": "b", "name": "u", "times": 3, "with": {"w": 2}, "first": {"stride": 2}}]))
+    convs = spec.layers[0].layers
+    assert [(c.out_channels, c.stride, c.padding) for c in convs] == [(2, 2, 0), (3, 1, 0), (4, 1, 0)]
+
+
+@pytest.mark.parametrize("written,value", [
+    ("$w // 2", 3), ("$w % 4", 3), ("$w * 4 - 1", 27), ("-$w + 10", 3), ("($w + 1) * 2", 16),
+    ("- ($w - 9)", 2), ("$w * 2 // 3", 4), ("$w - -1", 8),
+])
+def test_int_arithmetic_stays_int_so_out_channels_accepts_it(written, value):
+    block = {"params": {"w": "int"}, "layers": [{"type": "conv2d", "out_channels": written, "kernel_size": 1}]}
+    spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "with": {"w": 7}}]))
+    out = spec.layers[0].out_channels
+    assert out == value and type(out) is int
+    assert playground.summarize(spec).output_shape == (value, 16, 16)
+
+
+@pytest.mark.parametrize("written,value", [("$w / 2", 4.0), ("$w * 0.5", 4.0), ("$w // 2.0", 4.0),
+                                           ("$w * 1e-1", 0.8)])
+def test_division_and_float_numbers_give_floats(written, value):
+    from playground.format.templates import Expression
+    result = Expression(written).evaluate({"w": 8})
+    assert result == pytest.approx(value) and type(result) is float
+
+
+def test_a_float_where_an_int_is_needed_is_told_by_the_layer():
+    block = {"params": {"w": "int"}, "layers": [{"type": "conv2d", "out_channels": "$w / 2", "kernel_size": 1}]}
+    p = _problem(_spec({"b": block}, [{"type": "use", "block": "b", "with": {"w": 8}}]))
+    assert p.path == ("blocks", "b", "layers", 0, "out_channels") and "4.0" in p.message
+
+
+def test_a_parameter_alone_keeps_its_value_and_type():
+    block = {"params": {"k": "list", "s": "str", "p": "any", "w": "int"}, "layers": [
+        {"type": "residual", "body": [{"type": "conv2d", "out_channels": "$w", "kernel_size": "$k",
+                                       "padding": "$p"}], "shortcut": "$s"},
+        {"type": "conv2d", "out_channels": "$times", "kernel_size": "$times", "padding": "$index"}]}
+    spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "name": "u", "with": {
+        "k": [3, 1], "s": "projection", "p": "same", "w": 5}}]))
+    res, conv = spec.layers[0].layers
+    assert (res.body[0].kernel_size, res.body[0].padding, res.body[0].out_channels) == ((3, 1), "same", 5)
+    assert res.shortcut == "projection"
+    assert (conv.out_channels, conv.kernel_size, conv.padding) == (1, 1, 0) and type(conv.padding) is int
+
+
+def test_arithmetic_passes_through_a_use_inside_a_block():
+    outer = {"params": {"w": "int"}, "layers": [
+        {"type": "use", "block": "conv", "with": {"out": "$w * 2", "stride": "$index + 1"}}]}
+    spec = playground.load_spec(_spec({"conv": CONV, "outer": outer}, [
+        {"type": "use", "block": "outer", "name": "o", "times": 2, "with": {"w": 3}}]))
+    assert playground.summarize(spec).output_shape == (6, 8, 8)
+    strides = [rep.layers[0].stride for rep in spec.layers[0].layers]
+    assert strides == [1, 2]
+
+
+BAD = """\
+name: t
+data: {{dataset: none}}
+input: {{channels: 4, height: 8, width: 8}}
+blocks:
+  mb:
+    params: {{kernel: int, k: list, z: {{type: int, default: 0}}}}
+    layers:
+      - {{type: relu}}
+      - {{type: conv2d, out_channels: 4, kernel_size: $kernel, padding: {padding}}}
+layers:
+  - {{type: use, block: mb, name: s, times: 2, with: {{kernel: 3, k: [1, 1]}}}}
+"""
+NOTE = "in block 'mb' as used by layers[0] (use 's', line 11): repetition 1 of 2, kernel=3, k=[1, 1], z=0."
+
+
+def _bad(padding: str):
+    p = _problem(BAD.format(padding=padding))
+    assert (p.path, p.line, p.note) == (("blocks", "mb", "layers", 1, "padding"), 9, NOTE)
+    return p
+
+
+def test_an_unknown_name_in_an_expression_is_located_with_did_you_mean():
+    p = _bad("$kernal // 2")
+    assert p.message == "$kernal is not a parameter of block 'mb'. Did you mean 'kernel'? Received: '$kernal // 2'."
+    assert p.fix == "Declare it under blocks.mb.params, or use one of: $kernel, $k, $z."
+    assert p.render("n.yaml").splitlines() == [
+        "n.yaml:9: blocks.mb.layers[1].padding: " + p.message, "  " + p.fix, "  " + NOTE]
+    assert "Did you mean 'index'?" in _bad("$indx").message   # $name alone: as before, and index/times suggested
+
+
+def test_division_by_zero_is_located():
+    p = _bad("$kernel // ($z * 2)")
+    assert p.message == "'$kernel // ($z * 2)' divides by ($z * 2), which must not be 0. Received: z=0."
+    assert p.fix == "Give the parameters values that keep the divisor nonzero."
+    assert _bad("$kernel % 0").message == "'$kernel % 0' divides by 0, which must not be 0. Received: '$kernel % 0'."
+
+
+def test_a_parameter_that_is_not_a_number_is_refused_in_arithmetic():
+    p = _bad("$k * 2")
+    assert p.message == ("arithmetic takes numbers (int or float); $k is list. "
+                         "Received: k=[1, 1] in '$k * 2'.")
+    assert p.fix == "Give k as int or float, or write $k alone to pass it as it is."
+
+
+@pytest.mark.parametrize("written,message", [
+    ("$kernel //", "expected a number, a $parameter, '(' or '-' at the end of the expression. "
+                   "Received: '$kernel //'."),
+    ("$kernel ** 2", "expected a number, a $parameter, '(' or '-' at character 10 of the expression. "
+                     "Received: '$kernel ** 2'."),
+    ("($kernel + 1", "expected ')' at the end of the expression. Received: '($kernel + 1'."),
+    ("$kernel 2", "expected an operator (+ - * / // %) or the end at character 9 of the expression. "
+                  "Received: '$kernel 2'."),
+    ("$kernel + __import__", "expected a number, a $parameter, '(' or '-' at character 11 of the expression. "
+                             "Received: '$kernel + __import__'."),
+    ("$ kernel", "expected a parameter name after '$' at character 1 of the expression. Received: '$ kernel'."),
+    ("-$kernel)", "expected an operator (+ - * / // %) or the end at character 9 of the expression. "
+                  "Received: '-$kernel)'."),
+])
+def test_a_malformed_expression_is_located(written, message):
+    p = _bad(written)
+    assert p.message == message
+    assert p.fix.startswith("Write a parameter alone ($width), or arithmetic over parameters and numbers")
+
+
+def test_an_expression_too_long_or_too_deep_is_refused():
+    from playground.format.templates import MAX_EXPRESSION, MAX_EXPRESSION_DEPTH
+    long = "$kernel" + " + 1" * 60
+    p = _bad(long)
+    assert p.message.startswith(f"an expression is at most {MAX_EXPRESSION} characters. Received: {len(long)} ")
+    deep = "(" * (MAX_EXPRESSION_DEPTH + 1) + "$kernel" + ")" * (MAX_EXPRESSION_DEPTH + 1)
+    assert _bad(deep).message.startswith(f"an expression nests at most {MAX_EXPRESSION_DEPTH} parentheses")
+    assert _bad("-" * (MAX_EXPRESSION_DEPTH + 1) + "$kernel").message.startswith("an expression nests at most")
+    ok = "(" * MAX_EXPRESSION_DEPTH + "$kernel // 2" + ")" * MAX_EXPRESSION_DEPTH
+    spec = playground.load_spec(BAD.format(padding=ok))
+    assert spec.layers[0].layers[1].layers[1].padding == 1
+
+
+def test_an_infinite_result_is_refused():
+    assert _bad("$kernel * 1e308 * 10").message == ("'$kernel * 1e308 * 10' must give a finite number. "
+                                                    "Received: inf with kernel=3.")
+
+
+@pytest.mark.parametrize("name", ["index", "times"])
+def test_index_and_times_cannot_be_declared(name):
+    text = BAD.format(padding=1).replace("z: {type: int, default: 0}", f"{name}: int")
+    p = _problem(text)
+    assert (p.path, p.line) == (("blocks", "mb", "params", name), 6)
+    assert p.message.startswith(f"a block cannot declare a parameter named '{name}': ${name} is ")
+    assert p.fix == "Give the parameter another name."
+
+
+def test_a_string_that_does_not_start_with_a_parameter_is_left_as_it_is():
+    block = {"params": {"w": "int"}, "layers": [{"type": "conv2d", "out_channels": "$w", "kernel_size": 3,
+                                                 "padding": "same"}]}
+    spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "with": {"w": 2}}]))
+    assert spec.layers[0].padding == "same"

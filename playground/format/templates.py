@@ -16,9 +16,13 @@
 
 A ``use`` entry becomes the block's layers with ``$param`` replaced by its
 value: ``with`` for every repetition, ``first`` on top for the first one only
-(a stage's stride). One repetition of a one-layer block is that layer; more
-become a ``sequential`` named after the use, holding one entry per repetition,
-so modules read ``stage2.0.body.0.weight``. Blocks may use other blocks, never
+(a stage's stride). A value may also be arithmetic over the parameters
+(``padding: $kernel // 2``, ``p: $rate * $index / $times``): ``$index`` is the
+repetition's index within its use (0 for the first) and ``$times`` the use's
+repetition count, in every block (``Expression``). One repetition of a
+one-layer block is that layer; more become a ``sequential`` named after the
+use, holding one entry per repetition, so modules read
+``stage2.0.body.0.weight``. Blocks may use other blocks, never
 themselves.
 
 Expansion happens on the data as read, before validation, and remembers where
@@ -29,6 +33,8 @@ line and values (``Expansion.translate``).
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +50,11 @@ MAX_DEPTH = 32            # lists of layers nested in one another
 MAX_LAYERS = 100_000      # layers after expansion, checked before any copy is made
 MAX_USES_SHOWN = 6        # uses named in one problem's note; a longer chain's middle is counted
 PLACEHOLDER = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+EXPRESSION = re.compile(r"^[\s(-]*\$")   # starts with a parameter, maybe after '(' and '-'
+MAX_EXPRESSION = 200      # characters in one expression
+MAX_EXPRESSION_DEPTH = 16  # parentheses and minus signs nested in one expression
+REPETITION = {"index": "the repetition's index within its use (0 for the first)",
+              "times": "the use's repetition count"}   # names every block has
 
 ParamType = Literal["int", "float", "bool", "str", "list", "any"]
 _CHECKS = {
@@ -75,7 +86,8 @@ class BlockDef(_Section):
         default_factory=dict, description="Parameter name -> type (int, float, bool, str, list, any), or "
                                           "{type, default, description}. Written $name in the layers.")
     layers: list[dict[str, Any]] = Field(
-        min_length=1, description="The block's layers; any value may be a $parameter.")
+        min_length=1, description="The block's layers; any value may be a $parameter, or arithmetic over "
+                                  "them ($kernel // 2, $rate * $index / $times).")
     description: str | None = Field(None, description="What the block is.")
 
     def declared(self) -> dict[str, Param]:
@@ -314,12 +326,13 @@ class _Expander:
         for r in range(use.times):
             merged = {**base, **use.first} if r == 0 else base
             values = {n: merged[n] for n in declared}
+            env = {**values, "index": r, "times": use.times}
             layers = []
             for k, template in enumerate(block.layers):
                 where = ("blocks", use.block, "layers", k)
                 self.expansion.add(Origin(prefixes[r][k], where, path, written, use.name, use.block, r + 1,
                                           use.times, tuple(values.items()), outer))
-                substituted = _substitute(template, values, declared, where, prefixes[r][k], use, self.expansion)
+                substituted = _substitute(template, env, declared, where, prefixes[r][k], use, self.expansion)
                 layers.append(self.layer(substituted, prefixes[r][k], (*stack, use.block), depth + 1))
             repetitions.append(layers)
 
@@ -346,16 +359,20 @@ def _sequential(name: str | None, layers: list) -> dict:
 
 def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Param], where: Path,
                 expanded: Path, use: Use, expansion: Expansion) -> Any:
+    """``value`` with each ``$name`` replaced by the value in ``values`` (the
+    declared parameters, ``index`` and ``times``) and each expression evaluated."""
     if isinstance(value, str):
         match = PLACEHOLDER.match(value)
         if match is None:
-            return value
+            if EXPRESSION.match(value) is None:
+                return value
+            try:
+                return _parsed(value).evaluate(values)
+            except ExpressionError as err:
+                raise expansion.error(fail(expanded, err.message(use.block), err.fix(use.block, declared))) from None
         name = match.group(1)
-        if name not in declared:
-            raise expansion.error(fail(
-                expanded, f"${name} is not a parameter of block '{use.block}'.{did_you_mean(name, declared)}",
-                f"Declare it under blocks.{use.block}.params, or use one of: "
-                f"{', '.join('$' + n for n in declared) or 'none declared'}."))
+        if name not in values:
+            raise expansion.error(fail(expanded, _unknown(name, use.block, declared), _declare(use.block, declared)))
         return values[name]   # shared, never changed: validation makes new objects
     if isinstance(value, dict):
         return {k: _substitute(v, values, declared, (*where, k), (*expanded, k), use, expansion)
@@ -364,6 +381,208 @@ def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Pa
         return [_substitute(v, values, declared, (*where, i), (*expanded, i), use, expansion)
                 for i, v in enumerate(value)]
     return value
+
+
+def _unknown(name: str, block: str, declared: Mapping[str, Param]) -> str:
+    return f"${name} is not a parameter of block '{block}'.{did_you_mean(name, [*declared, *REPETITION])}"
+
+
+def _declare(block: str, declared: Mapping[str, Param]) -> str:
+    return (f"Declare it under blocks.{block}.params, or use one of: "
+            f"{', '.join('$' + n for n in declared) or 'none declared'}.")
+
+
+class ExpressionError(Exception):
+    """A problem with one expression; ``message`` and ``fix`` word it for its block."""
+
+    WRITE = ("Write a parameter alone ($width), or arithmetic over parameters and numbers with "
+             "+ - * / // %, unary minus and parentheses ($kernel // 2).")
+
+    def __init__(self, kind: str, text: str, **facts: Any):
+        super().__init__(kind)
+        self.kind, self.text, self.facts = kind, text, facts
+
+    def message(self, block: str) -> str:
+        f, text = self.facts, _show(self.text, 80)
+        if self.kind == "unknown":
+            return f"{_unknown(f['name'], block, {n: None for n in f['declared']})} Received: {text}."
+        if self.kind == "not a number":
+            return (f"arithmetic takes numbers (int or float); ${f['name']} is {type(f['value']).__name__}. "
+                    f"Received: {f['name']}={_show(f['value'])} in {text}.")
+        if self.kind == "zero":
+            return f"{text} divides by {f['divisor']}, which must not be 0. Received: {f['values'] or text}."
+        if self.kind == "infinite":
+            return f"{text} must give a finite number. Received: {f['result']}{f['values'] and ' with '}{f['values']}."
+        if self.kind == "long":
+            return (f"an expression is at most {MAX_EXPRESSION} characters. "
+                    f"Received: {len(self.text)} characters, {text}.")
+        if self.kind == "deep":
+            return (f"an expression nests at most {MAX_EXPRESSION_DEPTH} parentheses and minus signs. "
+                    f"Received: {text}.")
+        at = "at the end" if f["at"] >= len(self.text.rstrip()) else f"at character {f['at'] + 1}"
+        return f"expected {f['expected']} {at} of the expression. Received: {text}."
+
+    def fix(self, block: str, declared: Mapping[str, Param]) -> str:
+        if self.kind == "unknown":
+            return _declare(block, declared)
+        if self.kind == "not a number":
+            name = self.facts["name"]
+            return f"Give {name} as int or float, or write ${name} alone to pass it as it is."
+        if self.kind == "zero":
+            return "Give the parameters values that keep the divisor nonzero."
+        if self.kind == "infinite":
+            return "Give the parameters smaller values."
+        if self.kind == "long":
+            return "Shorten it: a use may give part of it as a parameter."
+        if self.kind == "deep":
+            return "Remove redundant parentheses and signs."
+        return self.WRITE
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)"
+                    r"|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>//|[-+*/%()])|(?P<bad>\S))")
+_OPERAND = "a number, a $parameter, '(' or '-'"
+_OPERATOR = "an operator (+ - * / // %) or the end"
+
+
+class Expression:
+    """Arithmetic over a block's parameters, parsed by recursive descent (never
+    ``eval``) into a tree and evaluated on a use's values:
+
+        expression := term (('+' | '-') term)*
+        term       := unary (('*' | '/' | '//' | '%') unary)*
+        unary      := '-' unary | '$'name | number | '(' expression ')'
+
+    Ints stay ints through + - * // % and unary minus; ``/`` gives a float.
+    Every problem is an ExpressionError."""
+
+    def __init__(self, text: str):
+        self.text = text
+        if len(text) > MAX_EXPRESSION:
+            raise ExpressionError("long", text)
+        self.tokens: list[tuple[str, str, int]] = []   # (kind, text, start)
+        for m in _TOKEN.finditer(text):
+            kind = m.lastgroup
+            self.tokens.append((kind, m.group(kind), m.start(kind)))
+        self.tokens.append(("end", "", len(text)))
+        self.pos = 0
+        self.tree = self._expression(0)
+        if self._peek()[0] != "end":
+            self._expected(_OPERATOR)
+
+    # parsing: a node is (op, start, end, *children); a leaf is ("number", start, end, value) or ("name", ...)
+    def _peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.pos]
+
+    def _expected(self, what: str):
+        kind, token, at = self._peek()
+        if kind == "bad" and token == "$":
+            what = "a parameter name after '$'"
+        raise ExpressionError("malformed", self.text, expected=what, at=at)
+
+    def _end(self) -> int:
+        kind, token, at = self.tokens[self.pos - 1]
+        return at + len(token)
+
+    def _expression(self, depth: int) -> tuple:
+        node = self._term(depth)
+        while self._peek()[1] in ("+", "-") and self._peek()[0] == "op":
+            op = self.tokens[self.pos][1]
+            self.pos += 1
+            right = self._term(depth)
+            node = (op, node[1], right[2], node, right)
+        return node
+
+    def _term(self, depth: int) -> tuple:
+        node = self._unary(depth)
+        while self._peek()[1] in ("*", "/", "//", "%") and self._peek()[0] == "op":
+            op = self.tokens[self.pos][1]
+            self.pos += 1
+            right = self._unary(depth)
+            node = (op, node[1], right[2], node, right)
+        return node
+
+    def _unary(self, depth: int) -> tuple:
+        kind, token, at = self._peek()
+        if kind == "op" and token in ("-", "("):
+            if depth >= MAX_EXPRESSION_DEPTH:
+                raise ExpressionError("deep", self.text)
+            self.pos += 1
+            if token == "-":
+                child = self._unary(depth + 1)
+                return ("neg", at, child[2], child)
+            inner = self._expression(depth + 1)
+            if self._peek()[1] != ")":
+                self._expected("')'" if self._peek()[0] == "end" else "')' or an operator (+ - * / // %)")
+            self.pos += 1
+            return ("group", at, self._end(), inner)
+        if kind == "number":
+            self.pos += 1
+            number = float(token) if any(c in token for c in ".eE") else int(token)
+            return ("number", at, self._end(), number)
+        if kind == "name":
+            self.pos += 1
+            return ("name", at - 1, self._end(), token)
+        self._expected(_OPERAND)
+        raise AssertionError   # unreachable: _expected raises
+
+    # evaluation
+    def names(self, node: tuple | None = None) -> list[str]:
+        node = self.tree if node is None else node
+        if node[0] == "name":
+            return [node[3]]
+        if node[0] == "number":
+            return []
+        return [n for child in node[3:] for n in self.names(child)]
+
+    def evaluate(self, values: Mapping[str, Any]) -> int | float:
+        used = dict.fromkeys(self.names())
+        for name in used:
+            if name not in values:
+                raise ExpressionError("unknown", self.text, name=name,
+                                      declared=[n for n in values if n not in REPETITION])
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ExpressionError("not a number", self.text, name=name, value=value)
+        shown = ", ".join(f"{n}={values[n]!r}" for n in used)
+        try:
+            result = self._value(self.tree, values)
+        except OverflowError:
+            result = float("inf")
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ExpressionError("infinite", self.text, result=result, values=shown)
+        return result
+
+    def _value(self, node: tuple, values: Mapping[str, Any]) -> int | float:
+        op = node[0]
+        if op == "number":
+            return node[3]
+        if op == "name":
+            return values[node[3]]
+        if op == "group":
+            return self._value(node[3], values)
+        if op == "neg":
+            return -self._value(node[3], values)
+        left, right = self._value(node[3], values), self._value(node[4], values)
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if right == 0:
+            divisor = self.names(node[4])
+            raise ExpressionError("zero", self.text, divisor=self.text[node[4][1]:node[4][2]],
+                                  values=", ".join(f"{n}={values[n]!r}" for n in dict.fromkeys(divisor)))
+        if op == "/":
+            return left / right
+        return left // right if op == "//" else left % right
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Expression:
+    """The expression's tree, parsed once for all the repetitions that evaluate it."""
+    return Expression(text)
 
 
 def expand(data: Mapping, layer_fields, lines: dict[Path, int], rewrite) -> tuple[dict, Expansion]:
@@ -387,6 +606,10 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int], rewrite) -> tupl
             if not NAME.match(param):
                 raise fail(("blocks", name, "params", param), f"'{param}' is not a valid parameter name.",
                            "Use letters, digits and underscores, starting with a letter.")
+            if param in REPETITION:
+                raise fail(("blocks", name, "params", param),
+                           f"a block cannot declare a parameter named '{param}': ${param} is "
+                           f"{REPETITION[param]}, in every block.", "Give the parameter another name.")
     out = dict(data)
     try:
         out["layers"] = _Expander(blocks, layer_fields, expansion, rewrite).layers(
