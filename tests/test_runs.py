@@ -13,6 +13,7 @@ import torch
 
 from playground.core import fileio
 from playground.runs import folders as runs
+from playground.runs import listing as records
 from playground.runs.folders import RunError
 
 
@@ -84,6 +85,10 @@ def test_info_errors_say_what_is_wrong(tmp_path):
     (tmp_path / "run.json").write_text("{not json")
     with pytest.raises(RunError, match="run.json is damaged"):
         runs.read_info(tmp_path)
+    (tmp_path / "run.json").write_bytes(b'{"status": "\xff"}')   # not UTF-8: damaged too, as the listing says
+    with pytest.raises(RunError, match="run.json is damaged"):
+        runs.read_info(tmp_path)
+    assert records.read_record(tmp_path).problem == "run.json is damaged"
 
 
 def test_run_info_writes_its_fields_in_order_and_the_ending_ones_once_set(tmp_path):

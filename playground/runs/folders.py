@@ -83,7 +83,7 @@ def read_info(run_dir: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a run folder (no {INFO_FILE}).") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:   # not JSON, or not UTF-8 text
         raise RunError(f"{path} is damaged: {exc}") from None
 
 

@@ -43,12 +43,11 @@ class RunRecord:
 
 def read_record(folder: Path) -> RunRecord:
     """The row of one run folder; ``problem`` says what is missing or damaged."""
-    path = folder / runs.INFO_FILE
-    if not path.exists():
+    if not (folder / runs.INFO_FILE).exists():
         return RunRecord(str(folder), problem=f"no {runs.INFO_FILE}: ended before it started")
     try:
-        info = runs.RunInfo.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError):
+        info = runs.read_run_info(folder)
+    except runs.RunError:   # not JSON, not UTF-8, not a mapping
         return RunRecord(str(folder), problem=f"{runs.INFO_FILE} is damaged")
     problems = []
     if info.damaged:   # values of the wrong kind: read as missing, and said
