@@ -1,6 +1,6 @@
 """Human-facing text for a Summary: the per-layer table printed by
 ``python -m playground.check``. Presentation only; the facts come from
-playground.analysis."""
+playground.check.analysis."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The ground floor, imported by every other part and importing none of them:
 
 - ``errors``: the error family (``PlaygroundError`` with its exit status and
-  one-screen text; ``SpecError`` and its located ``Problem``s), "did you mean"
+  one-screen text, ``Setting`` for a control its fix names, ``report`` as every
+  command prints it; ``SpecError`` and its located ``Problem``s), "did you mean"
 - ``fileio``: atomic file writes (temporary file, then rename)
 - ``texts``: the words and numbers the commands and the page share
 - ``speed``: ``gc_paused``, for loads that allocate many long-lived objects

@@ -3,7 +3,7 @@
 The file holds an ``nn.Module`` class named after the spec whose children
 carry the model's own names (``conv1``, ``layer2.0.body.bn1``), so the run's
 ``state_dict`` loads with ``strict=True``; the classes its blocks need
-(``Residual``, ``Concat``, ``Gate``), copied from playground.modules; the
+(``Residual``, ``Concat``, ``Gate``), copied from playground.layers.modules; the
 normalization constants; and a ``forward`` with each line's output shape.
 Every layer writes its own construction through the plugin contract
 (``Layer.source``); the same spec always gives the same bytes.

@@ -5,7 +5,8 @@
   an image folder's classes as its folders list them
 - ``templates``: blocks (``blocks:`` and ``{type: use}``), their expansion, problems placed in them
 - ``spec``: the pydantic models of every section; ``spec_model(registry)``
-- ``loader``: ``load_spec`` (read and validate once, with located errors), overrides on the parsed document
+- ``loader``: ``read_spec`` (read and validate once, with located errors; overrides set on the parsed
+  document before validation), ``validate``; the shape check is ``playground.check``'s
 - ``paths``: the one path grammar (``layers.conv1.out_channels``) of sweeps, diffs and the page
 - ``schema``: the JSON Schema of the format
 

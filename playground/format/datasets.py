@@ -45,7 +45,7 @@ class DatasetInfo:
         return len(self.classes)
 
 
-IMAGE_FOLDER = "image_folder"   # a folder of your own images: classes from its subfolders (playground.imagefolder)
+IMAGE_FOLDER = "image_folder"   # your own images: classes from its subfolders (playground.train.imagefolder)
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR100_CLASSES = tuple("""
     apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can

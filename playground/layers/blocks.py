@@ -205,7 +205,7 @@ class Gate(Container):
 
 
 def _module_source(name: str) -> str:
-    """The code of a class in playground.modules, for files that must not need playground."""
+    """The code of a class in playground.layers.modules, for files that must not need playground."""
     import inspect
 
     from playground.layers import modules
