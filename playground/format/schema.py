@@ -22,11 +22,12 @@ import sys
 
 from playground.core.fileio import atomic_write_text
 from playground.format.spec import spec_model
-from playground.format.templates import Use
+from playground.format.templates import EXPRESSION, Use
 from playground.layers.registry import Registry, get_registry
 
-PLACEHOLDER = {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$",
-               "description": "A parameter of the block, e.g. $width."}
+PLACEHOLDER = {"type": "string", "pattern": EXPRESSION.pattern,
+               "description": "A parameter of the block, or arithmetic on them: $width, $kernel // 2, "
+                              "$rate * $index / $times."}
 
 
 def spec_json_schema(registry: Registry | None = None) -> dict:
