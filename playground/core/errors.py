@@ -42,6 +42,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def short_repr(value: object, limit: int = 60) -> str:
+    """A received value as a message shows it: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 # Why the static check refused a spec (Problem.reason). "shape" means the layer
 # cannot run on its input in PyTorch either; the others are playground's own
 # documented rules: unique names, the input matching the dataset, no implicit

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
+from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str, short_repr
 from playground.core.speed import gc_paused
 from playground.format.paths import PathError, set_path
 from playground.format.spec import Budget, Data, InputShape, SpecBase, Train, spec_model
@@ -108,7 +108,7 @@ def validate(data: Any, *, registry: Registry | None = None, lines: dict[Path, i
     registry = registry or get_registry()
     if not isinstance(data, Mapping):
         raise fail((), f"the spec must be a mapping with keys such as name and layers. "
-                       f"Received: {_show(data)}.",
+                       f"Received: {short_repr(data)}.",
                    "Start the file with `name: my_model` and a `layers:` list.").located(lines, filename)
     lines = lines or {}
     try:
@@ -156,11 +156,6 @@ def _read(source: str | os.PathLike) -> tuple[str, str | None]:
 
 
 # -- rewriting pydantic errors ----------------------------------------------
-
-def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
 
 # Names pydantic puts in an error's location for union members, e.g. 'tuple[int, int]'.
 _UNION_MARKER = re.compile(r"[\[\](-]|^(int|float|str|bool|none|literal)$")
@@ -288,7 +283,7 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
     if at_layer and kind == "model_attributes_type":   # a layer that is not a mapping
         fix = (f"Write it as `- {{type: {value}}}`." if isinstance(value, str) and value in registry
                else f"Write each layer as a mapping, e.g. `- {{type: relu}}`. Valid types: {types}.")
-        return Problem(path, f"a layer must be a mapping with a 'type'. Received: {_show(value)}.", fix)
+        return Problem(path, f"a layer must be a mapping with a 'type'. Received: {short_repr(value)}.", fix)
     if kind == "extra_forbidden" and key is not None:
         owner = model.type_name() if label else (path_str(path[:n]) if n else "the spec")
         # a layer's own type goes without saying; it has at least `name`
@@ -306,7 +301,7 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
         return Problem(path, f"missing required key '{key}'{what}.", fix, label=label, layer=layer)
 
     message = err["msg"].removeprefix("Value error, ").rstrip(".") + "."
-    received = f"{key}={_show(value)}" if key else _show(value)
+    received = f"{key}={short_repr(value)}" if key else short_repr(value)
     if not isinstance(value, (dict, list)) or kind.endswith("_type"):
         message += f" Received: {received}."
     if kind == "literal_error" and isinstance(value, str):

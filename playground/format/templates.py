@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str
+from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str, short_repr
 from playground.layers.base import NAME_PATTERN
 
 MAX_TIMES = 1000          # repetitions of one use
@@ -403,12 +403,12 @@ class ExpressionError(Exception):
         self.kind, self.text, self.facts = kind, text, facts
 
     def message(self, block: str) -> str:
-        f, text = self.facts, _show(self.text, 80)
+        f, text = self.facts, short_repr(self.text, 80)
         if self.kind == "unknown":
             return f"{_unknown(f['name'], block, {n: None for n in f['declared']})} Received: {text}."
         if self.kind == "not a number":
             return (f"arithmetic takes numbers (int or float); ${f['name']} is {type(f['value']).__name__}. "
-                    f"Received: {f['name']}={_show(f['value'])} in {text}.")
+                    f"Received: {f['name']}={short_repr(f['value'])} in {text}.")
         if self.kind == "zero":
             return f"{text} divides by {f['divisor']}, which must not be 0. Received: {f['values'] or text}."
         if self.kind == "infinite":
@@ -628,18 +628,13 @@ def _has_use(items: Any) -> bool:
     return False
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _blocks_error(exc: ValidationError, rewrite, raw: Any) -> SpecError:
     """Problems in the blocks section, each told by the model it is in: a block
     (``blocks.basic.layers``) or one parameter written as a mapping
     (``blocks.basic.params.width.default``)."""
     if not isinstance(raw, Mapping):   # `blocks: foo`: pydantic's error has no place inside it
         return SpecError([Problem(("blocks",), "the blocks section must be a mapping from block names to blocks. "
-                                  f"Received: {_show(raw)}.",
+                                  f"Received: {short_repr(raw)}.",
                                   "Write it as `blocks: {name: {params: {...}, layers: [...]}}`, "
                                   "or leave `blocks:` out.")])
     buckets: dict[tuple, list[dict]] = {}
@@ -649,7 +644,7 @@ def _blocks_error(exc: ValidationError, rewrite, raw: Any) -> SpecError:
         name = loc[0]
         if len(loc) == 1:   # the block itself is not a mapping
             problems.append(Problem(("blocks", name), f"a block must be a mapping with params and layers. "
-                                    f"Received: {_show(err.get('input'))}.",
+                                    f"Received: {short_repr(err.get('input'))}.",
                                     "Write it as {params: {...}, layers: [...]}."))
             continue
         if len(loc) >= 4 and loc[1] == "params":   # (name, 'params', param, union member, ...)
