@@ -34,7 +34,7 @@ VALUES: tuple[Any, ...] = (
     0, 1, -1, 2, 3, -7, 64, 2**31, 10**12, 10**30, -(10**30),
     0.0, -0.5, 1.5, 1e308, float("inf"), float("nan"),
     "", "foo", "a.b", "$w", "$width", "$nope", "relu", "use", "sequential", "identity", "projection", "same",
-    "x" * 200, "é", "forward", "keys",
+    "x" * 200, "é", "forward", "keys", "$width // 0", "$width * (", "$width * 2", "$index", "$times / 0.5",
     True, False, None,
     [], [1], [1, 2], ["a"], [{}], [None], [{"type": "relu"}], [[1]],
     {}, {"a": 1}, {"type": "relu"}, {"type": "use"}, {"type": "use", "block": "x"}, {"3": {}}, {1: 2},
