@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail, path_str, short_repr
-from playground.layers.base import NAME_PATTERN
+from playground.layers.base import MAX_NAME_LENGTH, NAME_PATTERN
 
 MAX_TIMES = 1000          # repetitions of one use
 MAX_DEPTH = 32            # lists of layers nested in one another
@@ -99,7 +99,7 @@ class Use(_Section):
 
     type: Literal["use"] = "use"
     example: ClassVar[dict[str, Any]] = {"type": "use", "block": "basic", "with": {"width": 64}}
-    name: str | None = Field(None, pattern=NAME_PATTERN, max_length=64,
+    name: str | None = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH,
                              description="Name of the stage; its modules are named after it.")
     block: str = Field(description="The template, a key of the spec's blocks.")
     times: int = Field(1, strict=True, ge=1, le=MAX_TIMES, description="How many times the block repeats.")
