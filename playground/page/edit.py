@@ -123,7 +123,7 @@ def render(checked: editing.Checked) -> None:
     panel(editor_col, "Layer editor", layer_editor, checked)
     panel(diagram_col, "Diagram", show_diagram, checked)
     if checked.spec is not None and checked.ok:
-        export_buttons(checked.spec, None, KEYS.export)
+        export_buttons(checked.spec, None, KEYS.export, checked.summary)
         st.caption("Exports of the open spec carry fresh weights (from its seed); a trained run's carry its "
                    "training (Predict tab).")
 

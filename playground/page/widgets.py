@@ -34,13 +34,15 @@ def panel(column, title: str, render, *args) -> None:
             render(*args)
 
 
-def export_buttons(spec, run_dir: str | None, key: str) -> None:
-    """One download button per export format; the file is made when it is clicked."""
+def export_buttons(spec, run_dir: str | None, key: str, summary=None) -> None:
+    """One download button per export format; the file is made when it is clicked.
+    ``summary``: the page's check of ``spec`` (with its data folder), which the
+    export builds from instead of checking the spec again."""
     from playground import export
 
     def making(kind: str):
         def data() -> bytes:   # runs on the click, outside the script run: no session state here
-            item = export.load(run_dir) if run_dir else export.from_spec(spec)
+            item = export.load(run_dir) if run_dir else export.from_spec(spec, summary=summary)
             return export.to_bytes(item, kind)
         return data
 
