@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import yaml
 from conftest import SPECS
 
 import playground
@@ -33,13 +34,31 @@ def test_first_applies_to_the_first_repetition_only():
     assert playground.summarize(spec).output_shape == (8, 8, 8)
 
 
-def test_one_use_of_a_one_layer_block_is_that_layer_named_after_the_use():
+def test_one_use_of_a_one_layer_block_is_that_layer_named_after_the_use_else_its_own_name():
     block = {"params": {"p": {"type": "float", "default": 0.5}}, "layers": [{"type": "dropout", "p": "$p",
                                                                             "name": "inner"}]}
     spec = playground.load_spec(_spec({"drop": block}, [{"type": "use", "block": "drop", "name": "d1"},
                                                         {"type": "use", "block": "drop", "with": {"p": 0.1}}]))
     assert [(layer.type, layer.name, layer.p) for layer in spec.layers] == [("dropout", "d1", 0.5),
-                                                                            ("dropout", None, 0.1)]
+                                                                            ("dropout", "inner", 0.1)]
+
+
+def test_a_repeated_one_layer_block_says_its_layer_name_would_be_lost():
+    """Each repetition is the layer, named by its index: the template's own name has no place to go."""
+    block = {"params": {}, "layers": [{"type": "relu", "name": "act"}]}
+    text = yaml.safe_dump(_spec({"act": block}, [{"type": "use", "block": "act", "name": "acts", "times": 3}]),
+                          sort_keys=False)
+    with pytest.raises(SpecError) as info:
+        playground.load_spec(text)
+    assert str(info.value) == (
+        "line 13: blocks.act.layers[0].name: block 'act' has one layer, so each of the 3 repetitions of use 'acts' "
+        "at layers[0] is that layer, named by its index (acts.0, acts.1, ...): its name 'act' would not be used.\n"
+        "  Leave `name:` out of the block's layer, or use the block once per name.")
+    del block["layers"][0]["name"]   # without it, the repetitions are acts.0, acts.1, acts.2
+    rows = playground.summarize(playground.load_spec(_spec({"act": block}, [
+        {"type": "use", "block": "act", "name": "acts", "times": 3}]))).rows
+    assert [(r.name, [c.path for c in r.children]) for r in rows] == [
+        ("acts", [("layers", 0, "layers", 0), ("layers", 0, "layers", 1), ("layers", 0, "layers", 2)])]
 
 
 def test_module_names_follow_the_stages():

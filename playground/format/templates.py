@@ -336,14 +336,20 @@ class _Expander:
                 layers.append(self.layer(substituted, prefixes[r][k], (*stack, use.block), depth + 1))
             repetitions.append(layers)
 
-        if use.times == 1 and single:
+        if use.times == 1 and single:   # the layer itself, named by the use, else by its own name
             out = dict(repetitions[0][0])
-            out.pop("name", None)
             return {**out, "name": use.name} if use.name else out
         if use.times == 1:
             return _sequential(use.name, repetitions[0])
-        if single:
-            reps = [{k: v for k, v in rep[0].items() if k != "name"} for rep in repetitions]
+        if single:   # each repetition is the layer, named by its index: a name of its own would be lost
+            layer_name = block.layers[0].get("name") if isinstance(block.layers[0], Mapping) else None
+            if layer_name is not None:
+                raise fail(("blocks", use.block, "layers", 0, "name"),
+                           f"block '{use.block}' has one layer, so each of the {use.times} repetitions of {label} "
+                           f"at {path_str(path)} is that layer, named by its index ({use.name or path_str(path)}.0, "
+                           f"{use.name or path_str(path)}.1, ...): its name {layer_name!r} would not be used.",
+                           "Leave `name:` out of the block's layer, or use the block once per name.")
+            reps = [dict(rep[0]) for rep in repetitions]
         else:
             reps = [_sequential(None, rep) for rep in repetitions]
         return _sequential(use.name, reps)
