@@ -5,9 +5,10 @@
 - ``shapes``: pure shape arithmetic (``Shape``, ``conv_out``, ``pool_out``, ...)
 - ``types``: the bounded field types layers share (channels, kernels, padding)
 - ``registry``: type name -> plugin class, filled from the ``playground.layers`` entry points
-- ``modules``: the torch modules blocks build (residual sum, concat, gate)
+- ``modules``: the torch modules torch.nn lacks (residual sum, concat, gate; LayerNorm2d,
+  StochasticDepth, ChannelShuffle)
 - the built-in layers, one file per family: ``activation``, ``conv``, ``dense``, ``norm``, ``pool``,
-  ``resample``; ``blocks``: the containers (sequential, residual, concat, gate)
+  ``resample``, ``shuffle``; ``blocks``: the containers (sequential, residual, concat, gate)
 
 The built-in layers (``BUILTINS``) load through the ``playground.layers``
 entry point group, exactly like third-party plugins (see pyproject.toml).
@@ -30,10 +31,19 @@ from playground.layers.base import Container, Elementwise, Layer, ShapeError
 from playground.layers.blocks import Concat, Gate, Residual, Sequential
 from playground.layers.conv import Conv2d, ConvTranspose2d
 from playground.layers.dense import Flatten, Linear
-from playground.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
+from playground.layers.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Dropout,
+    Dropout2d,
+    LayerNorm,
+    LayerNorm2d,
+    StochasticDepth,
+)
 from playground.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from playground.layers.resample import Upsample
 from playground.layers.shapes import Shape
+from playground.layers.shuffle import ChannelShuffle
 from playground.layers.source import Unsupported
 
 BUILTINS = (
@@ -41,6 +51,7 @@ BUILTINS = (
     ReLU, LeakyReLU, GELU, Tanh, Sigmoid,
     Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d,
     ReLU6, SiLU, Hardswish, Hardsigmoid, Identity, Dropout2d, ConvTranspose2d, Upsample,
+    LayerNorm2d, LayerNorm, StochasticDepth, ChannelShuffle,
     Sequential, Residual, Concat, Gate,
 )
 

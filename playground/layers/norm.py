@@ -1,4 +1,5 @@
-"""Regularization and normalization: dropout, dropout2d, batchnorm2d, batchnorm1d."""
+"""Regularization and normalization: dropout, dropout2d, stochastic_depth, batchnorm2d, batchnorm1d,
+layernorm, layernorm2d."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from playground.layers.base import Elementwise, ShapeError
+from playground.layers.base import Elementwise, ShapeError, call_source, unless
 from playground.layers.shapes import Shape, fmt
-from playground.layers.types import Channels
+from playground.layers.types import Channels, Features
 
 
 class Dropout(Elementwise):
@@ -89,3 +90,111 @@ class BatchNorm1d(_BatchNorm):
     def build(self, x: Shape):
         from torch import nn
         return nn.BatchNorm1d(x[0], **self._kwargs())
+
+
+class StochasticDepth(Elementwise):
+    """Drop the whole input of a residual branch while training, per sample or per batch, and scale what
+    survives by 1 / (1 - p); identity in eval (torchvision.ops.StochasticDepth; EfficientNet, ConvNeXt)."""
+
+    type: Literal["stochastic_depth"] = "stochastic_depth"
+    p: float = Field(..., ge=0.0, le=1.0, description="Probability of zeroing the input (torchvision requires it).")
+    mode: Literal["row", "batch"] = Field(
+        ..., description="'row' zeroes each sample of the batch on its own; 'batch' the whole batch at once.")
+    example = {"type": "stochastic_depth", "p": 0.2, "mode": "row"}
+    variants = ({"type": "stochastic_depth", "p": 0.5, "mode": "batch"},
+                {"type": "stochastic_depth", "p": 0.0, "mode": "row"})
+
+    def build(self, x: Shape):
+        from playground.layers import modules
+        return modules.StochasticDepth(self.p, self.mode)
+
+    def source(self, x: Shape) -> str:
+        return call_source("StochasticDepth", p=self.p, mode=self.mode)
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("StochasticDepth"),)
+
+
+class _LayerNorm(Elementwise):
+    """Shared fields and counts of layer normalization over one axis."""
+
+    eps: float = Field(1e-5, gt=0.0, le=1.0, description="Added to the variance for numerical stability "
+                       "(torch's default 1e-5; ConvNeXt uses 1e-6).")
+    elementwise_affine: bool = Field(True, description="Learn a per-element scale and shift (weight and bias).")
+
+    def _size(self) -> int | None:
+        raise NotImplementedError
+
+    def _check(self, x: Shape, field: str, what: str) -> None:
+        given = self._size()
+        if given is not None and given != x[0]:
+            raise ShapeError(f"{field}={given}, but its input {fmt(x)} has {x[0]} {what}.",
+                             fix=f"Set {field}: {x[0]}, or leave it out to infer it.", field=field)
+
+    def _options(self) -> dict:
+        return dict(eps=unless(self.eps, 1e-5), elementwise_affine=unless(self.elementwise_affine, True))
+
+    def param_count(self, x: Shape) -> int:
+        return 2 * x[0] if self.elementwise_affine else 0
+
+
+class LayerNorm(_LayerNorm):
+    """Layer normalization over the features of a flat vector (torch.nn.LayerNorm(F))."""
+
+    type: Literal["layernorm"] = "layernorm"
+    normalized_shape: Features | None = Field(
+        None, description="Features normalized; inferred from the input when left out, checked when given.")
+    input_ranks = (1,)   # token sequences (L x F) are not a shape playground has yet
+    example = {"type": "layernorm"}
+    variants = ({"type": "layernorm", "normalized_shape": 16, "eps": 1e-6},
+                {"type": "layernorm", "elementwise_affine": False})
+
+    def _size(self) -> int | None:
+        return self.normalized_shape
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._check(x, "normalized_shape", "features")
+        return x
+
+    def build(self, x: Shape):
+        from torch import nn
+        return nn.LayerNorm(x[0], eps=self.eps, elementwise_affine=self.elementwise_affine)
+
+
+class LayerNorm2d(_LayerNorm):
+    """Layer normalization over the channels of a CxHxW map, at each pixel (torchvision's
+    convnext.LayerNorm2d: weight and bias of C, as its state dict has them)."""
+
+    type: Literal["layernorm2d"] = "layernorm2d"
+    num_channels: Channels | None = Field(
+        None, description="Channels normalized; inferred from the input when left out, checked when given.")
+    input_ranks = (3,)
+    example = {"type": "layernorm2d", "eps": 1e-6}
+    variants = ({"type": "layernorm2d"}, {"type": "layernorm2d", "num_channels": 6},
+                {"type": "layernorm2d", "elementwise_affine": False, "eps": 0.01})
+
+    def _size(self) -> int | None:
+        return self.num_channels
+
+    def output_shape(self, x: Shape) -> Shape:
+        self._check(x, "num_channels", "channels")
+        return x
+
+    def build(self, x: Shape):
+        from playground.layers import modules
+        return modules.LayerNorm2d(x[0], eps=self.eps, elementwise_affine=self.elementwise_affine)
+
+    def source(self, x: Shape) -> str:
+        return call_source("LayerNorm2d", x[0], **self._options())
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("LayerNorm2d"),)
+
+
+def _module_source(name: str) -> str:
+    """The code of a class in playground.layers.modules, for files that must not need playground."""
+    import inspect
+
+    from playground.layers import modules
+
+    return inspect.getsource(getattr(modules, name))
