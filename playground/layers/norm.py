@@ -169,8 +169,8 @@ class LayerNorm2d(_LayerNorm):
     num_channels: Channels | None = Field(
         None, description="Channels normalized; inferred from the input when left out, checked when given.")
     input_ranks = (3,)
-    example = {"type": "layernorm2d", "eps": 1e-6}
-    variants = ({"type": "layernorm2d"}, {"type": "layernorm2d", "num_channels": 6},
+    example = {"type": "layernorm2d"}
+    variants = ({"type": "layernorm2d", "eps": 1e-6}, {"type": "layernorm2d", "num_channels": 6},
                 {"type": "layernorm2d", "elementwise_affine": False, "eps": 0.01})
 
     def _size(self) -> int | None:
