@@ -236,3 +236,23 @@ def test_a_lone_surrogate_is_located_on_its_own_line(text, line):
     with pytest.raises(SpecError) as info:
         yamlsource.parse(text)
     assert info.value.problems[0].line == line
+
+
+def test_a_number_written_without_a_dot_is_a_number():
+    """PyYAML (YAML 1.1) reads 1e-06 as a string; ruamel.yaml, which writes the
+    page's edits, writes small floats so, and people type lr: 1e-3."""
+    doc = yamlsource.parse("a: 1e-06\nb: '1e-06'\nc: 5E3\nd: -2e+3\ne: e5\nf: [1e5, \"1e5\"]\ng: 12\n")
+    assert doc.data == {"a": 1e-06, "b": "1e-06", "c": 5000.0, "d": -2000.0, "e": "e5", "f": [100000.0, "1e5"],
+                        "g": 12}
+    assert isinstance(doc.data["g"], int)
+
+
+def test_a_small_float_set_from_the_page_loads_back_as_that_float():
+    import playground
+    from playground.app import document
+
+    text = ("name: t\ndata: {dataset: none}\ninput: {channels: 4, height: 8, width: 8}\n"
+            "layers:\n  - {type: batchnorm2d, name: bn}\n")
+    edited = document.set_field(text, 0, "eps", 1e-6)
+    assert "1e-06" in edited   # how ruamel.yaml writes it
+    assert playground.load_spec(edited).layers[0].eps == 1e-6

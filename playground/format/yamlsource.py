@@ -8,6 +8,7 @@ It returns plain Python data plus a map from each path to its 1-based line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -22,6 +23,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+# YAML 1.1 (PyYAML) reads 1e-06 or 5E3, a number without a dot, as a string; YAML 1.2, ruamel.yaml
+# (which writes the page's edits) and every person read it as a number. A plain, unquoted one is a float.
+_DOTLESS_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
 @dataclass
@@ -86,6 +90,8 @@ class _Walker:
                 return node.value
             if node.tag not in _SCALAR_TAGS:
                 raise self._tag_error(node, path)
+            if node.tag == _CORE + "str" and not node.style and _DOTLESS_FLOAT.fullmatch(node.value):
+                return float(node.value)
             return _constructor.yaml_constructors[node.tag](_constructor, node)
         self.seen.add(id(node))
         if isinstance(node, yaml.SequenceNode):
