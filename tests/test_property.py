@@ -56,6 +56,11 @@ def layer_strategies(lo: int) -> dict:
         "gelu": st.fixed_dictionaries({"type": st.just("gelu")},
                                       optional={"approximate": st.sampled_from(
                                           ["none", "tanh", "erf"][:2 + (lo < 1)])}),
+        "channel_shuffle": st.fixed_dictionaries({"type": st.just("channel_shuffle"),
+                                                  "groups": st.integers(lo, 6)}),
+        "stochastic_depth": st.fixed_dictionaries({"type": st.just("stochastic_depth"),
+                                                   "p": st.floats(min(lo, 0) / 2, 1 - min(lo, 0) / 2),
+                                                   "mode": st.sampled_from(["row", "batch", "rows"][:2 + (lo < 1)])}),
         **{name: st.just({"type": name}) for name in ("relu", "tanh", "sigmoid", "flatten")},
     }
     if lo < 1:
@@ -103,7 +108,12 @@ def _torch(d: dict) -> nn.Module:
         lazy, plain = {"batchnorm2d": (nn.LazyBatchNorm2d, nn.BatchNorm2d),
                        "batchnorm1d": (nn.LazyBatchNorm1d, nn.BatchNorm1d)}[kind]
         return plain(args.pop("num_features"), **args) if "num_features" in args else lazy(**args)
+    if kind == "stochastic_depth":   # torchvision's own, in eval mode the identity
+        from torchvision.ops import StochasticDepth
+
+        return StochasticDepth(**args)
     return {"maxpool2d": nn.MaxPool2d, "avgpool2d": nn.AvgPool2d, "adaptive_avgpool2d": nn.AdaptiveAvgPool2d,
+            "channel_shuffle": nn.ChannelShuffle,
             "dropout": nn.Dropout, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh,
             "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}[kind](**args)
 
