@@ -241,9 +241,10 @@ def test_a_lone_surrogate_is_located_on_its_own_line(text, line):
 def test_a_number_written_without_a_dot_is_a_number():
     """PyYAML (YAML 1.1) reads 1e-06 as a string; ruamel.yaml, which writes the
     page's edits, writes small floats so, and people type lr: 1e-3."""
-    doc = yamlsource.parse("a: 1e-06\nb: '1e-06'\nc: 5E3\nd: -2e+3\ne: e5\nf: [1e5, \"1e5\"]\ng: 12\n")
+    doc = yamlsource.parse("a: 1e-06\nb: '1e-06'\nc: 5E3\nd: -2e+3\ne: e5\nf: [1e5, \"1e5\"]\ng: 12\n"
+                           "h: [1.5e3, 1.0e5, .5e-2]\n")
     assert doc.data == {"a": 1e-06, "b": "1e-06", "c": 5000.0, "d": -2000.0, "e": "e5", "f": [100000.0, "1e5"],
-                        "g": 12}
+                        "g": 12, "h": [1500.0, 100000.0, 0.005]}
     assert isinstance(doc.data["g"], int)
 
 

@@ -23,9 +23,10 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
-# YAML 1.1 (PyYAML) reads 1e-06 or 5E3, a number without a dot, as a string; YAML 1.2, ruamel.yaml
-# (which writes the page's edits) and every person read it as a number. A plain, unquoted one is a float.
-_DOTLESS_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+# YAML 1.1 (PyYAML) reads 1e-06, 5E3 or 1.5e3 (an exponent without a dot or a sign) as a string;
+# YAML 1.2, ruamel.yaml (which writes the page's edits) and every person read it as a number. A plain,
+# unquoted one is a float.
+_EXPONENT_FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 @dataclass
@@ -90,7 +91,7 @@ class _Walker:
                 return node.value
             if node.tag not in _SCALAR_TAGS:
                 raise self._tag_error(node, path)
-            if node.tag == _CORE + "str" and not node.style and _DOTLESS_FLOAT.fullmatch(node.value):
+            if node.tag == _CORE + "str" and not node.style and _EXPONENT_FLOAT.fullmatch(node.value):
                 return float(node.value)
             return _constructor.yaml_constructors[node.tag](_constructor, node)
         self.seen.add(id(node))

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from playground.core.errors import PlaygroundError, SpecError
 from playground.format.paths import PathError, set_path
+from playground.format.yamlsource import parse
 
 SAMPLERS = ("grid", "random", "tpe")
 RANGE = re.compile(r"^\s*(loguniform|uniform|int)\(\s*([^,]+?)\s*,\s*([^)]+?)\s*\)\s*$")
@@ -57,22 +56,14 @@ def parse_set(text: str) -> Choice:
             raise SweepError(f"--set {text!r}: {kind}() needs low < high" + (" and low > 0" if kind == "loguniform"
                                                                            else ""))
         return Choice(path.strip(), kind=kind, low=lo, high=hi)
-    try:
-        parsed = yaml.safe_load(values)
-    except yaml.YAMLError:
+    try:   # the spec reader's YAML: 1e-3 is a number here as in a spec file
+        parsed = parse(values).data
+    except SpecError:
         parsed = None
     if not isinstance(parsed, list) or not parsed:
         raise SweepError(f"--set {text!r}: VALUES is a YAML list such as [0.01, 0.05], or a range: "
                          "loguniform(1e-4, 1e-1), uniform(0, 0.5), int(8, 64)")
-    return Choice(path.strip(), values=tuple(_number(v) for v in parsed))
-
-
-_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-
-def _number(value: Any) -> Any:
-    """YAML 1.1 reads 1e-3 (no dot) as a string; a learning rate written so is a number."""
-    return float(value) if isinstance(value, str) and _FLOAT.match(value) else value
+    return Choice(path.strip(), values=tuple(parsed))
 
 
 def candidate(doc: dict, values: dict[str, Any]) -> dict:
