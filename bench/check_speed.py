@@ -3,7 +3,7 @@
 Times load_spec (YAML parse, block expansion, pydantic validation, shape
 check) and, separately, the shape check alone: for chains of 10 to 10,000
 layers, for ResNet-like specs of residual blocks (used from a template, 70 to
-10,000 layers), and for specs/resnet18.yaml. Goals: a 1,000-layer chain under
+10,000 layers), and for specs/zoo/resnet18.yaml. Goals: a 1,000-layer chain under
 50 ms, ResNet-18 under 10 ms, and time linear in the layer count for chains and
 nested specs alike (the per-layer time stays flat).
 
@@ -88,10 +88,10 @@ def main() -> None:
     (small, t_small), *_, (big, t_big) = sorted(nested.items())
     print(f"per-layer time, {big:,} vs {small} nested layers: {(t_big / big) / (t_small / small):.2f}x")
 
-    resnet = (ROOT / "specs" / "resnet18.yaml").read_text()
+    resnet = (ROOT / "specs" / "zoo" / "resnet18.yaml").read_text()
     best, median = best_ms(lambda: playground.load_spec(resnet), 30)
     verdict = "meets" if best < GOAL_RESNET18_MS else "MISSES"
-    print(f"\nspecs/resnet18.yaml: {best:.2f} ms best, {median:.2f} ms median, {verdict} the "
+    print(f"\nspecs/zoo/resnet18.yaml: {best:.2f} ms best, {median:.2f} ms median, {verdict} the "
           f"{GOAL_RESNET18_MS:.0f} ms goal")
 
 

@@ -4,7 +4,7 @@ Measures what the app does after every edit: editing.check_text (YAML parse,
 validation, shape check and summary), and for a layer-editor edit also the
 round-trip YAML edit (ruamel.yaml, which keeps comments and styles), and the
 table rows the page draws. Goals: under 50 ms for the default spec, under
-100 ms for specs/resnet18.yaml (blocks: expansion and the nested table), under
+100 ms for specs/zoo/resnet18.yaml (blocks: expansion and the nested table), under
 200 ms for a 200-layer spec.
 
     python bench/edit_speed.py
@@ -40,7 +40,7 @@ def timings(fn, repeat: int = 30) -> tuple[float, float]:
 
 def main() -> None:
     cases = {"mnist_cnn (8 layers)": (ROOT / "specs" / "mnist_cnn.yaml").read_text(),
-             "resnet18 (blocks)": (ROOT / "specs" / "resnet18.yaml").read_text(), "200 layers": deep_spec(200)}
+             "resnet18 (blocks)": (ROOT / "specs" / "zoo" / "resnet18.yaml").read_text(), "200 layers": deep_spec(200)}
     editing.check_text(cases["200 layers"])  # warm up: registry and schema
     print(f"{'spec':22}{'text edit (median / worst)':>30}{'layer-editor edit (median / worst)':>38}  goal")
     for name, text in cases.items():

@@ -1,6 +1,6 @@
 """Export times and exported-model speed, in one run:
 
-1. how long exporting specs/resnet18.yaml takes in each format (goal: under
+1. how long exporting specs/zoo/resnet18.yaml takes in each format (goal: under
    10 s each, on the CPU);
 2. onnxruntime's CPU inference time against PyTorch's (eager, inference
    mode) for the default spec and for ResNet-18, at batch 1 and 64: the two
@@ -64,10 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    export_times(ROOT / "specs" / "resnet18.yaml")
+    export_times(ROOT / "specs" / "zoo" / "resnet18.yaml")
     print("CPU inference, median of", args.repeats)
     inference(ROOT / "specs" / "mnist_cnn.yaml", (1, 64), args.repeats)
-    inference(ROOT / "specs" / "resnet18.yaml", (1, 64), max(3, args.repeats // 4))
+    inference(ROOT / "specs" / "zoo" / "resnet18.yaml", (1, 64), max(3, args.repeats // 4))
 
 
 if __name__ == "__main__":

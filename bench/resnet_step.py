@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
     torch.manual_seed(0)
-    models = {"playground": playground.build(playground.load_spec(ROOT / "specs" / "resnet18.yaml")),
+    models = {"playground": playground.build(playground.load_spec(ROOT / "specs" / "zoo" / "resnet18.yaml")),
               "torchvision": torchvision.models.resnet18()}
     optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
     x, y = torch.randn(args.batch, 3, 224, 224), torch.randint(0, 1000, (args.batch,))

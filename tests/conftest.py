@@ -23,6 +23,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
+ZOO = SPECS / "zoo"
+# Every shipped spec: the examples and the zoo (torchvision's families).
+SHIPPED_SPECS = sorted(SPECS.glob("*.yaml")) + sorted(ZOO.glob("*.yaml"))
+# The examples and the first five zoo specs: what the slower per-spec tests (every export
+# format, fuzzed edits) go through; tests/test_zoo.py judges the whole zoo.
+SAMPLED_SPECS = sorted(SPECS.glob("*.yaml")) + [ZOO / f"{n}.yaml" for n in
+                                                ("alexnet", "efficientnet_b0", "googlenet", "mobilenet_v2", "resnet18")]
 
 
 def builtin_registry() -> Registry:

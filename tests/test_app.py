@@ -468,7 +468,7 @@ def test_stopping_from_the_page_says_how_far_it_got(folders, data_dir):
 # -- blocks --------------------------------------------------------------------------
 
 def test_blocks_show_as_a_collapsible_tree(app):
-    _type(app, (SPECS / "resnet18.yaml").read_text())
+    _type(app, (SPECS / "zoo" / "resnet18.yaml").read_text())
     _no_exceptions(app)
     table = _table(app)   # depth 1 by default: each stage, and its residual blocks
     assert list(table["#"][:7]) == ["0", "1", "2", "3", "4", "4.0", "4.1"]
@@ -513,7 +513,7 @@ def test_a_blocks_layers_are_edited_in_its_card(app):
 
 
 def test_a_spec_without_a_dataset_is_not_offered_for_training(app):
-    _type(app, (SPECS / "alexnet.yaml").read_text())
+    _type(app, (SPECS / "zoo" / "alexnet.yaml").read_text())
     _no_exceptions(app)
     assert any("names no dataset" in i.value for i in app.info)
     assert not any(b.label.startswith("Train ") for b in app.button)

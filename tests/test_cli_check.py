@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SPECS
+from conftest import ROOT, SHIPPED_SPECS, SPECS
 
 from playground.check.cli import main
 
@@ -25,15 +25,15 @@ def test_table_matches_golden_file(capsys):
 
 def test_nested_table_matches_golden_file(capsys):
     """Blocks collapsed to depth 1: each stage with its totals, and its residual blocks."""
-    assert main([str(SPECS / "resnet18.yaml"), "--depth", "1"]) == 0
-    # Regenerate: python -m playground.check specs/resnet18.yaml --depth 1 > tests/golden/resnet18.depth1.check.txt
+    assert main([str(SPECS / "zoo" / "resnet18.yaml"), "--depth", "1"]) == 0
+    # Regenerate: python -m playground.check specs/zoo/resnet18.yaml --depth 1 > tests/golden/resnet18.depth1.check.txt
     assert capsys.readouterr().out == (GOLDEN / "resnet18.depth1.check.txt").read_text()
 
 
 def test_depth_collapses_blocks_and_keeps_the_totals(capsys):
-    assert main([str(SPECS / "resnet18.yaml"), "--depth", "0"]) == 0
+    assert main([str(SPECS / "zoo" / "resnet18.yaml"), "--depth", "0"]) == 0
     top = capsys.readouterr().out
-    assert main([str(SPECS / "resnet18.yaml")]) == 0
+    assert main([str(SPECS / "zoo" / "resnet18.yaml")]) == 0
     full = capsys.readouterr().out
     assert "\n4.0.body.0 " in full and "\n4.0 " not in top and "\n4.0 " in full
     stage = next(line for line in top.splitlines() if "layer1" in line)
@@ -62,7 +62,7 @@ def test_the_golden_numbers_are_the_hand_computed_ones():
 
 
 def test_every_shipped_spec_checks(capsys):
-    specs = sorted(str(p) for p in SPECS.glob("*.yaml"))
+    specs = [str(p) for p in SHIPPED_SPECS]
     assert len(specs) >= 4
     assert main(specs) == 0
 
@@ -84,7 +84,7 @@ def test_json_output(capsys):
 
 
 def test_json_carries_the_tree(capsys):
-    assert main(["--json", str(SPECS / "resnet18.yaml")]) == 0
+    assert main(["--json", str(SPECS / "zoo" / "resnet18.yaml")]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     stage = result["layers"][5]
     assert (stage["name"], stage["path"], len(stage["children"])) == ("layer2", "layers[5]", 2)

@@ -163,9 +163,9 @@ def _ops(n_layers: int):
 
 
 def _spec_texts():
-    from conftest import SPECS
+    from conftest import SHIPPED_SPECS
 
-    texts = {p.name: p.read_text() for p in sorted(SPECS.glob("*.yaml"))}
+    texts = {p.name: p.read_text() for p in SHIPPED_SPECS}
     texts["blocky"] = BLOCKY
     texts["no final newline"] = BLOCKY.rstrip("\n")
     texts["flow list"] = "name: f\nlayers: [{type: relu}, {type: tanh}, {type: flatten}, {type: sigmoid}]\n"

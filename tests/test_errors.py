@@ -168,8 +168,8 @@ def test_folder_and_binary_files(tmp_path):
         playground.load_spec(binary)
 
 
-# The same table for blocks: specs/resnet18.yaml's lines, and where each use is.
-RESNET = (SPECS / "resnet18.yaml").read_text()
+# The same table for blocks: specs/zoo/resnet18.yaml's lines, and where each use is.
+RESNET = (SPECS / "zoo" / "resnet18.yaml").read_text()
 BLOCK_CONV1, BLOCK_BN2, SHORTCUT, LAYER1, LAYER2 = 15, 19, 20, 27, 28
 
 BLOCK_CASES = [

@@ -62,7 +62,7 @@ def test_a_repeated_one_layer_block_says_its_layer_name_would_be_lost():
 
 
 def test_module_names_follow_the_stages():
-    names = [n for n, _ in playground.build(playground.load_spec(SPECS / "resnet18.yaml")).named_parameters()]
+    names = [n for n, _ in playground.build(playground.load_spec(SPECS / "zoo" / "resnet18.yaml")).named_parameters()]
     assert "layer2.0.body.conv1.weight" in names and "layer2.0.shortcut.0.weight" in names
     assert "layer2.1.body.bn2.bias" in names and not any(n.startswith("layer1.0.shortcut") for n in names)
 
@@ -107,7 +107,7 @@ def test_an_absurd_expansion_is_refused_before_anything_is_made():
 
 
 def test_a_spec_keeps_its_blocks_and_round_trips():
-    spec = playground.load_spec(SPECS / "resnet18.yaml")
+    spec = playground.load_spec(SPECS / "zoo" / "resnet18.yaml")
     again = playground.load_spec(spec.to_dict())
     assert again.to_dict() == spec.to_dict()
     assert set(spec.to_dict()["blocks"]) == {"basic"}

@@ -3,7 +3,7 @@ playground: ONNX (with the input normalization in its metadata, or in the
 graph), TorchScript, torch.export's .pt2, or one readable PyTorch source file.
 
     python -m playground.export runs/mnist_cnn-20261128-101500 --format onnx --out mnist.onnx
-    playground.export("specs/resnet18.yaml", "python", "resnet18.py")
+    playground.export("specs/zoo/resnet18.yaml", "python", "resnet18.py")
 
 ``formats`` turns a source into bytes; ``source`` writes the Python file
 (from each layer's ``Layer.source``, the plugin contract in playground.layers);

@@ -170,9 +170,12 @@ class Train(Section):
 class Budget(Section):
     """Size limits checked before any weight is allocated."""
 
-    max_params: int = Field(100_000_000, ge=1, description="Largest parameter count accepted.")
+    max_params: int = Field(
+        2_000_000_000, ge=1, description="Largest parameter count accepted (the default admits every torchvision "
+                                         "classification model, ViT-H/14's 632M included).")
     max_activation_mb: float = Field(
-        4096.0, gt=0, description="Largest float32 activation memory per training batch, in MiB.")
+        65536.0, gt=0, description="Largest float32 activation memory per training batch, in MiB (the default "
+                                   "admits the torchvision zoo at its input size and a batch of 64).")
 
 
 class SpecBase(Section):
