@@ -23,7 +23,10 @@ from playground.layers.base import Layer, ShapeError, module_name_problem
 from playground.layers.shapes import Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32
-_RANK_WORDS = {1: "a flat (features,) vector", 2: "a CxL sequence", 3: "a CxHxW feature map"}
+_RANK_WORDS = {1: "a flat (features,) vector", 2: "an LxD token sequence", 3: "a CxHxW feature map"}
+_MAP_WORDS = {"first": "a CxHxW feature map (channels first)", "last": "an HxWxC map (channels last)"}
+# Into which layout a permute takes a map (torch's dims, the batch first).
+_TO_LAYOUT = {"first": "[0, 3, 1, 2]", "last": "[0, 2, 3, 1]"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,24 @@ def _rank_problem(path: Path, layer: Layer, x: Shape, ranks: tuple[int, ...]) ->
     return SpecError([Problem(path, message, fix, label=layer.label(), reason="rank", layer=path)])
 
 
+def _layout_problem(path: Path, layer: Layer, x: Shape) -> SpecError:
+    """A map in the other layout: the permute that turns it, or for a linear after a CxHxW map, the
+    classic fix first (flatten into a vector)."""
+    wanted = layer.map_layout
+    got = "last" if x.channels_last else "first"
+    permute = f"`- {{type: permute, dims: {_TO_LAYOUT[wanted]}}}`"
+    if wanted == "last" and 1 in (layer.input_ranks or ()):   # linear, layernorm: over the last axis
+        others = [_RANK_WORDS[r] for r in layer.input_ranks if r != 3]
+        message = (f"{layer.type} needs {', '.join(others)} or {_MAP_WORDS['last']}, but its input is "
+                   f"{_MAP_WORDS[got].split(' (')[0]} ({fmt(x)}).")
+        fix = (f"Insert `- {{type: flatten}}` before it (it would flatten {fmt(x)} to {numel(x)}); or, to apply it "
+               f"to every pixel's channels, {permute}.")
+    else:
+        message = f"{layer.type} needs {_MAP_WORDS[wanted]}, but its input is {_MAP_WORDS[got]} ({fmt(x)})."
+        fix = f"Insert {permute} before it."
+    return SpecError([Problem(path, message, fix, label=layer.label(), reason="rank", layer=path)])
+
+
 class _Walk:
     """The shape walk over a tree of layers: rows, located errors, activations."""
 
@@ -126,6 +147,15 @@ class _Walk:
                            label=layer.label(), reason="name", layer=(*prefix, j))
             seen[layer.name] = j
         for j, layer in enumerate(layers):
+            target = layer.register_before
+            if target is not None and seen.get(target, j) >= j:
+                earlier = [n for n, k in seen.items() if k < j]
+                raise fail((*prefix, j, "register_before"),
+                           f"register_before: {target} names no earlier layer of {path_str((prefix[-1],))}.",
+                           (f"Name one of the layers before it: {', '.join(earlier)}." if earlier else
+                            "Give the earlier layer a name, and put that name here."),
+                           label=layer.label(), reason="name", layer=(*prefix, j))
+        for j, layer in enumerate(layers):
             x = self.layer((*prefix, j), layer, x, rows)
         return x
 
@@ -133,6 +163,9 @@ class _Walk:
         ranks = layer.input_ranks
         if ranks is not None and len(x) not in ranks:
             raise _rank_problem(path, layer, x, ranks)
+        if len(x) == 3 and layer.map_layout != "any" and ranks is not None \
+                and ("last" if x.channels_last else "first") != layer.map_layout:
+            raise _layout_problem(path, layer, x)
         children: list[LayerRow] = []
         for where, _ in layer.layer_lists() if layer.holds_layers else ():
             wrong = module_name_problem(where[1]) if len(where) == 2 else None   # a branch's name
@@ -157,7 +190,7 @@ class _Walk:
         for child in children:
             params += child.params
             macs += child.macs
-        rows.append(LayerRow(path[1], layer.name, layer.type, tuple(x), tuple(y), params, macs, path,
+        rows.append(LayerRow(path[1], layer.name, layer.type, x, y, params, macs, path,   # Shapes: tuples
                              tuple(children)))
         self.activations += numel(y)
         return y

@@ -25,10 +25,45 @@ class Model(nn.Sequential):
         self.spec_name = spec.name
 
 
+def _model(spec: SpecBase, modules: OrderedDict[str, nn.Module]) -> nn.Module:
+    order = registration_order(spec.layers)
+    if order is None:
+        return Model(spec, modules)
+    from playground.layers.modules import Reordered
+
+    model = Reordered(OrderedDict((name, modules[name]) for name in order), list(modules))
+    model.spec_name = spec.name
+    return model
+
+
 def _chain(layers: list[Layer], rows) -> OrderedDict[str, nn.Module]:
-    """The modules of ``layers``, from the check's rows for them (their input shapes)."""
+    """The modules of ``layers``, from the check's rows for them (their input shapes), in run order."""
     return OrderedDict((layer.name or str(j), _module(layer, row))
                        for j, (layer, row) in enumerate(zip(layers, rows, strict=True)))
+
+
+def registration_order(layers: list[Layer]) -> list[str] | None:
+    """The names of ``layers`` in the order their modules are registered, where a layer's
+    ``register_before`` moves it before an earlier sibling; None when that is the run order."""
+    names = [layer.name or str(j) for j, layer in enumerate(layers)]
+    if not any(layer.register_before for layer in layers):
+        return None
+    order = list(names)
+    for name, layer in zip(names, layers, strict=True):
+        if layer.register_before:
+            order.remove(name)
+            order.insert(order.index(layer.register_before), name)
+    return order
+
+
+def sequence(layers: list[Layer], modules: OrderedDict[str, nn.Module]) -> nn.Module:
+    """An nn.Sequential of ``modules`` (run order), registered in the order ``register_before`` asks for."""
+    from playground.layers.modules import Reordered
+
+    order = registration_order(layers)
+    if order is None:
+        return nn.Sequential(modules)
+    return Reordered(OrderedDict((name, modules[name]) for name in order), list(modules))
 
 
 def _module(layer: Layer, row: LayerRow) -> nn.Module:
@@ -39,7 +74,7 @@ def _module(layer: Layer, row: LayerRow) -> nn.Module:
     def chain(where, layers, _x):   # the rows of what the container holds at `where`, in order
         prefix = (*row.path, *where)
         rows = [c for c in row.children if c.path[:-1] == prefix]
-        return nn.Sequential(_chain(layers, rows)), Shape(rows[-1].output_shape)
+        return sequence(layers, _chain(layers, rows)), Shape(rows[-1].output_shape)
 
     return layer.build(x, chain)
 
@@ -51,9 +86,9 @@ def build_layer(layer: Layer, x: Shape) -> tuple[nn.Module, Shape]:
     return _module(layer, row), Shape(row.output_shape)
 
 
-def build(spec: SpecBase, summary: Summary | None = None) -> Model:
+def build(spec: SpecBase, summary: Summary | None = None) -> nn.Module:
     """The spec's model, built from the check's rows: every shape is worked out
     once. ``summary`` is the check's result where the caller has it; else the
     spec is checked here (SpecError if it does not fit)."""
     summary = summary if summary is not None else analyze(spec)
-    return Model(spec, _chain(spec.layers, summary.rows))
+    return _model(spec, _chain(spec.layers, summary.rows))

@@ -5,10 +5,11 @@
 - ``shapes``: pure shape arithmetic (``Shape``, ``conv_out``, ``pool_out``, ...)
 - ``types``: the bounded field types layers share (channels, kernels, padding)
 - ``registry``: type name -> plugin class, filled from the ``playground.layers`` entry points
-- ``modules``: the torch modules torch.nn lacks (residual sum, concat, gate; LayerNorm2d,
-  StochasticDepth, ChannelShuffle)
+- ``modules``: the torch modules torch.nn lacks (residual sum, concat, split, gate, a reordered
+  sequence; LayerNorm2d, StochasticDepth, ChannelShuffle, Permute, the token layers, SelfAttention)
 - the built-in layers, one file per family: ``activation``, ``conv``, ``dense``, ``norm``, ``pool``,
-  ``resample``, ``shuffle``; ``blocks``: the containers (sequential, residual, concat, gate)
+  ``resample``, ``shuffle``, ``tokens`` (permute, class token, position embedding, token pooling,
+  layer scale), ``attention``; ``blocks``: the containers (sequential, residual, concat, split, gate)
 
 The built-in layers (``BUILTINS``) load through the ``playground.layers``
 entry point group, exactly like third-party plugins (see pyproject.toml).
@@ -27,8 +28,9 @@ from playground.layers.activation import (
     SiLU,
     Tanh,
 )
+from playground.layers.attention import SelfAttention
 from playground.layers.base import Container, Elementwise, Layer, ShapeError
-from playground.layers.blocks import Concat, Gate, Residual, Sequential
+from playground.layers.blocks import Concat, Gate, Residual, Sequential, Split
 from playground.layers.conv import Conv2d, ConvTranspose2d
 from playground.layers.dense import Flatten, Linear
 from playground.layers.norm import (
@@ -45,6 +47,7 @@ from playground.layers.resample import Upsample
 from playground.layers.shapes import Shape
 from playground.layers.shuffle import ChannelShuffle
 from playground.layers.source import Unsupported
+from playground.layers.tokens import ClassToken, LayerScale, MeanTokens, Permute, PosEmbedding, TakeToken
 
 BUILTINS = (
     Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
@@ -52,7 +55,8 @@ BUILTINS = (
     Flatten, Linear, Dropout, BatchNorm2d, BatchNorm1d,
     ReLU6, SiLU, Hardswish, Hardsigmoid, Identity, Dropout2d, ConvTranspose2d, Upsample,
     LayerNorm2d, LayerNorm, StochasticDepth, ChannelShuffle,
-    Sequential, Residual, Concat, Gate,
+    Permute, ClassToken, PosEmbedding, TakeToken, MeanTokens, LayerScale, SelfAttention,
+    Sequential, Residual, Concat, Split, Gate,
 )
 
 __all__ = ["BUILTINS", "Container", "Elementwise", "Layer", "Shape", "ShapeError", "Unsupported",

@@ -110,9 +110,21 @@ class Layer(BaseModel):
         max_length=MAX_NAME_LENGTH,
         description="Optional unique name; becomes the module's attribute name (e.g. conv1).",
     )
+    register_before: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME_LENGTH,
+        description="The name of an earlier layer in the same list: this layer's module is registered (and its "
+                    "tensors come in the state dict) before that one's, while it still runs here. For state dicts "
+                    "in a reference's order, e.g. ViT's class token before conv_proj.",
+    )
 
     # Ranks (without batch) this layer accepts; None accepts any rank >= 1.
     input_ranks: ClassVar[tuple[int, ...] | None] = None
+    # The layout a rank-3 input must have: "first" (CxHxW, as convolutions and pooling take it),
+    # "last" (HxWxC: layers over the last axis, such as linear and layernorm) or "any". Only
+    # checked for layers that name their input_ranks.
+    map_layout: ClassVar[str] = "first"
     # A small valid configuration: the layer editor's starting point and the
     # plugin test harness's sample.
     example: ClassVar[dict[str, Any]] = {}

@@ -8,6 +8,8 @@
 * ``concat``: named branches on the same input, concatenated along the
   channels (Inception; DenseNet's "input plus new features" with an
   ``identity`` branch).
+* ``split``: the input's channels cut into equal parts, one per named branch,
+  the results concatenated (ShuffleNetV2's ``x.chunk(2, dim=1)`` unit).
 * ``gate``: x * body(x), broadcast (squeeze-and-excitation: a Cx1x1 gate).
 
 Layers are never referenced by position: branches have names, and what a
@@ -65,6 +67,9 @@ class Residual(Container):
                                 "then batchnorm2d), or a list of layers.")
     after: list[LayerItem] = Field(  # noqa: F821
         default_factory=list, description="Layers applied to the sum, e.g. [{type: relu}] (ResNet); none by default.")
+    shortcut_first: bool = Field(
+        False, description="Register the shortcut's layers before the body's, so their tensors come first in the "
+                           "state dict (torchvision's RegNet registers its projection before the bottleneck).")
 
     layer_fields = ("body", "shortcut", "after")
     merge = "+"
@@ -112,15 +117,16 @@ class Residual(Container):
         layers = self._shortcut(x, y)
         shortcut = modules.identity() if layers is None else chain(("shortcut",), layers, x)[0]
         after = chain(("after",), self.after, y)[0] if self.after else modules.identity()
-        return modules.Residual(body, shortcut, after)
+        return modules.Residual(body, shortcut, after, shortcut_first=self.shortcut_first)
 
     def source(self, x: Shape, chain) -> str:
         body, y = chain(("body",), self.body, x)
         layers = self._shortcut(x, y)
         shortcut = "nn.Identity()" if layers is None else chain(("shortcut",), layers, x)[0]
         after = chain(("after",), self.after, y)[0] if self.after else "nn.Identity()"
+        first = "    shortcut_first=True,\n" if self.shortcut_first else ""
         return (f"Residual(\n    body={nested(body)},\n    shortcut={nested(shortcut)},\n"
-                f"    after={nested(after)},\n)")
+                f"    after={nested(after)},\n{first})")
 
     def source_definitions(self, x: Shape) -> tuple[str, ...]:
         return (_module_source("Residual"),)
@@ -140,16 +146,9 @@ class Concat(Container):
         "b": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}}
 
     def output_shape(self, x: Shape, chain) -> Shape:
+        _channels_first(self, x)
         shapes = {name: chain(("branches", name), layers, x) for name, layers in self.branches.items()}
-        (first, y0), *rest = shapes.items()
-        for name, y in rest:
-            if len(y) != len(y0) or y[1:] != y0[1:]:
-                raise ShapeError(
-                    f"branch '{name}' gives {fmt(y)}, but branch '{first}' gives {fmt(y0)}: concatenating "
-                    f"along the channels needs every other dimension equal.",
-                    fix="Change the branch's stride, padding or pooling so its height and width match.",
-                    field=("branches", name))
-        return Shape((sum(y[0] for y in shapes.values()), *y0[1:]))
+        return _concatenated(shapes)
 
     def build(self, x: Shape, chain):
         from playground.layers import modules
@@ -164,6 +163,68 @@ class Concat(Container):
 
     def source_definitions(self, x: Shape) -> tuple[str, ...]:
         return (_module_source("Concat"),)
+
+
+def _channels_first(layer: Layer, x: Shape) -> None:
+    if x.channels_last:
+        raise ShapeError(f"{layer.type} joins along the channels of a CxHxW map, but its input is an HxWxC map "
+                         f"(channels last, {fmt(x)}).", fix="Insert `- {type: permute, dims: [0, 3, 1, 2]}` before it.")
+
+
+def _concatenated(shapes: dict[str, Shape]) -> Shape:
+    """The channel concatenation of the branches' outputs, or the ShapeError naming the branch that differs."""
+    (first, y0), *rest = shapes.items()
+    for name, y in rest:
+        if len(y) != len(y0) or y[1:] != y0[1:]:
+            raise ShapeError(
+                f"branch '{name}' gives {fmt(y)}, but branch '{first}' gives {fmt(y0)}: concatenating "
+                f"along the channels needs every other dimension equal.",
+                fix="Change the branch's stride, padding or pooling so its height and width match.",
+                field=("branches", name))
+    return Shape((sum(y[0] for y in shapes.values()), *y0[1:]))
+
+
+class Split(Container):
+    """The input's channels cut into equal parts, one per named branch in order (torch.chunk); each part
+    through its branch; the results concatenated along the channels (ShuffleNetV2's stride-1 unit, whose
+    first branch is the identity)."""
+
+    type: Literal["split"] = "split"
+    branches: dict[str, Annotated[list[LayerItem], Field(min_length=1)]] = Field(  # noqa: F821
+        min_length=2, description="Branch name -> its layers; branch i gets the i-th equal part of the channels.")
+
+    layer_fields = ("branches",)
+    merge = "concat"
+    example = {"type": "split", "branches": {
+        "keep": [{"type": "identity"}],
+        "mix": [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "relu"}]}}
+
+    def output_shape(self, x: Shape, chain) -> Shape:
+        _channels_first(self, x)
+        k = len(self.branches)
+        if x[0] % k:
+            raise ShapeError(f"{k} branches cut its input's {x[0]} channels ({fmt(x)}) into unequal parts.",
+                             fix=f"Give it {x[0]} channels that {k} divides, e.g. {x[0] - x[0] % k or k}.",
+                             field="branches")
+        return _concatenated({name: chain(("branches", name), layers, self._part(x))
+                              for name, layers in self.branches.items()})
+
+    def _part(self, x: Shape) -> Shape:
+        return Shape((x[0] // len(self.branches), *x[1:]))
+
+    def build(self, x: Shape, chain):
+        from playground.layers import modules
+
+        return modules.Split({name: chain(("branches", name), layers, self._part(x))[0]
+                              for name, layers in self.branches.items()})
+
+    def source(self, x: Shape, chain) -> str:
+        branches = "".join(f"\n    {name!r}: {nested(chain(('branches', name), layers, self._part(x))[0])},"
+                           for name, layers in self.branches.items())
+        return f"Split({{{branches}\n}})"
+
+    def source_definitions(self, x: Shape) -> tuple[str, ...]:
+        return (_module_source("Split"),)
 
 
 class Gate(Container):
@@ -213,4 +274,4 @@ def _module_source(name: str) -> str:
     return inspect.getsource(getattr(modules, name))
 
 
-CONTAINERS = (Sequential, Residual, Concat, Gate)
+CONTAINERS = (Sequential, Residual, Concat, Split, Gate)

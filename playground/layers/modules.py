@@ -8,6 +8,8 @@ as it is."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -17,10 +19,13 @@ def identity() -> nn.Module:
 
 
 class Residual(nn.Module):
-    """after(body(x) + shortcut(x))."""
+    """after(body(x) + shortcut(x)). ``shortcut_first`` registers the shortcut before the body, so its
+    tensors come first in the state dict (torchvision's RegNet: ``proj`` before ``f``)."""
 
-    def __init__(self, body: nn.Module, shortcut: nn.Module, after: nn.Module):
+    def __init__(self, body: nn.Module, shortcut: nn.Module, after: nn.Module, shortcut_first: bool = False):
         super().__init__()
+        if shortcut_first:
+            self.shortcut = shortcut
         self.body = body
         self.shortcut = shortcut
         self.after = after
@@ -41,6 +46,39 @@ class Concat(nn.Module):
         for branch in self.branches.values():
             outs.append(branch(x))                  # N x C_i x H x W
         return torch.cat(outs, dim=1)               # N x sum(C_i) x H x W
+
+
+class Split(nn.Module):
+    """The input's channels cut into as many equal parts as there are branches (torch.chunk); part i
+    through branch i; the results concatenated along the channels (ShuffleNetV2's stride-1 unit)."""
+
+    def __init__(self, branches: dict[str, nn.Module]):
+        super().__init__()
+        self.branches = nn.ModuleDict(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = x.chunk(len(self.branches), dim=1)  # each N x C/k x ...
+        outs: list[torch.Tensor] = []
+        for i, branch in enumerate(self.branches.values()):
+            outs.append(branch(parts[i]))
+        return torch.cat(outs, dim=1)
+
+
+class Reordered(nn.Sequential):
+    """An nn.Sequential whose children are registered (and come in the state dict) in one order and
+    run in another, ``run_order`` (names). TorchScript gets a plain nn.Sequential in run order."""
+
+    def __init__(self, modules: dict[str, nn.Module], run_order: list[str]):
+        super().__init__(modules)
+        self.run_order = list(run_order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.run_order:
+            x = self._modules[name](x)
+        return x
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        return nn.Sequential(OrderedDict((name, self._modules[name]) for name in self.run_order))
 
 
 class Gate(nn.Module):
@@ -106,3 +144,86 @@ class ChannelShuffle(nn.Module):
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
+
+
+class Permute(nn.Module):
+    """torch.permute with the batch first (torchvision.ops.Permute): [0, 2, 3, 1] takes N x C x H x W
+    to channels-last N x H x W x C."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class ClassToken(nn.Module):
+    """A learned token put in front of N x L x D tokens (ViT's class_token, zeros at first): N x (L+1) x D."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)   # N x (L+1) x D
+
+
+class PosEmbedding(nn.Module):
+    """A learned position embedding added to N x L x D tokens (ViT's pos_embedding, normal std 0.02)."""
+
+    def __init__(self, length: int, dim: int, std: float = 0.02) -> None:
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.embedding                   # N x L x D
+
+
+class TakeToken(nn.Module):
+    """One token of N x L x D: N x D (ViT's class token, index 0)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]
+
+    def extra_repr(self) -> str:
+        return f"index={self.index}"
+
+
+class MeanTokens(nn.Module):
+    """The mean over the tokens of N x L x D: N x D."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1)
+
+
+class LayerScale(nn.Module):
+    """A learned per-channel scale (ConvNeXt's layer_scale: C x 1 x 1 on a map; D over the last axis)."""
+
+    def __init__(self, shape: list[int], init: float) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(shape) * init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over N x L x D tokens: torch.nn.MultiheadAttention (batch first;
+    in_proj_weight, in_proj_bias, out_proj) on query = key = value = x, without the attention weights,
+    so it runs on scaled_dot_product_attention's fused kernels (and the fast path in inference)."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(dim, num_heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.attention(x, x, x, need_weights=False)
+        return out                                  # N x L x D

@@ -125,26 +125,33 @@ class _LayerNorm(Elementwise):
     def _size(self) -> int | None:
         raise NotImplementedError
 
+    def _axis(self) -> int:
+        """The axis normalized: the last (layernorm) or the channels (layernorm2d)."""
+        return -1
+
     def _check(self, x: Shape, field: str, what: str) -> None:
-        given = self._size()
-        if given is not None and given != x[0]:
-            raise ShapeError(f"{field}={given}, but its input {fmt(x)} has {x[0]} {what}.",
-                             fix=f"Set {field}: {x[0]}, or leave it out to infer it.", field=field)
+        given, n = self._size(), x[self._axis()]
+        if given is not None and given != n:
+            raise ShapeError(f"{field}={given}, but its input {fmt(x)} has {n} {what}.",
+                             fix=f"Set {field}: {n}, or leave it out to infer it.", field=field)
 
     def _options(self) -> dict:
         return dict(eps=unless(self.eps, 1e-5), elementwise_affine=unless(self.elementwise_affine, True))
 
     def param_count(self, x: Shape) -> int:
-        return 2 * x[0] if self.elementwise_affine else 0
+        return 2 * x[self._axis()] if self.elementwise_affine else 0
 
 
 class LayerNorm(_LayerNorm):
-    """Layer normalization over the features of a flat vector (torch.nn.LayerNorm(F))."""
+    """Layer normalization over the last axis: a vector's features, each token's, each pixel's channels
+    of an HxWxC map (torch.nn.LayerNorm(D))."""
 
     type: Literal["layernorm"] = "layernorm"
     normalized_shape: Features | None = Field(
-        None, description="Features normalized; inferred from the input when left out, checked when given.")
-    input_ranks = (1,)   # token sequences (L x F) are not a shape playground has yet
+        None, description="Features normalized (the last axis); inferred from the input when left out, checked "
+                          "when given.")
+    input_ranks = (1, 2, 3)
+    map_layout = "last"
     example = {"type": "layernorm"}
     variants = ({"type": "layernorm", "normalized_shape": 16, "eps": 1e-6},
                 {"type": "layernorm", "elementwise_affine": False})
@@ -153,12 +160,12 @@ class LayerNorm(_LayerNorm):
         return self.normalized_shape
 
     def output_shape(self, x: Shape) -> Shape:
-        self._check(x, "normalized_shape", "features")
+        self._check(x, "normalized_shape", "features" if len(x) == 1 else "features on its last axis")
         return x
 
     def build(self, x: Shape):
         from torch import nn
-        return nn.LayerNorm(x[0], eps=self.eps, elementwise_affine=self.elementwise_affine)
+        return nn.LayerNorm(x[-1], eps=self.eps, elementwise_affine=self.elementwise_affine)
 
 
 class LayerNorm2d(_LayerNorm):
@@ -175,6 +182,9 @@ class LayerNorm2d(_LayerNorm):
 
     def _size(self) -> int | None:
         return self.num_channels
+
+    def _axis(self) -> int:
+        return 0
 
     def output_shape(self, x: Shape) -> Shape:
         self._check(x, "num_channels", "channels")

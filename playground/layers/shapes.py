@@ -1,7 +1,10 @@
 """Pure shape arithmetic: small functions over tuples of ints, no tensors.
 
-A shape never includes the batch dimension: (C, H, W) for feature maps,
-(F,) for flat vectors. Every layer plugin's shape rule is built from these.
+A shape never includes the batch dimension: (F,) for flat vectors, (L, D)
+for token sequences (L tokens of D features), (C, H, W) for feature maps, or
+(H, W, C) for a map whose channels were moved last (``channels_last``: after a
+``permute``, so that linear and layer norm work on every pixel's channels, as
+Swin and ConvNeXt do). Every layer plugin's shape rule is built from these.
 """
 
 from __future__ import annotations
@@ -12,14 +15,33 @@ from collections.abc import Iterable
 
 class Shape(tuple):
     """A shape without the batch dimension; a tuple that may remember what it
-    was flattened from, so messages can say "20x4x4 flattens to 320"."""
+    was flattened from, so messages can say "20x4x4 flattens to 320", and
+    whether a rank-3 map holds its channels last (HxWxC)."""
 
     flattened_from: tuple[int, ...] | None
+    channels_last: bool
 
-    def __new__(cls, dims: Iterable[int], flattened_from: Iterable[int] | None = None):
+    def __new__(cls, dims: Iterable[int], flattened_from: Iterable[int] | None = None, channels_last: bool = False):
+        if isinstance(dims, Shape) and flattened_from is None and not channels_last:   # a copy keeps all
+            flattened_from, channels_last = dims.flattened_from, dims.channels_last
         self = super().__new__(cls, (int(d) for d in dims))
         self.flattened_from = tuple(flattened_from) if flattened_from is not None else None
+        self.channels_last = bool(channels_last) and len(self) == 3
         return self
+
+    def with_last(self, n: int) -> Shape:
+        """This shape with its last axis n long, the layout kept (a linear over the last axis)."""
+        return Shape((*self[:-1], n), channels_last=self.channels_last)
+
+    def __reduce__(self):
+        return (Shape, (tuple(self), self.flattened_from, self.channels_last))
+
+
+def layout(x: Shape) -> str:
+    """'CxHxW' / 'HxWxC' / 'LxD' / 'F': what the axes of ``x`` are, for messages and tables."""
+    if len(x) == 3:
+        return "HxWxC" if getattr(x, "channels_last", False) else "CxHxW"
+    return {1: "F", 2: "LxD"}.get(len(x), f"rank {len(x)}")
 
 
 def fmt(shape: Iterable[int]) -> str:
