@@ -177,6 +177,7 @@ class PosEmbedding(nn.Module):
 
     def __init__(self, length: int, dim: int, std: float = 0.02) -> None:
         super().__init__()
+        self.std = std
         self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,6 +210,7 @@ class LayerScale(nn.Module):
 
     def __init__(self, shape: list[int], init: float) -> None:
         super().__init__()
+        self.init = init
         self.scale = nn.Parameter(torch.ones(shape) * init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -222,6 +224,8 @@ class SelfAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
+        self.num_heads = num_heads
+        self.dropout = dropout
         self.attention = nn.MultiheadAttention(dim, num_heads, dropout=dropout, bias=bias, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
