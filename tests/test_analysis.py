@@ -55,8 +55,10 @@ def test_the_activation_budget_is_inclusive(mnist_text):
 
 @pytest.mark.parametrize("layers,message,fix", [
     ([{"type": "conv2d", "out_channels": 4, "kernel_size": 3}, {"type": "linear", "out_features": 10}],
-     "linear needs a flat (features,) vector, but its input is a CxHxW feature map (4x26x26).",
-     "Insert `- {type: flatten}` before it (it would flatten 4x26x26 to 2704)."),
+     "linear needs a flat (features,) vector, an LxD token sequence or an HxWxC map (channels last), but its input "
+     "is a CxHxW feature map (4x26x26).",
+     "Insert `- {type: flatten}` before it (it would flatten 4x26x26 to 2704); or, to apply it to every pixel's "
+     "channels, `- {type: permute, dims: [0, 2, 3, 1]}`."),
     ([{"type": "flatten"}, {"type": "maxpool2d", "kernel_size": 2}],
      "maxpool2d needs a CxHxW feature map, but its input is a flat (features,) vector (784).",
      "Move it before the layer that flattens the feature map, or use a layer that accepts a flat (features,) vector."),

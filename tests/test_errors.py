@@ -170,7 +170,7 @@ def test_folder_and_binary_files(tmp_path):
 
 # The same table for blocks: specs/zoo/resnet18.yaml's lines, and where each use is.
 RESNET = (SPECS / "zoo" / "resnet18.yaml").read_text()
-BLOCK_CONV1, BLOCK_BN2, SHORTCUT, LAYER1, LAYER2 = 15, 19, 20, 27, 28
+BLOCK_CONV1, BLOCK_BN2, SHORTCUT, LAYER1, LAYER2 = 14, 18, 19, 26, 27
 
 BLOCK_CASES = [
     # (id, old, new, place, line, substrings)
@@ -178,13 +178,13 @@ BLOCK_CASES = [
      "{type: batchnorm2d, name: bn2}", "{type: batchnorm2d, name: bn2, num_features: 64}",
      "blocks.basic.layers[0].body[4] (batchnorm2d 'bn2').num_features", BLOCK_BN2,
      ["num_features=64, but its input 128x28x28 has 128 channels",
-      "in block 'basic' as used by layers[5] (use 'layer2', line 28): repetition 1 of 2, width=128, stride=2, "
+      "in block 'basic' as used by layers[5] (use 'layer2', line 27): repetition 1 of 2, width=128, stride=2, "
       "shortcut='projection'."]),
     ("residual shapes that cannot be added", "first: {stride: 2, shortcut: projection}}\n  - {type: use, block: basic, "
      "name: layer3", "first: {stride: 2}}\n  - {type: use, block: basic, name: layer3",
      "blocks.basic.layers[0] (residual)", SHORTCUT - 7,
      ["cannot add the body's output 128x28x28 to the input 64x56x56", "Set `shortcut: projection`",
-      "as used by layers[5] (use 'layer2', line 28)"]),
+      "as used by layers[5] (use 'layer2', line 27)"]),
     ("unknown block", "block: basic, name: layer2", "block: basics, name: layer2",
      "layers[5] (use 'layer2').block", LAYER2, ["no block named 'basics'. Did you mean 'basic'?",
                                                 "\n  Blocks defined in this spec: basic."]),

@@ -99,6 +99,10 @@ def judge(path: Path, batch: int = 2) -> Verdict:
 
     torch.manual_seed(0)
     reference = make(**BUILDER_OPTIONS.get(builder, {}))
+    with torch.no_grad():   # ViT starts its head (and class token) at zero: outputs would all be 0
+        for p in reference.parameters():
+            if p.dim() and not p.any():
+                p.normal_(std=0.02)
     model = playground.build(spec, summary)
 
     theirs_sd, ours_sd = reference.state_dict(), model.state_dict()

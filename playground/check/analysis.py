@@ -94,7 +94,7 @@ def _layer_problem(path: Path, layer: Layer, err: ShapeError) -> SpecError:
 
 
 def _rank_problem(path: Path, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> SpecError:
-    wanted = " or ".join(_RANK_WORDS.get(r, f"a rank-{r} input") for r in ranks)
+    wanted = layer.input_words or " or ".join(_RANK_WORDS.get(r, f"a rank-{r} input") for r in ranks)
     got = _RANK_WORDS.get(len(x), f"a rank-{len(x)} tensor")
     message = f"{layer.type} needs {wanted}, but its input is {got} ({fmt(x)})."
     if min(ranks) < len(x):   # it wants fewer dimensions: flattening first is the fix

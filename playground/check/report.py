@@ -50,7 +50,8 @@ def table(summary: Summary, batch_size: int | None = None, max_depth: int | None
         memory += f", {human(summary.activation_bytes(batch_size))}B per batch of {batch_size}"
     out.append(f"params: {human(summary.total_params)} ({human(summary.total_params * 4)}B float32), "
                f"MACs: {human(summary.total_macs)} per sample, {memory}")
-    out.append("MACs count convolutions and linear layers, as torchvision's GFLOPS column does.")
+    out.append("MACs count convolutions, linear layers and attention's matrix products, "
+               "as torchvision's GFLOPS column does.")
     return "\n".join(out)
 
 

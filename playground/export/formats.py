@@ -171,12 +171,24 @@ def _onnx(item: Exportable, model: nn.Module, example: torch.Tensor, out: io.Byt
     out.write(graph.SerializeToString())
 
 
+def _scriptable(model: nn.Module) -> nn.Module:
+    """What torch.jit.script is given: a copy where the model holds a Reordered (scripting swaps each
+    for a plain nn.Sequential in run order, in place, and the caller's model must stay as it is)."""
+    from playground.layers.modules import Reordered
+
+    if any(isinstance(m, Reordered) for m in model.modules()):
+        import copy
+
+        return copy.deepcopy(model)
+    return model
+
+
 def _torchscript(item: Exportable, model: nn.Module, out: io.BytesIO, normalize: bool) -> None:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)   # torch.jit.script's deprecation notice
-        scripted = torch.jit.script(model)
+        scripted = torch.jit.script(_scriptable(model))
         torch.jit.save(scripted, out, _extra_files={"playground.json": json.dumps(metadata(item, normalize))})
 
 

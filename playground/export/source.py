@@ -15,6 +15,7 @@ import keyword
 import re
 
 from playground.check.analysis import LayerRow, Summary
+from playground.check.builder import registration_order
 from playground.core.errors import path_str
 from playground.format.spec import SpecBase
 from playground.layers.base import Layer
@@ -59,8 +60,18 @@ class _Writer:
                 for j, (layer, row) in enumerate(zip(layers, rows, strict=True))]
 
     def chain(self, layers: list[Layer], rows) -> str:
-        """An nn.Sequential of the layers, children named as the model names them."""
+        """An nn.Sequential of the layers, children named as the model names them (a Reordered
+        where ``register_before`` registers them in another order than they run)."""
         entries = self.entries(layers, rows)
+        order = registration_order(layers)
+        if order is not None:
+            code = _module_source("Reordered")
+            if code not in self.definitions:
+                self.definitions.append(code)
+            by_name = {n: (e, s) for n, e, s in entries}
+            lines = [f"    ({n!r}, {_indented(by_name[n][0], '    ')}),  # {by_name[n][1]}" for n in order]
+            run = [n for n, _, _ in entries]
+            return "Reordered(OrderedDict([\n" + "\n".join(lines) + f"\n]), run_order={run!r})"
         if all(layer.name is None for layer in layers):   # positional names: plain nn.Sequential
             lines = [f"    {_indented(e, '    ')},  # {s}" for _, e, s in entries]
             return "nn.Sequential(\n" + "\n".join(lines) + "\n)"
@@ -85,13 +96,16 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
     entries = writer.entries(spec.layers, summary.rows)
     while name in {d.split("(")[0].removeprefix("class ").strip() for d in writer.definitions}:
         name += "Model"
-    init = "\n".join(f"            ({n!r}, {_indented(e, '            ')}),  # {s}" for n, e, s in entries)
+    by_name = {n: (e, s) for n, e, s in entries}
+    registered = registration_order(spec.layers) or list(by_name)   # forward below runs them in spec order
+    init = "\n".join(f"            ({n!r}, {_indented(by_name[n][0], '            ')}),  # {by_name[n][1]}"
+                     for n in registered)
     forward = []
     for j, ((n, _, s), layer) in enumerate(zip(entries, spec.layers, strict=True)):
         attribute = layer.name is not None and n.isidentifier() and not keyword.iskeyword(n) \
             and not _nn_sequential_has(n)
         forward.append(f"        x = self.{n}(x)  # N x {s}" if attribute else
-                       f"        x = self[{j}](x)  # {layer.type}, N x {s}")
+                       f"        x = self[{registered.index(n)}](x)  # {layer.type}, N x {s}")
     c, h, w = spec.input.shape()
     mean, std = spec.data.mean, spec.data.std
     header = [
@@ -146,6 +160,14 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "",
     ]
     return "\n".join(header + body)
+
+
+def _module_source(name: str) -> str:
+    import inspect
+
+    from playground.layers import modules
+
+    return inspect.getsource(getattr(modules, name)).strip("\n")
 
 
 def _nn_sequential_has(name: str) -> bool:

@@ -288,6 +288,7 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
         owner = model.type_name() if label else (path_str(path[:n]) if n else "the spec")
         # a layer's own type goes without saying; it has at least `name`
         valid = [f.alias or k for k, f in model.model_fields.items() if k != "type" or not label]
+        valid.sort(key=lambda k: k == "register_before")   # the layer's own keys before the one every layer has
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
                        f"Valid keys: {', '.join(valid)}.", label=label, layer=layer)
     if kind == "string_pattern_mismatch" and key == "name" and isinstance(value, str) \

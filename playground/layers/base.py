@@ -121,6 +121,8 @@ class Layer(BaseModel):
 
     # Ranks (without batch) this layer accepts; None accepts any rank >= 1.
     input_ranks: ClassVar[tuple[int, ...] | None] = None
+    # How messages name what it takes, where the rank alone would mislead (None: from input_ranks).
+    input_words: ClassVar[str | None] = None
     # The layout a rank-3 input must have: "first" (CxHxW, as convolutions and pooling take it),
     # "last" (HxWxC: layers over the last axis, such as linear and layernorm) or "any". Only
     # checked for layers that name their input_ranks.

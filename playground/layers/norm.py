@@ -84,6 +84,7 @@ class BatchNorm1d(_BatchNorm):
 
     type: Literal["batchnorm1d"] = "batchnorm1d"
     input_ranks = (1, 2)
+    input_words = "a flat (features,) vector or a CxL sequence"   # over the first axis, as torch's
     example = {"type": "batchnorm1d"}
     variants = ({"type": "batchnorm1d", "affine": False}, {"type": "batchnorm1d", "momentum": None, "eps": 0.01})
 
