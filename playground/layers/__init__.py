@@ -9,7 +9,8 @@
   sequence; LayerNorm2d, StochasticDepth, ChannelShuffle, Permute, the token layers, SelfAttention)
 - the built-in layers, one file per family: ``activation``, ``conv``, ``dense``, ``norm``, ``pool``,
   ``resample``, ``shuffle``, ``tokens`` (permute, class token, position embedding, token pooling,
-  layer scale), ``attention``; ``blocks``: the containers (sequential, residual, concat, split, gate)
+  layer scale), ``attention``, ``maxvit`` (MaxViT's window and grid partition_attention, torchvision's
+  module); ``blocks``: the containers (sequential, residual, concat, split, gate)
 
 The built-in layers (``BUILTINS``) load through the ``playground.layers``
 entry point group, exactly like third-party plugins (see pyproject.toml).
@@ -33,6 +34,7 @@ from playground.layers.base import Container, Elementwise, Layer, ShapeError
 from playground.layers.blocks import Concat, Gate, Residual, Sequential, Split
 from playground.layers.conv import Conv2d, ConvTranspose2d
 from playground.layers.dense import Flatten, Linear
+from playground.layers.maxvit import PartitionAttention
 from playground.layers.norm import (
     BatchNorm1d,
     BatchNorm2d,
@@ -56,6 +58,7 @@ BUILTINS = (
     ReLU6, SiLU, Hardswish, Hardsigmoid, Identity, Dropout2d, ConvTranspose2d, Upsample,
     LayerNorm2d, LayerNorm, StochasticDepth, ChannelShuffle,
     Permute, ClassToken, PosEmbedding, TakeToken, MeanTokens, LayerScale, SelfAttention,
+    PartitionAttention,
     Sequential, Residual, Concat, Split, Gate,
 )
 
