@@ -7,9 +7,13 @@ torchvision builder fails; none is skipped."""
 from __future__ import annotations
 
 import pytest
+import torch
 import torchvision
+import yaml
 from conftest import ZOO
 from zoo_judge import judge
+
+import playground
 
 ZOO_FILES = sorted(ZOO.glob("*.yaml"))
 FAMILIES = ("alexnet", "convnext", "densenet", "efficientnet_b", "efficientnet_v2", "googlenet", "inception",
@@ -28,3 +32,31 @@ def test_every_zoo_file_names_a_builder_and_every_family_has_one():
     assert {p.stem for p in ZOO_FILES} <= builders
     missing = [f for f in FAMILIES if not any(p.stem.startswith(f) for p in ZOO_FILES)]
     assert not missing, f"families without a zoo spec: {missing}"
+
+
+def test_no_zoo_file_needs_a_budget_of_its_own():
+    """The defaults admit the zoo: no file raises them (VGG-19's 143.7M parameters included)."""
+    assert not [p.name for p in ZOO_FILES if "budget" in yaml.safe_load(p.read_text())]
+
+
+def test_the_default_budget_admits_vit_h_14_and_refuses_a_typo():
+    """ViT-H/14 (632M parameters), written from vit_b_16.yaml's template, checks with the default
+    budget and has torchvision's parameter count; a linear of a million outputs over a flattened
+    224x224 image (1.5e11 parameters) is refused by the check, before any weight exists."""
+    text = (ZOO / "vit_b_16.yaml").read_text()
+    for old, new in (("name: vit_b_16", "name: vit_h_14"),
+                     ("out_channels: 768, kernel_size: 16, stride: 16", "out_channels: 1280, kernel_size: 14, stride: 14"),
+                     ("times: 12, with: {dim: 768, heads: 12, mlp: 3072}", "times: 32, with: {dim: 1280, heads: 16, mlp: 5120}")):
+        assert old in text
+        text = text.replace(old, new)
+    summary = playground.summarize(playground.load_spec(text))
+    with torch.device("meta"):
+        reference = torchvision.models.vit_h_14()
+    assert summary.total_params == sum(p.numel() for p in reference.parameters()) == 632_045_800
+
+    typo = {"name": "typo", "data": {"dataset": "none"}, "input": {"channels": 3, "height": 224, "width": 224},
+            "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 1_000_000}]}
+    with pytest.raises(playground.SpecError) as info:
+        playground.load_spec(typo)
+    (problem,) = info.value.problems
+    assert problem.reason == "budget" and "150,529,000,000 parameters" in problem.message

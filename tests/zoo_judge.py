@@ -67,18 +67,20 @@ def settings(module: nn.Module) -> tuple | None:
     return None
 
 
-def called_settings(model: nn.Module, x: torch.Tensor) -> list[tuple]:
-    """``settings`` of every module the forward pass calls, in call order."""
+def seeded_run(model: nn.Module, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, list[tuple]]:
+    """The output of one forward pass drawing from ``seed``, and the ``settings`` of every module it
+    calls, in call order."""
     seen: list[tuple] = []
     hooks = [m.register_forward_pre_hook(lambda m, _a: seen.append(s) if (s := settings(m)) else None)
              for m in model.modules()]
     try:
+        torch.manual_seed(seed)
         with torch.no_grad():
-            model(x)
+            out = model(x)
     finally:
         for h in hooks:
             h.remove()
-    return seen
+    return out, seen
 
 
 def _bound(theirs: torch.Tensor) -> float:
@@ -114,13 +116,15 @@ def judge(path: Path, batch: int = 2) -> Verdict:
     model.load_state_dict(dict(zip(ours_sd, theirs_sd.values(), strict=True)))
 
     x = torch.randn(batch, *spec.input.shape())
-    reference.eval(), model.eval()
-    # With autograd on and the math kernel of scaled_dot_product_attention: otherwise attention
-    # takes fused kernels FlopCounterMode has no formula for, and its matmuls go uncounted.
+    # MACs on the meta device (no weights, no arithmetic), with autograd on and the math kernel of
+    # scaled_dot_product_attention: fused attention kernels have no FlopCounterMode formula.
+    with torch.device("meta"):
+        counted = make(**BUILDER_OPTIONS.get(builder, {})).eval()
     with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
-        reference(x[:1])
+        counted(x[:1].to("meta"))
     assert summary.total_macs == counter.get_total_flops() // 2, (summary.total_macs, counter.get_total_flops() // 2)
 
+    reference.eval(), model.eval()
     with torch.no_grad():
         theirs, ours = reference(x), model(x)
     assert theirs.abs().max() > 0
@@ -128,15 +132,9 @@ def judge(path: Path, batch: int = 2) -> Verdict:
     assert eval_diff <= _bound(theirs), f"eval outputs differ by {eval_diff}"
 
     reference.train(), model.train()
-    assert called_settings(model, x) == called_settings(reference, x), "training settings differ"
-    # called_settings ran a train-mode pass: batch-norm running statistics moved alike; reload.
-    model.load_state_dict(dict(zip(ours_sd, reference.state_dict().values(), strict=True)))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        theirs = reference(x)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        ours = model(x)
+    theirs, theirs_settings = seeded_run(reference, x, seed=1)
+    ours, ours_settings = seeded_run(model, x, seed=1)
+    assert ours_settings == theirs_settings, "training settings differ"
     train_diff = (ours - theirs).abs().max().item()
     assert train_diff <= _bound(theirs), f"train outputs differ by {train_diff}"
     lines = sum(1 for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#"))

@@ -119,7 +119,9 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "    model.load_state_dict(state_dict)   # e.g. torch.load(run's checkpoint.pt)['model']",
         "    scores = model(preprocess(images))",
         "",
-        f"{summary.total_params:,} parameters. Needs only torch.",
+        f"{summary.total_params:,} parameters. Needs "
+        + ("torch and torchvision (whose modules it uses)." if any("torchvision" in d for d in writer.definitions)
+           else "only torch."),
         '"""',
         "",
         "from collections import OrderedDict",
