@@ -68,7 +68,7 @@ def _no_exceptions(at):
 
 
 def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 # -- what the page shows ------------------------------------------------------------

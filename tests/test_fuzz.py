@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from conftest import SAMPLED_SPECS, SPECS
+from conftest import SAMPLED_SPECS
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 

@@ -14,7 +14,6 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from playground import SpecError
-
 from playground.check.analysis import check_layer
 from playground.check.builder import build_layer
 from playground.layers import BUILTINS, Container

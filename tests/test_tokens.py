@@ -119,7 +119,8 @@ def test_mean_tokens_averages_them():
     assert summary.output_shape == (32,)
 
 
-CNBLOCK = ("{type: residual, body: [{type: conv2d, name: dwconv, out_channels: 8, kernel_size: 7, padding: 3, groups: depthwise}, "
+CNBLOCK = ("{type: residual, body: [{type: conv2d, name: dwconv, out_channels: 8, kernel_size: 7, padding: 3, "
+           "groups: depthwise}, "
            "{type: permute, dims: [0, 2, 3, 1]}, {type: layernorm, eps: 1.0e-6}, {type: linear, out_features: 32}, "
            "{type: gelu}, {type: linear, out_features: 8}, {type: permute, dims: [0, 3, 1, 2]}, "
            "{type: layer_scale, name: scale, register_before: dwconv}, {type: stochastic_depth, p: 0.2, mode: row}]}")
@@ -260,9 +261,9 @@ def test_the_check_prints_token_rows(tmp_path, capsys):
     assert main([str(spec)]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[4:] if line.strip()}
-    assert rows["2"] == ["permute", "16x32", "0", "0"]        # 16 tokens of 32
-    assert rows["3"] == ["class_token", "class_token", "17x32", "32", "0"]
-    assert rows["5.body.1"] == ["self_attention", "17x32", "4,224", f"{4 * 17 * 32 * 32 + 2 * 17 * 17 * 32:,}"]
+    assert rows["2"] == ["permute", "16x32", "tokens", "0", "0"]        # 16 tokens of 32
+    assert rows["3"] == ["class_token", "class_token", "17x32", "tokens", "32", "0"]
+    assert rows["5.body.1"] == ["self_attention", "17x32", "tokens", "4,224", f"{4 * 17 * 32 * 32 + 2 * 17 * 17 * 32:,}"]
 
 
 def test_onnx_agrees_in_onnxruntime(spec_file):

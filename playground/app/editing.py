@@ -256,4 +256,6 @@ class Source:
 
     @property
     def save_name(self) -> str:
-        return spec_stem(self.name) if self.name else "my_spec"
+        """The save box's first name: the file's own, without a folder ('zoo/vit_b_16.yaml' is saved
+        as specs/vit_b_16.yaml, a copy beside the others; the shipped zoo stays as it is)."""
+        return spec_stem(self.name.rsplit("/", 1)[-1]) if self.name else "my_spec"

@@ -8,14 +8,14 @@ import re
 
 from playground.app.editing import Checked, LayerView
 from playground.core.texts import count
-from playground.layers.shapes import fmt
+from playground.layers.shapes import label
 
 TABLE_COLUMNS = ("#", "name", "type", "output shape", "params", "MACs", "status")
 DASH = "—"
 
 
 def shape_text(shape) -> str:
-    return fmt(shape) if shape is not None else DASH
+    return label(shape) if shape is not None else DASH
 
 
 INDENT = "· "   # one per level of nesting, before a nested layer's type
@@ -35,7 +35,7 @@ def layer_title(view: LayerView) -> str:
     """The layer editor's heading for one layer: '✗ 7: linear 'fc' → ?'."""
     mark = "✗ " if view.bad else ""
     name = f" '{view.name}'" if view.name else ""
-    shape = fmt(view.output_shape) if view.output_shape is not None else "?"
+    shape = label(view.output_shape) if view.output_shape is not None else "?"
     return f"{mark}{view.index}: {view.type}{name} → {shape}"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from playground.check.analysis import Summary
 from playground.layers.shapes import fmt
+from playground.layers.shapes import label as shape_label
 
 
 def human(n: float) -> str:
@@ -27,7 +28,7 @@ def table(summary: Summary, batch_size: int | None = None, max_depth: int | None
     ``max_depth`` (0: the top-level layers only, each container with its totals)."""
     header = ("#", "name", "type", "output", "params", "MACs")
     body = [("", "", "input", fmt(summary.input_shape), "", "")]
-    body += [(position(r.path), r.name or "", "  " * r.depth + r.type, fmt(r.output_shape), f"{r.params:,}",
+    body += [(position(r.path), r.name or "", "  " * r.depth + r.type, shape_label(r.output_shape), f"{r.params:,}",
               f"{r.macs:,}") for r in summary.walk(max_depth)]
     footer = ("", "", "total", "", f"{summary.total_params:,}", f"{summary.total_macs:,}")
     rows = [header, *body, footer]
@@ -73,7 +74,7 @@ def diagram(layers, input_shape) -> str:
             style = f'fillcolor="{"#eef3fb" if layer.output_shape is not None else "#eeeeee"}"'
         out.append(f'  l{layer.index} [label="{label}", {style}];')
         out.append(f'  {prev} -> l{layer.index} [label=" {shape}"];')
-        prev, shape = f"l{layer.index}", (fmt(layer.output_shape) if layer.output_shape is not None else "?")
+        prev, shape = f"l{layer.index}", (shape_label(layer.output_shape) if layer.output_shape is not None else "?")
     return _dot_end(out, prev, shape)
 
 
@@ -119,7 +120,7 @@ def _layer_dot(out: list, layer, row, node: str, shape: str, ids, pad: str) -> t
         me = f"n{next(ids)}"
         out.append(f'{pad}{me} [label="{_dot_text(title)}"];')
         out.append(f'{pad}{node} -> {me} [label=" {shape}"];')
-        return me, fmt(row.output_shape)
+        return me, shape_label(row.output_shape)
     out.append(f'{pad}subgraph cluster_{next(ids)} {{ label="{_dot_text(title)}"; style="rounded"; color="#8aa4c8";')
     inner = pad + "  "
     groups: dict[tuple, list] = {}
@@ -142,7 +143,7 @@ def _layer_dot(out: list, layer, row, node: str, shape: str, ids, pad: str) -> t
     out.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", shape=circle, fillcolor="#ffffff"];')
     for end, end_shape in ends:
         out.append(f'{inner}{end} -> {merge} [label=" {end_shape}"];')
-    y = fmt(row.output_shape) if not after else fmt(groups[after[0]][0].input_shape)
+    y = shape_label(row.output_shape) if not after else shape_label(groups[after[0]][0].input_shape)
     node, shape = merge, y
     for where in after:
         node, shape = _chain_dot(out, lists[where], groups[where], node, shape, ids, inner)

@@ -101,7 +101,7 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
     init = "\n".join(f"            ({n!r}, {_indented(by_name[n][0], '            ')}),  # {by_name[n][1]}"
                      for n in registered)
     forward = []
-    for j, ((n, _, s), layer) in enumerate(zip(entries, spec.layers, strict=True)):
+    for (n, _, s), layer in zip(entries, spec.layers, strict=True):
         attribute = layer.name is not None and n.isidentifier() and not keyword.iskeyword(n) \
             and not _nn_sequential_has(n)
         forward.append(f"        x = self.{n}(x)  # N x {s}" if attribute else

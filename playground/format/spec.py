@@ -174,8 +174,8 @@ class Budget(Section):
         2_000_000_000, ge=1, description="Largest parameter count accepted (the default admits every torchvision "
                                          "classification model, ViT-H/14's 632M included).")
     max_activation_mb: float = Field(
-        65536.0, gt=0, description="Largest float32 activation memory per training batch, in MiB (the default "
-                                   "admits the torchvision zoo at its input size and a batch of 64).")
+        262144.0, gt=0, description="Largest float32 activation memory per training batch, in MiB (the default "
+                                    "admits the torchvision zoo at its input size and a batch of 64).")
 
 
 class SpecBase(Section):

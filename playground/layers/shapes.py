@@ -49,6 +49,14 @@ def fmt(shape: Iterable[int]) -> str:
     return "x".join(str(d) for d in shape)
 
 
+def label(shape: Iterable[int]) -> str:
+    """A shape as tables and diagrams show it: '20x4x4', '320', '197x768 tokens', '56x56x96 HWC'."""
+    text = fmt(shape)
+    if getattr(shape, "channels_last", False):
+        return f"{text} HWC"
+    return f"{text} tokens" if len(tuple(shape)) == 2 else text
+
+
 def describe_features(x: Shape) -> str:
     """How a flat input came to be: 'has 320 features' or '20x4x4 flattens to 320'."""
     if getattr(x, "flattened_from", None):

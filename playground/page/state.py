@@ -69,7 +69,9 @@ class Folders:
                    sweeps=Path(os.environ.get("PLAYGROUND_SWEEPS_DIR", root / "sweeps")))
 
     def spec_files(self) -> list[str]:
-        return sorted(p.name for p in self.specs.glob("*.y*ml"))
+        """The specs to open: the folder's own, then those one folder down (``zoo/vit_b_16.yaml``)."""
+        return sorted(p.name for p in self.specs.glob("*.y*ml")) + \
+            sorted(p.relative_to(self.specs).as_posix() for p in self.specs.glob("*/*.y*ml"))
 
 
 def _active(job) -> bool:
