@@ -9,8 +9,9 @@
   sequence; LayerNorm2d, StochasticDepth, ChannelShuffle, Permute, the token layers, SelfAttention)
 - the built-in layers, one file per family: ``activation``, ``conv``, ``dense``, ``norm``, ``pool``,
   ``resample``, ``shuffle``, ``tokens`` (permute, class token, position embedding, token pooling,
-  layer scale), ``attention``, ``maxvit`` (MaxViT's window and grid partition_attention, torchvision's
-  module); ``blocks``: the containers (sequential, residual, concat, split, gate)
+  layer scale), ``attention``, ``swin`` (Swin's shifted window attention and patch merging, torchvision's
+  own modules), ``maxvit`` (MaxViT's window and grid partition_attention, torchvision's module);
+  ``blocks``: the containers (sequential, residual, concat, split, gate)
 
 The built-in layers (``BUILTINS``) load through the ``playground.layers``
 entry point group, exactly like third-party plugins (see pyproject.toml).
@@ -49,6 +50,7 @@ from playground.layers.resample import Upsample
 from playground.layers.shapes import Shape
 from playground.layers.shuffle import ChannelShuffle
 from playground.layers.source import Unsupported
+from playground.layers.swin import PatchMerging, ShiftedWindowAttention
 from playground.layers.tokens import ClassToken, LayerScale, MeanTokens, Permute, PosEmbedding, TakeToken
 
 BUILTINS = (
@@ -59,6 +61,7 @@ BUILTINS = (
     LayerNorm2d, LayerNorm, StochasticDepth, ChannelShuffle,
     Permute, ClassToken, PosEmbedding, TakeToken, MeanTokens, LayerScale, SelfAttention,
     PartitionAttention,
+    ShiftedWindowAttention, PatchMerging,
     Sequential, Residual, Concat, Split, Gate,
 )
 
