@@ -93,6 +93,47 @@ def assert_same_state(state: dict, expected: dict, what: str = "") -> None:
         assert torch.equal(state[key], value), f"{what}: {key}"
 
 
+def assert_exports_everywhere(path: Path, tmp_path: Path, *, needs_torchvision: bool = False) -> str:
+    """The spec at ``path`` as ONNX agrees in onnxruntime (batch 1 and 5), and as readable source,
+    TorchScript and .pt2 loads and agrees in a process where playground cannot be imported, with
+    the same weights (TorchScript: the same values; it may register them in run order). The source
+    imports torchvision only where ``needs_torchvision``. Returns the source."""
+    import onnxruntime as ort
+
+    from playground.export.source import class_name
+
+    item = load(path)
+    session = ort.InferenceSession(to_bytes(item, "onnx"), providers=["CPUExecutionProvider"])
+    shape = item.summary.input_shape
+    for batch in (1, 5):
+        x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            y = item.model(x)
+        (out,) = session.run(None, {"images": x.numpy()})
+        assert_agree(torch.from_numpy(out), y, f"onnx, batch {batch}")
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = item.model(x)
+    torch.save(x, tmp_path / "input.pt")
+    torch.save(item.model.state_dict(), tmp_path / "state.pt")
+    jobs = []
+    for fmt, ext in (("python", "py"), ("torchscript", "pt"), ("exported", "pt2")):
+        (tmp_path / f"m.{ext}").write_bytes(to_bytes(item, fmt))
+        jobs.append({"format": fmt, "file": str(tmp_path / f"m.{ext}"), "input": str(tmp_path / "input.pt"),
+                     "state": str(tmp_path / "state.pt"), "class": class_name(item.spec.name),
+                     "output": str(tmp_path / f"{fmt}.out.pt")})
+    source = (tmp_path / "m.py").read_text()
+    assert ("from torchvision" in source or "import torchvision" in source) == needs_torchvision
+    for job, (out, state) in zip(jobs, run_fresh(jobs, tmp_path), strict=True):
+        expected = item.model.state_dict()
+        if job["format"] == "torchscript":
+            assert sorted(state) == sorted(expected)
+            state = {k: state[k] for k in expected}
+        assert_same_state(state, expected, job["format"])
+        assert_agree(out, y, job["format"])
+    return source
+
+
 def _reference(item, batch: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.randn(batch, *item.summary.input_shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

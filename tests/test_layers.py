@@ -56,7 +56,7 @@ def _inputs(plugin):
     shapes = [SAMPLE_INPUTS[r] for r in plugin.input_ranks or (1, 2, 3) if r != 3 or plugin.map_layout != "last"]
     if 3 in (plugin.input_ranks or (3,)) and plugin.map_layout != "first":
         shapes.append(CHANNELS_LAST)
-    return shapes
+    return shapes + [Shape(s, channels_last=plugin.map_layout == "last") for s in plugin.sample_inputs]
 
 
 def _fitting(layer, shapes):
@@ -111,8 +111,10 @@ def test_arithmetic_matches_pytorch(type_name, config, train_mode):
         flops = counter.get_total_flops()
         macs = row.macs
         assert isinstance(macs, int) and macs >= 0
-        # MACs count what PyTorch's counter counts (convolutions, matrix products), all of it
-        assert flops == 2 * macs * 3
+        # MACs count what PyTorch's counter counts (convolutions, matrix products), all of it: per
+        # sample, but for what a forward spends once whatever the batch
+        once = layer.macs_once(x_shape, y_shape) if not layer.holds_layers else 0
+        assert flops == 2 * ((macs - once) * 3 + once)
     assert checked, f"{type_name} {config} fits none of the sample inputs"
 
 
@@ -205,8 +207,8 @@ def test_fields_reach_the_pytorch_module(type_name, config):
             value = x_shape[0]
         if isinstance(value, (list, tuple)):
             value, got = tuple(value), tuple(got)
-        elif isinstance(got, tuple) and not isinstance(value, str):
-            value = (value,) * len(got)
+        elif isinstance(got, (tuple, list)) and not isinstance(value, str):
+            value, got = (value,) * len(got), tuple(got)
         assert got == value, (field, got, value)
         checked += 1
     assert checked or not [f for f in plugin.model_fields if f not in ("type", "name", "register_before")]

@@ -120,7 +120,7 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "    scores = model(preprocess(images))",
         "",
         f"{summary.total_params:,} parameters. Needs "
-        + ("torch and torchvision (whose modules it uses)." if any("torchvision" in d for d in writer.definitions)
+        + ("torch and torchvision (whose modules it uses)." if any(_is_import(d) for d in writer.definitions)
            else "only torch."),
         '"""',
         "",
@@ -128,6 +128,7 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "",
         "import torch",
         "from torch import nn",
+        *[code for code in writer.definitions if _is_import(code)],
         "",
         f"INPUT_SHAPE = ({c}, {h}, {w})",
         f"MEAN = {_constant(mean if mean is not None else 0.0)}",
@@ -144,7 +145,7 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "    mean = torch.tensor(MEAN).view(1, -1, 1, 1)",
         "    std = torch.tensor(STD).view(1, -1, 1, 1)",
         "    return x.sub(mean).div(std)",
-        *[line for code in writer.definitions for line in ("", "", code)],
+        *[line for code in writer.definitions if not _is_import(code) for line in ("", "", code)],
         "",
         "",
         f"class {name}(nn.Sequential):",
@@ -162,6 +163,11 @@ def python_source(spec: SpecBase, summary: Summary, classes: tuple[str, ...] = (
         "",
     ]
     return "\n".join(header + body)
+
+
+def _is_import(code: str) -> bool:
+    """A definition that is an import line (a layer built from torchvision's own module)."""
+    return code.startswith(("from ", "import "))
 
 
 def _module_source(name: str) -> str:

@@ -9,7 +9,8 @@ A layer plugin is one pydantic model class:
   a ``ShapeError`` that says what was expected and how to fix it;
 * ``build(x)`` returns the ``torch.nn.Module`` for input shape ``x``;
 * ``param_count(x)`` and ``macs(x, y)`` count parameters and
-  multiply-accumulates per sample, by arithmetic. MACs count what
+  multiply-accumulates per sample, by arithmetic (``macs_once(x, y)``: the part of
+  them a forward spends once, whatever the batch). MACs count what
   torchvision's documented GFLOPS column counts: convolutions and linear
   layers (the matrix products); pooling, normalization and activations are 0.
 * ``source(x)`` is the Python expression that builds the same module, for
@@ -133,6 +134,9 @@ class Layer(BaseModel):
     # More configurations the plugin test harness checks against PyTorch (shape,
     # parameters, MACs): the non-default settings a bug would hide in.
     variants: ClassVar[tuple[dict[str, Any], ...]] = ()
+    # Inputs (without batch) the plugin test harness also tries, where its own samples (16, 6x12,
+    # 6x13x11) cannot show a setting: a square map that windows divide.
+    sample_inputs: ClassVar[tuple[tuple[int, ...], ...]] = ()
     # True for containers (see Container): the check and build hand them a Chain.
     holds_layers: ClassVar[bool] = False
 
@@ -165,6 +169,11 @@ class Layer(BaseModel):
         return 0
 
     def macs(self, x: Shape, y: Shape) -> int:
+        return 0
+
+    def macs_once(self, x: Shape, y: Shape) -> int:
+        """The part of ``macs(x, y)`` a forward pass spends once whatever the batch size (Swin V2's
+        bias MLP, run on its table of relative positions); 0 for almost every layer."""
         return 0
 
     def source(self, x: Shape) -> str:

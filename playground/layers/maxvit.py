@@ -27,7 +27,7 @@ from playground.layers.base import Layer, ShapeError
 from playground.layers.shapes import Shape, fmt
 from playground.layers.types import Channels
 
-IMPORT = "from torchvision.models.maxvit import PartitionAttentionLayer  # noqa: E402"
+IMPORT = "from torchvision.models.maxvit import PartitionAttentionLayer"
 
 
 def _divisors(n: int) -> list[int]:
@@ -56,15 +56,19 @@ class PartitionAttention(Layer):
                                     "branches (mode row; torchvision's p_stochastic_dropout), rising over the "
                                     "network in MaxViT.")
     input_ranks = (3,)
-    # The harness samples a 6x13x11 map: only windows of 1 divide 13 and 11, and grid attention needs a
-    # square map, so the harness sees window attention only (tests of grid: the zoo's maxvit_t).
     example = {"type": "partition_attention", "partition_type": "window", "partition_size": 1, "head_dim": 3}
     variants = (
         {"type": "partition_attention", "partition_type": "window", "partition_size": 1, "head_dim": 2,
          "mlp_ratio": 2, "attention_dropout": 0.1, "mlp_dropout": 0.2, "stochastic_depth": 0.3},
         {"type": "partition_attention", "partition_type": "window", "partition_size": 1, "head_dim": 6,
          "mlp_ratio": 1},
+        {"type": "partition_attention", "partition_type": "window", "partition_size": 4, "head_dim": 3},
+        {"type": "partition_attention", "partition_type": "grid", "partition_size": 4, "head_dim": 2},
+        {"type": "partition_attention", "partition_type": "grid", "partition_size": 2, "head_dim": 6,
+         "mlp_ratio": 2, "stochastic_depth": 0.2},
     )
+    # Windows and grids need a square map they divide: the harness's own samples (6x13x11) take only P = 1.
+    sample_inputs = ((6, 8, 8),)
 
     def output_shape(self, x: Shape) -> Shape:
         c, h, w = x

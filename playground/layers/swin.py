@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from playground.layers.base import Layer, ShapeError, call_source
 from playground.layers.shapes import Shape, fmt, pair
@@ -69,18 +69,15 @@ class ShiftedWindowAttention(Layer):
         {"type": "shifted_window_attention", "window_size": [16, 16], "shift_size": [8, 8], "num_heads": 1},
     )
 
-    @model_validator(mode="after")
-    def _shift_within_window(self):
-        window, shift = pair(self.window_size), pair(self.shift_size)
-        if any(s >= w for s, w in zip(shift, window, strict=True)):
-            raise ValueError(f"shift_size {list(shift)} must be less than window_size {list(window)} on each axis "
-                             f"(Swin shifts by half the window: {[w // 2 for w in window]})")
-        return self
-
     def _windows(self) -> tuple[list[int], list[int]]:
         return list(pair(self.window_size)), list(pair(self.shift_size))
 
     def output_shape(self, x: Shape) -> Shape:
+        window, shift = pair(self.window_size), pair(self.shift_size)
+        if any(s >= w for s, w in zip(shift, window, strict=True)):
+            raise ShapeError(f"shift_size={list(shift)} is not less than window_size={list(window)} on each axis.",
+                             fix=f"Shift by half the window, as Swin does: shift_size: {window[0] // 2} "
+                                 "(or 0 for the unshifted blocks).", field="shift_size")
         c = x[2]
         if c % self.num_heads:
             heads = [h for h in range(1, c + 1) if c % h == 0]
@@ -129,9 +126,12 @@ class ShiftedWindowAttention(Layer):
         tokens = _padded(h, wh) * _padded(w, ww)
         n = wh * ww
         macs = 4 * tokens * c * c + 2 * tokens * n * c                   # qkv, proj; q·kᵀ and attn·v
-        if self.version == 2:
-            macs += self._table() * CPB_HIDDEN * (2 + self.num_heads)    # cpb_mlp, once per forward
-        return macs
+        return macs + self.macs_once(x, y)
+
+    def macs_once(self, x: Shape, y: Shape) -> int:
+        if self.version == 1:
+            return 0
+        return self._table() * CPB_HIDDEN * (2 + self.num_heads)         # cpb_mlp, once per forward
 
 
 class PatchMerging(Layer):
@@ -156,7 +156,9 @@ class PatchMerging(Layer):
         from torchvision.models import swin_transformer as swin
 
         cls = swin.PatchMerging if self.version == 1 else swin.PatchMergingV2
-        return cls(x[2], nn.LayerNorm)
+        module = cls(x[2], nn.LayerNorm)
+        module.version = self.version   # which class, for readers (torchvision's modules carry no version)
+        return module
 
     def _name(self) -> str:
         return "PatchMerging" if self.version == 1 else "PatchMergingV2"
