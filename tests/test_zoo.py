@@ -41,23 +41,10 @@ def test_no_zoo_file_needs_a_budget_of_its_own():
     assert not [n for n, d in documents.items() if "budget" in d or d.get("data") != {"dataset": "none"}]
 
 
-def test_the_default_budget_admits_vit_h_14_and_refuses_a_typo():
-    """ViT-H/14 (632M parameters), written from vit_b_16.yaml's template, checks with the default
-    budget and has torchvision's parameter count; a linear of a million outputs over a flattened
-    224x224 image (1.5e11 parameters) is refused by the check, before any weight exists."""
-    text = (ZOO / "vit_b_16.yaml").read_text()
-    for old, new in (("name: vit_b_16", "name: vit_h_14"),
-                     ("out_channels: 768, kernel_size: 16, stride: 16",
-                      "out_channels: 1280, kernel_size: 14, stride: 14"),
-                     ("times: 12, with: {dim: 768, heads: 12, mlp: 3072}",
-                      "times: 32, with: {dim: 1280, heads: 16, mlp: 5120}")):
-        assert old in text
-        text = text.replace(old, new)
-    summary = playground.summarize(playground.load_spec(text))
-    with torch.device("meta"):
-        reference = torchvision.models.vit_h_14()
-    assert summary.total_params == sum(p.numel() for p in reference.parameters()) == 632_045_800
-
+def test_the_default_budget_still_refuses_a_typo():
+    """The zoo checks with the default budget (ViT-H/14's 632M parameters included: its file has no
+    budget section); a linear of a million outputs over a flattened 224x224 image (1.5e11
+    parameters) is still refused by the check, before any weight exists."""
     typo = {"name": "typo", "data": {"dataset": "none"}, "input": {"channels": 3, "height": 224, "width": 224},
             "layers": [{"type": "flatten"}, {"type": "linear", "out_features": 1_000_000}]}
     with pytest.raises(playground.SpecError) as info:

@@ -50,7 +50,9 @@ class Flatten(Layer):
         dims = (*x[:first], numel(x[first:last + 1]), *x[last + 1:])
         if len(dims) == 1:
             return Shape(dims, flattened_from=x if len(x) > 1 else None)
-        return Shape(dims, channels_last=x.channels_last and dims == tuple(x))
+        if dims == tuple(x):
+            return x
+        return Shape(dims, flattened_from=x)   # D x (H*W): not yet tokens (a permute makes them L x D)
 
     def build(self, x: Shape):
         from torch import nn

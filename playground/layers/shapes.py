@@ -50,11 +50,13 @@ def fmt(shape: Iterable[int]) -> str:
 
 
 def label(shape: Iterable[int]) -> str:
-    """A shape as tables and diagrams show it: '20x4x4', '320', '197x768 tokens', '56x56x96 HWC'."""
+    """A shape as tables and diagrams show it: '20x4x4', '320', '197x768 tokens', '56x56x96 HWC'
+    (a map's D x (H*W) flattening, before it is turned into tokens, shows plain: '768x196')."""
     text = fmt(shape)
     if getattr(shape, "channels_last", False):
         return f"{text} HWC"
-    return f"{text} tokens" if len(tuple(shape)) == 2 else text
+    tokens = len(tuple(shape)) == 2 and getattr(shape, "flattened_from", None) is None   # not D x (H*W)
+    return f"{text} tokens" if tokens else text
 
 
 def describe_features(x: Shape) -> str:
