@@ -7,7 +7,6 @@ torchvision builder fails; none is skipped."""
 from __future__ import annotations
 
 import pytest
-import torch
 import torchvision
 import yaml
 from conftest import ZOO
