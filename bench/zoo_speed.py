@@ -59,7 +59,7 @@ def step_ratio(builder: str, steps: int, batch: int) -> tuple[float, float]:
     optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
     x, y = torch.randn(batch, *spec.input.shape()), torch.randint(0, 1000, (batch,))
     times: dict[str, list[float]] = {k: [] for k in models}
-    for i in range(steps + 1):   # one warm-up round
+    for i in range(steps + 1):   # one warm-up round, then turns that alternate who goes first
         order = list(models) if i % 2 == 0 else list(reversed(models))
         for name in order:
             start = time.perf_counter()

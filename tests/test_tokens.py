@@ -195,7 +195,7 @@ def test_shortcut_first_registers_the_shortcut_first():
     (["{type: flatten, start_dim: 3, end_dim: 2}"], ("layers", 0, "end_dim"), ["end_dim=2 is not between"]),
     # tokens
     ([*PATCHES, "{type: self_attention, num_heads: 5}"], ("layers", 3, "num_heads"),
-     ["num_heads=5 does not divide its input's 32 features (16x32)", "Use num_heads: 4 (it divides 32)"]),
+     ["num_heads=5 does not divide its input's 32 features (16x32 tokens)", "Use num_heads: 4 (it divides 32)"]),
     ([*PATCHES, "{type: take_token, index: 16}"], ("layers", 3, "index"),
      ["index=16, but its input 16x32 has 16 tokens.", "from 0 to 15"]),
     (["{type: class_token}"], ("layers", 0), ["class_token needs an LxD token sequence", "3x8x8"]),

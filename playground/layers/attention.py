@@ -12,8 +12,17 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Layer, ShapeError, call_source, unless
-from playground.layers.shapes import Shape, fmt
+from playground.layers.shapes import Shape, label, nearest_divisor
 from playground.layers.types import Channels
+
+
+def check_heads(num_heads: int, n: int, x: Shape, what: str) -> None:
+    """ShapeError at num_heads unless it divides the ``n`` features (or channels) of ``x``."""
+    if n % num_heads:
+        raise ShapeError(f"num_heads={num_heads} does not divide its input's {n} {what} ({label(x)}): each head "
+                         "takes an equal share.",
+                         fix=f"Use num_heads: {nearest_divisor(n, num_heads)} (it divides {n}), or change the "
+                             f"{what} before it.", field="num_heads")
 
 
 class SelfAttention(Layer):
@@ -31,14 +40,7 @@ class SelfAttention(Layer):
                 {"type": "self_attention", "num_heads": 4, "dropout": 0.1})
 
     def output_shape(self, x: Shape) -> Shape:
-        d = x[1]
-        if d % self.num_heads:
-            heads = [h for h in range(1, d + 1) if d % h == 0]
-            near = min(heads, key=lambda h: (abs(h - self.num_heads), h))
-            raise ShapeError(f"num_heads={self.num_heads} does not divide its input's {d} features ({fmt(x)}): "
-                             "each head takes an equal share.",
-                             fix=f"Use num_heads: {near} (it divides {d}), or change the features before it.",
-                             field="num_heads")
+        check_heads(self.num_heads, x[1], x, "features")
         return x
 
     def build(self, x: Shape):

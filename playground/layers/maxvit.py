@@ -24,14 +24,10 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Layer, ShapeError
-from playground.layers.shapes import Shape, fmt
+from playground.layers.shapes import Shape, divisors, fmt, nearest_divisor
 from playground.layers.types import Channels
 
 IMPORT = "from torchvision.models.maxvit import PartitionAttentionLayer"
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class PartitionAttention(Layer):
@@ -73,14 +69,14 @@ class PartitionAttention(Layer):
     def output_shape(self, x: Shape) -> Shape:
         c, h, w = x
         if c % self.head_dim:
-            near = min(_divisors(c), key=lambda d: (abs(d - self.head_dim), d))
+            near = nearest_divisor(c, self.head_dim)
             raise ShapeError(f"head_dim={self.head_dim} does not divide its input's {c} channels ({fmt(x)}): "
                              "each head takes head_dim of them.",
                              fix=f"Use head_dim: {near} (it divides {c}), or change the channels before it.",
                              field="head_dim")
         p = self.partition_size
         if h % p or w % p:
-            common = _divisors(math.gcd(h, w))
+            common = divisors(math.gcd(h, w))
             near = min(common, key=lambda d: (abs(d - p), -d))
             raise ShapeError(f"partition_size={p} does not divide its input's height and width ({fmt(x)}): "
                              f"the map is cut into {p}x{p} partitions.",

@@ -66,6 +66,16 @@ def describe_features(x: Shape) -> str:
     return f"has {x[0]} features"
 
 
+def divisors(n: int) -> list[int]:
+    """The numbers that divide n evenly, smallest first (group, head and window counts)."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest_divisor(n: int, k: int) -> int:
+    """The divisor of n nearest to k (the smaller on a tie): the fix for a count that does not divide."""
+    return min(divisors(n), key=lambda d: (abs(d - k), d))
+
+
 def numel(shape: Iterable[int]) -> int:
     return math.prod(shape)
 

@@ -7,13 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from playground.layers.base import Elementwise, ShapeError, call_source
-from playground.layers.shapes import Shape, fmt
+from playground.layers.shapes import Shape, divisors, fmt
 from playground.layers.types import Channels
-
-
-def divisors(n: int) -> list[int]:
-    """The group counts that split n channels evenly, smallest first."""
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class ChannelShuffle(Elementwise):

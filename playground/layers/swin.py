@@ -28,8 +28,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from playground.layers.attention import check_heads
 from playground.layers.base import Layer, ShapeError, call_source
-from playground.layers.shapes import Shape, fmt, pair
+from playground.layers.shapes import Shape, pair
 from playground.layers.types import Channels, Kernel, Padding
 
 CPB_HIDDEN = 512   # torchvision's cpb_mlp: Linear(2, 512), ReLU, Linear(512, heads, bias=False)
@@ -78,14 +79,7 @@ class ShiftedWindowAttention(Layer):
             raise ShapeError(f"shift_size={list(shift)} is not less than window_size={list(window)} on each axis.",
                              fix=f"Shift by half the window, as Swin does: shift_size: {window[0] // 2} "
                                  "(or 0 for the unshifted blocks).", field="shift_size")
-        c = x[2]
-        if c % self.num_heads:
-            heads = [h for h in range(1, c + 1) if c % h == 0]
-            near = min(heads, key=lambda h: (abs(h - self.num_heads), h))
-            raise ShapeError(f"num_heads={self.num_heads} does not divide its input's {c} channels ({fmt(x)}, "
-                             "HxWxC): each head takes an equal share.",
-                             fix=f"Use num_heads: {near} (it divides {c}), or change the channels before it.",
-                             field="num_heads")
+        check_heads(self.num_heads, x[2], x, "channels")
         return x
 
     def _class(self):
