@@ -132,7 +132,7 @@ def _open_card(page, index: int, title: str):
 
 
 def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def _no_horizontal_overflow(page, selector: str) -> list:

@@ -215,7 +215,7 @@ BLOCK_CASES = [
                                                 "spec's blocks)", "Add `block: basic`."]),
     ("a block that uses itself", "        after: [{type: relu}]\n",
      "        after: [{type: relu}]\n      - {type: use, block: basic, with: {width: $width}}\n",
-     "blocks.basic.layers[1] (use).block", 22, ["block 'basic' uses itself: basic -> basic."]),
+     "blocks.basic.layers[1] (use).block", 21, ["block 'basic' uses itself: basic -> basic."]),
     ("duplicate names in one block", "{type: batchnorm2d, name: bn2}", "{type: batchnorm2d, name: bn1}",
      "blocks.basic.layers[0].body[4] (batchnorm2d 'bn1').name", BLOCK_BN2,
      ["name 'bn1' is already used by body[1]."]),

@@ -88,7 +88,7 @@ def test_unknown_keys_in_sections_and_layers():
                               "data": {"datset": "mnist"}})
     problems = {p.path: p for p in info.value.problems}
     layer, section = problems[("layers", 0, "inplace")], problems[("data", "datset")]
-    assert layer.message == "unknown key 'inplace' for relu." and layer.fix == "Valid keys: name."
+    assert layer.message == "unknown key 'inplace' for relu." and layer.fix == "Valid keys: name, register_before."
     assert layer.label == "relu"
     assert section.message == "unknown key 'datset' for data. Did you mean 'dataset'?"
     assert section.fix.startswith("Valid keys: dataset, path, resize, memory_limit_mb, batch_size")
