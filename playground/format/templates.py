@@ -368,6 +368,8 @@ def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Pa
     """``value`` with each ``$name`` replaced by the value in ``values`` (the
     declared parameters, ``index`` and ``times``) and each expression evaluated."""
     if isinstance(value, str):
+        if "$" not in value:   # most strings: a type, a mode, a padding word
+            return value
         match = PLACEHOLDER.match(value)
         if match is None:
             if EXPRESSION.match(value) is None:
@@ -380,13 +382,16 @@ def _substitute(value: Any, values: Mapping[str, Any], declared: Mapping[str, Pa
         if name not in values:
             raise expansion.error(fail(expanded, _unknown(name, use.block, declared), _declare(use.block, declared)))
         return values[name]   # shared, never changed: validation makes new objects
-    if isinstance(value, dict):
+    if isinstance(value, dict):   # numbers, booleans and None are kept without a call (most values)
         return {k: _substitute(v, values, declared, (*where, k), (*expanded, k), use, expansion)
-                for k, v in value.items()}
+                if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list):
         return [_substitute(v, values, declared, (*where, i), (*expanded, i), use, expansion)
-                for i, v in enumerate(value)]
+                if isinstance(v, _NESTED) else v for i, v in enumerate(value)]
     return value
+
+
+_NESTED = (str, dict, list)   # what may hold a $name
 
 
 def _unknown(name: str, block: str, declared: Mapping[str, Param]) -> str:
