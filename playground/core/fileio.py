@@ -1,19 +1,24 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync,
 then rename over the target, so readers see the old file or the new one,
-never half of one."""
+never half of one. Only a regular file is ever replaced: a device (/dev/full),
+a folder, a link or a pipe at the target is refused, and stays as it was."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from playground.core.errors import PlaygroundError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(f)`` on a temporary binary file, then move it to ``path``."""
     path = Path(path)
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -30,6 +35,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             pass
         raise
     return path
+
+
+class NotARegularFile(PlaygroundError, OSError):
+    """The target of a write exists and is not a regular file."""
+
+
+def refuse_special(path: Path) -> None:
+    """NotARegularFile if ``path`` exists as anything but a regular file (the rename would replace a
+    device node, a link or a pipe with a file, and a folder cannot be written at all)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode):
+        what = ("a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise NotARegularFile(f"{path} is {what}; playground writes only regular files and replaces nothing "
+                              "else. Choose another file name.")
 
 
 def _umask() -> int:

@@ -29,6 +29,7 @@ A container plugin (``Container``) holds lists of layers in some fields
 
 from __future__ import annotations
 
+import keyword
 import re
 import typing
 from collections.abc import Callable
@@ -78,6 +79,8 @@ def module_name_problem(name: str) -> tuple[str, str] | None:
         return f"a module name is {NAME_RULE}", better if not better[0].isdigit() else f"b{better}"[:MAX_NAME_LENGTH]
     if name in RESERVED_NAMES or (name.startswith("__") and name.endswith("__")):
         return f"torch modules already have an attribute '{name}'", f"{name.strip('_')}_1"
+    if keyword.iskeyword(name):   # class, def, None: TorchScript writes the file, then cannot load it
+        return f"'{name}' is a Python keyword, which TorchScript and the exported source cannot use", f"{name}_1"
     return None
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,6 +199,15 @@ def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> dict[str, Any]:
         raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: the run stopped before its first checkpoint.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:   # torch's advice (weights_only=False) is wrong for such a file
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise RunError(f"{path} cannot be loaded safely: it holds the Python object {found.group(1)}, and "
+                           "loading it could run code, so playground will not load it. A checkpoint playground "
+                           "writes holds tensors and plain data only: this file was made elsewhere or "
+                           "changed.") from None
+        raise RunError(f"{path} cannot be loaded safely: it is not a checkpoint torch can read as tensors and "
+                       "plain data (damaged, or not a checkpoint at all).") from None
     except Exception as exc:
         raise RunError(f"{path} cannot be loaded safely: {type(exc).__name__}: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

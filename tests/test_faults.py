@@ -1,0 +1,62 @@
+"""Faults and hostile files: what the check lets through and what a write may replace.
+
+Names that cannot become a module attribute in every export format are refused by
+the check, where they are written; a write never replaces anything but a regular
+file (a device, a pipe, a link or a folder stays as it was)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from conftest import SPECS
+
+import playground
+from playground.core import fileio
+
+
+@pytest.mark.parametrize("name", ["class", "def", "None", "lambda", "True"])
+def test_a_python_keyword_cannot_name_a_layer(name):
+    text = (SPECS / "mnist_cnn.yaml").read_text().replace("name: conv1", f"name: '{name}'")
+    assert f"name: '{name}'" in text
+    with pytest.raises(playground.SpecError) as info:
+        playground.load_spec(text)
+    (problem,) = info.value.problems
+    assert problem.path[-1] == "name" and problem.reason == "name"
+    assert f"'{name}' is a Python keyword" in problem.message and f"{name}_1" in problem.fix
+
+
+def _specials(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = tmp_path / "kept.txt"
+    target.write_text("mine")
+    link = tmp_path / "link.onnx"
+    link.symlink_to(target)
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
+    return {"a pipe": fifo, "a symbolic link": link, "a folder": folder}
+
+
+def test_a_write_never_replaces_what_is_not_a_regular_file(tmp_path):
+    for what, path in _specials(tmp_path).items():
+        before = os.lstat(path)
+        with pytest.raises(fileio.NotARegularFile, match="playground writes only regular files"):
+            fileio.atomic_write_text(path, "x")
+        after = os.lstat(path)
+        assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode) and after.st_ino == before.st_ino, what
+    assert (tmp_path / "kept.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_with_force_refuses_a_device_node_by_name(tmp_path, capsys):
+    from playground.export.cli import main
+
+    for path in _specials(tmp_path).values():
+        code = main([str(SPECS / "mnist_cnn.yaml"), "--format", "onnx", "--out", str(path), "--force"])
+        err = capsys.readouterr().err
+        assert code != 0 and str(path) in err and "Traceback" not in err
+    if os.path.exists("/dev/full"):   # the device itself, where the machine has one
+        code = main([str(SPECS / "mnist_cnn.yaml"), "--format", "onnx", "--out", "/dev/full", "--force"])
+        assert code != 0 and stat.S_ISCHR(os.lstat("/dev/full").st_mode)
