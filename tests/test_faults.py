@@ -60,3 +60,54 @@ def test_export_with_force_refuses_a_device_node_by_name(tmp_path, capsys):
     if os.path.exists("/dev/full"):   # the device itself, where the machine has one
         code = main([str(SPECS / "mnist_cnn.yaml"), "--format", "onnx", "--out", "/dev/full", "--force"])
         assert code != 0 and stat.S_ISCHR(os.lstat("/dev/full").st_mode)
+
+
+# -- run folders whose process is gone, or whose checkpoint is not whole ----------------------
+
+def _run(tmp_path, data_dir, name="run"):
+    from playground.train.cli import main
+
+    out = tmp_path / name
+    assert main([str(SPECS / "mnist_cnn.yaml"), "--epochs", "1", "--device", "cpu", "--data-dir", str(data_dir),
+                 "--no-download", "--out", str(out)]) == 0
+    return out
+
+
+def test_the_listing_tells_a_dead_run_and_a_broken_checkpoint(tmp_path, data_dir):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from playground.runs import folders as runs
+    from playground.runs import listing
+
+    done = _run(tmp_path, data_dir, "done")
+    assert listing.read_record(done).status == "completed" and listing.read_record(done).problem is None
+
+    dead = tmp_path / "dead"   # run.json says running, written by a process killed with -9
+    dead.mkdir()
+    for f in ("run.json", "spec.yaml", "metrics.jsonl", "checkpoint.pt"):
+        (dead / f).write_bytes((done / f).read_bytes())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    info = json.loads((dead / "run.json").read_text())
+    info.update(status="running", pid=child.pid)
+    for ending in ("updated", "seconds"):
+        info.pop(ending, None)
+    (dead / "run.json").write_text(json.dumps(info))
+    assert listing.read_record(dead).status == "running"          # alive: it is running
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    record = listing.read_record(dead)
+    assert record.status == "interrupted" and "its process is gone" in record.problem
+
+    for cut in (0, 100, (done / "checkpoint.pt").stat().st_size - 10):
+        (tmp_path / "broken").mkdir(exist_ok=True)
+        for f in ("run.json", "spec.yaml", "metrics.jsonl"):
+            (tmp_path / "broken" / f).write_bytes((done / f).read_bytes())
+        (tmp_path / "broken" / "checkpoint.pt").write_bytes((done / "checkpoint.pt").read_bytes()[:cut])
+        record = listing.read_record(tmp_path / "broken")
+        assert record.status == "completed" and record.problem == "checkpoint.pt is cut short or not a checkpoint"
+    (tmp_path / "broken" / "checkpoint.pt").unlink()
+    assert listing.read_record(tmp_path / "broken").problem == "no checkpoint.pt"
+    assert runs.checkpoint_problem(done) is None

@@ -97,7 +97,7 @@ def test_run_info_writes_its_fields_in_order_and_the_ending_ones_once_set(tmp_pa
     written = info.to_json()
     assert list(written) == ["spec", "status", "device", "world_size", "backend", "params", "macs", "dataset",
                              "epochs", "epochs_done", "epochs_trained", "test_accuracy", "data_root", "data_notes",
-                             "started"]   # a running run has no updated, seconds or error
+                             "started", "host", "pid"]   # a running run has no updated, seconds or error
     assert written["data_notes"] == ["a note"] and written["test_accuracy"] is None
     ended = dataclasses.replace(info, status="failed", updated="2026-11-28T10:16:00", seconds=1.5, error="why")
     assert list(ended.to_json())[-3:] == ["updated", "seconds", "error"]

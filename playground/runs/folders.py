@@ -121,13 +121,15 @@ class RunInfo:
     updated: str | None = None         # when the run ended
     seconds: float | None = None       # wall time of the whole run, resumed parts included
     error: str | None = None           # why a failed run failed
+    host: str | None = None            # the machine and process that write it while it runs, so a
+    pid: int | None = None             # listing can tell a live run from one whose process is gone
     damaged: tuple[str, ...] = field(default=(), repr=False)
 
     KINDS: ClassVar[dict[str, str]] = {
         "spec": _TEXT, "status": _TEXT, "device": _TEXT, "world_size": _NUMBER, "backend": _TEXT,
         "params": _NUMBER, "macs": _NUMBER, "dataset": _TEXT, "epochs": _NUMBER, "epochs_done": _NUMBER,
         "epochs_trained": _NUMBER, "test_accuracy": _NUMBER, "data_root": _TEXT, "data_notes": _NOTES,
-        "started": _TEXT, "updated": _TEXT, "seconds": _NUMBER, "error": _TEXT}
+        "started": _TEXT, "host": _TEXT, "pid": _NUMBER, "updated": _TEXT, "seconds": _NUMBER, "error": _TEXT}
 
     def to_json(self) -> dict[str, Any]:
         """The fields in run.json's order; the ending fields only once set."""
@@ -213,6 +215,40 @@ def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path} is not a playground checkpoint (format {CHECKPOINT_FORMAT}).")
     return payload
+
+
+def process_gone(info: RunInfo) -> bool:
+    """Whether a run that says ``running`` was written by a process of this machine that no longer
+    exists (killed with -9, its machine restarted): it will never finish. False where it cannot tell
+    (another machine, an older run without a pid)."""
+    import os
+    import socket
+
+    if info.status != "running" or info.pid is None or info.host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(info.pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):   # another user's live process; a damaged pid
+        return False
+    return False
+
+
+def checkpoint_problem(run_dir: Path) -> str | None:
+    """What is wrong with a run's checkpoint file as a file (missing, empty, cut short, not a
+    checkpoint), without loading it: a zip's directory is at its end, so a truncated one has none.
+    None when it looks whole (loading it still refuses one that holds code)."""
+    import zipfile
+
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return f"no {CHECKPOINT_FILE}"
+    try:
+        whole = path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        whole = False
+    return None if whole else f"{CHECKPOINT_FILE} is cut short or not a checkpoint"
 
 
 def list_runs(base: str | Path = DEFAULT_RUNS) -> list[Path]:

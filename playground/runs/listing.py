@@ -58,12 +58,18 @@ def read_record(folder: Path) -> RunRecord:
     except (OSError, ValueError) as exc:
         metrics = []
         problems.append(f"{runs.METRICS_FILE} is damaged: {exc}")
+    status = info.status
+    if runs.process_gone(info):   # killed with -9: it says running, and never will finish
+        status = "interrupted"
+        problems.append("its process is gone; --resume continues it")
+    if status in ("completed", "stopped", "interrupted") and (broken := runs.checkpoint_problem(folder)):
+        problems.append(broken)
     accuracies = [m["test_accuracy"] for m in metrics if isinstance(m, dict) and "test_accuracy" in m]
     dataset = info.dataset
     if dataset is None:   # runs from before run.json named it: read the resolved spec
         dataset = _spec_dataset(folder)
     return RunRecord(
-        str(folder), info.spec, info.status, dataset, info.params, info.macs,
+        str(folder), info.spec, status, dataset, info.params, info.macs,
         info.epochs_trained if info.epochs_trained is not None else info.epochs_done,   # older runs: whole epochs
         max(accuracies) if accuracies else None, accuracies[-1] if accuracies else info.test_accuracy,
         info.seconds, info.device, info.world_size, info.started, "; ".join(problems) or None)

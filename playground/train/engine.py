@@ -23,6 +23,8 @@ checkpoints), then for each epoch ``_epoch`` (its steps) and ``_end_epoch``
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
@@ -461,7 +463,8 @@ class Trainer:
             params=self.summary.total_params, macs=self.summary.total_macs, dataset=spec.data.dataset,
             epochs=t.epochs, epochs_done=start.epoch, epochs_trained=round(start.epoch + start.step / p.steps, 2),
             test_accuracy=start.metrics[-1]["test_accuracy"] if start.metrics else None,
-            data_root=str(self.data_root), data_notes=tuple(notes), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            data_root=str(self.data_root), data_notes=tuple(notes), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            host=socket.gethostname(), pid=os.getpid())
         record = Recorder(p, self.run_dir, info, start.metrics, (earlier.seconds or 0.0) if earlier else 0.0, began)
         if world.main:
             runs.write_run_info(self.run_dir, info)
