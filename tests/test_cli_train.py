@@ -97,7 +97,10 @@ def test_evaluate_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir, sig):
+    """Ctrl-C, and SIGTERM and SIGHUP (docker stop, Slurm, Kubernetes; a closed terminal) alike: the
+    run stops at its next step with a checkpoint and status stopped, and --resume finishes it."""
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "playground.train", str(tiny), "--epochs", "1000", "--data-dir", str(data_dir),
@@ -106,10 +109,11 @@ def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir):
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "checkpoint.pt").exists():
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "checkpoint saved" in err and "Traceback" not in err
+    assert ("Ctrl-C" if sig == signal.SIGINT else sig.name) + ": stopping after this step" in err
     info = runs.read_info(out)
     assert info["status"] == "stopped"
     done = info["epochs_done"]

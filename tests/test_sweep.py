@@ -183,13 +183,14 @@ def test_a_stopped_sweep_continues_the_interrupted_trial_from_its_checkpoint(spe
     assert resumed.accuracy == runs.read_info(tmp_path / "alone")["test_accuracy"]
 
 
-def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_file, tmp_path, data_dir):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_file, tmp_path, data_dir, sig):
     out = tmp_path / "sweep"
     first = _sweep_process(spec_file, out, data_dir)
     for line in first.stderr:
         if line.startswith("trial "):   # one trial finished, the next one is training
             break
-    first.send_signal(signal.SIGINT)
+    first.send_signal(sig)
     assert first.wait(timeout=60) == 130
     err = first.stderr.read()
     assert "the same command continues the sweep" in err and "Traceback" not in err

@@ -37,38 +37,36 @@ def main(argv: list[str] | None = None) -> int:
                         download=not args.no_download)
     except PlaygroundError as err:
         return report(err, COMMAND_LINE)
-    import signal
     import threading
+
+    from playground.core.signals import stop_on_signals
 
     asked = threading.Event()
 
-    def on_sigint(signum, frame):   # first Ctrl-C: stop the running trial at its next step; second: now
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\nstopping the running trial after this step (Ctrl-C again to abort)...", file=sys.stderr)
+    def on_stop(name: str) -> None:   # the first Ctrl-C, SIGTERM or SIGHUP: stop the running trial at its next step
+        print(f"\n{name}: stopping the running trial after this step ({name} again to abort)...", file=sys.stderr)
         asked.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        study = open_study(the_plan)
-        run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set)
-    except Stopped:
-        print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
-              "command continues the sweep.", file=sys.stderr)
-        write_summary(study, the_plan.doc, the_plan.folder)
-        return 130
-    except SweepError as err:
-        return report(err, COMMAND_LINE)
-    except PlaygroundError as err:   # the data, a device, a run folder: the point it was on trains on continue
-        status = report(err, COMMAND_LINE)
-        print("  The sweep stopped; the same command continues it.", file=sys.stderr)
-        return status
-    except KeyboardInterrupt:
-        print("\naborted: the trial that was running goes on from its last checkpoint when the same command "
-              "continues the sweep.",
-              file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with stop_on_signals(on_stop):
+        try:
+            study = open_study(the_plan)
+            run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set)
+        except Stopped:
+            print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
+                  "command continues the sweep.", file=sys.stderr)
+            write_summary(study, the_plan.doc, the_plan.folder)
+            return 130
+        except SweepError as err:
+            return report(err, COMMAND_LINE)
+        except PlaygroundError as err:   # the data, a device, a run folder: the point it was on trains on continue
+            status = report(err, COMMAND_LINE)
+            print("  The sweep stopped; the same command continues it.", file=sys.stderr)
+            return status
+        except KeyboardInterrupt:
+            print("\naborted: the trial that was running goes on from its last checkpoint when the same command "
+                  "continues the sweep.",
+                  file=sys.stderr)
+            return 130
     print(write_summary(study, the_plan.doc, the_plan.folder), file=sys.stderr)
     return 0
 

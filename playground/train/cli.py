@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 from playground.core.errors import PlaygroundError, report
+from playground.core.signals import stop_on_signals
 from playground.core.texts import COMMAND_LINE
 
 EPILOG = """\
@@ -149,36 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     except PlaygroundError as err:
         return report(err, COMMAND_LINE, err_stream)
 
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly at the next step; second: now
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def on_stop(name: str) -> None:   # the first Ctrl-C, SIGTERM or SIGHUP: stop cleanly at the next step
         console.close()
-        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=err_stream)
+        print(f"\n{name}: stopping after this step ({name} again to abort without saving)...", file=err_stream)
         trainer.stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    # torchrun answers Ctrl-C by sending SIGTERM to every process: the same clean stop
-    previous_term = signal.signal(signal.SIGTERM, on_sigint) if world.active else None
     ended = None
-    try:
-        for event in trainer.events():
-            console(event)
-            ended = event
-    except PlaygroundError as err:   # the data, the device, the run folder (2), or a diverged loss (1)
-        console.close()
-        return report(err, COMMAND_LINE, err_stream)
-    except KeyboardInterrupt:
-        console.close()
-        print("aborted; the last checkpoint is kept.", file=err_stream)
-        return 130
-    except RuntimeError as err:   # a collective that failed: another process is gone
-        if not world.active:
-            raise
-        console.close()
-        print(f"error: process {world.rank} of {world.size} stopped: {str(err).splitlines()[0]}\n"
-              "  Another process ended or lost contact; the last complete checkpoint is kept.", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+    with stop_on_signals(on_stop):   # torchrun answers Ctrl-C with SIGTERM to every process: the same
+        try:
+            for event in trainer.events():
+                console(event)
+                ended = event
+        except PlaygroundError as err:   # the data, the device, the run folder (2), or a diverged loss (1)
+            console.close()
+            return report(err, COMMAND_LINE, err_stream)
+        except KeyboardInterrupt:
+            console.close()
+            print("aborted; the last checkpoint is kept.", file=err_stream)
+            return 130
+        except RuntimeError as err:   # a collective that failed: another process is gone
+            if not world.active:
+                raise
+            console.close()
+            print(f"error: process {world.rank} of {world.size} stopped: {str(err).splitlines()[0]}\n"
+                  "  Another process ended or lost contact; the last complete checkpoint is kept.", file=sys.stderr)
+            return 1
     return 130 if getattr(ended, "status", None) == "stopped" else 0
