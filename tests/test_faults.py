@@ -111,3 +111,36 @@ def test_the_listing_tells_a_dead_run_and_a_broken_checkpoint(tmp_path, data_dir
     (tmp_path / "broken" / "checkpoint.pt").unlink()
     assert listing.read_record(tmp_path / "broken").problem == "no checkpoint.pt"
     assert runs.checkpoint_problem(done) is None
+
+
+# -- depth: refused where it is written, before anything recurses -------------------------------
+
+def _nested(n: int) -> dict:
+    layer: dict = {"type": "relu"}
+    for _ in range(n):
+        layer = {"type": "sequential", "layers": [layer]}
+    return {"name": "deep", "data": {"dataset": "none"}, "input": {"channels": 1, "height": 4, "width": 4},
+            "layers": [layer]}
+
+
+def _uses(n: int) -> dict:
+    blocks = {f"b{i}": {"layers": [{"type": "use", "block": f"b{i + 1}"}]} for i in range(n)}
+    blocks[f"b{n}"] = {"layers": [{"type": "relu"}]}
+    return {**_nested(0), "blocks": blocks, "layers": [{"type": "use", "block": "b0"}]}
+
+
+def _nested_text(n: int) -> str:
+    return ("name: deep\ndata: {dataset: none}\ninput: {channels: 1, height: 4, width: 4}\nlayers:\n  - "
+            + "{type: sequential, layers: [" * n + "{type: relu}" + "]}" * n + "\n")
+
+
+def test_the_nesting_limit_holds_for_any_depth_and_both_ways_of_nesting():
+    assert playground.load_spec(_nested(30)).layers        # 31 lists of layers: within the limit of 32
+    assert playground.load_spec(_nested_text(30)).layers
+    assert playground.load_spec(_uses(20)).layers
+    for n in (40, 300, 20_000):
+        for source in (_nested(n), _nested_text(n)):
+            with pytest.raises(playground.SpecError, match="over the limit of 32|maximum nesting depth"):
+                playground.load_spec(source)
+        with pytest.raises(playground.SpecError, match="through blocks that use blocks, over the limit of 32"):
+            playground.load_spec(_uses(n))

@@ -26,7 +26,7 @@ from playground.core.errors import Path, Problem, SpecError, did_you_mean, fail,
 from playground.core.speed import gc_paused
 from playground.format.paths import PathError, set_path
 from playground.format.spec import Budget, Data, InputShape, SpecBase, Train, spec_model
-from playground.format.templates import expand
+from playground.format.templates import check_depth, expand
 from playground.format.yamlsource import parse
 from playground.layers.base import module_name_problem
 from playground.layers.registry import Registry, get_registry
@@ -51,6 +51,8 @@ def read_spec(source: str | os.PathLike | Mapping, *, registry: Registry | None 
         filename = None
         lines: dict[Path, int] = {}
         if isinstance(source, Mapping):
+            for section in ("layers", "blocks"):   # before the copy, which recurses
+                check_depth(source.get(section), (section,))
             data: Any = copy.deepcopy(dict(source))
         else:
             text, filename = _read(source)

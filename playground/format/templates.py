@@ -251,6 +251,9 @@ class _Expander:
     def layer(self, item: Any, path: Path, stack: tuple[str, ...], depth: int) -> Any:
         if not isinstance(item, dict):
             return item
+        if depth > MAX_DEPTH:   # uses within uses: each a level, as a list within a list is
+            raise fail(path, f"layers nest {depth} deep through blocks that use blocks, over the limit of "
+                             f"{MAX_DEPTH}.", "Use fewer blocks within blocks.")
         if item.get("type") == "use":
             return self.use(item, path, stack, depth)
         out = dict(item)
@@ -602,6 +605,8 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int], rewrite) -> tupl
     ``rewrite(exc, place, model, label)`` turns pydantic's errors on a use or on
     the blocks into a located SpecError (the loader's rewriting, shared)."""
     expansion = Expansion(lines=lines)
+    for section in ("layers", "blocks"):   # before anything recurses into them
+        check_depth(data.get(section), (section,))
     blocks_raw = data.get("blocks")
     if blocks_raw is None and not _has_use(data.get("layers")):
         return dict(data), expansion
@@ -628,6 +633,29 @@ def expand(data: Mapping, layer_fields, lines: dict[Path, int], rewrite) -> tupl
     except SpecError as err:   # found inside a block: placed in its template
         raise expansion.error(err) from None
     return out, expansion
+
+
+MAX_NESTING = 4 * MAX_DEPTH + 16   # mappings and lists in one another, anywhere in a section
+
+
+def check_depth(value: Any, path: Path) -> None:
+    """SpecError where lists of layers nest more than MAX_DEPTH deep (mappings and lists of any kind
+    more than MAX_NESTING), found without recursion: a 10,000-level document is refused, not a
+    RecursionError. Layers that use blocks are counted as they expand (``_Expander.layer``)."""
+    stack = [(value, path, 0, 0)]   # (value, where, lists of layers above it, containers above it)
+    while stack:
+        value, where, layers, nesting = stack.pop()
+        if nesting > MAX_NESTING:
+            raise fail(where, f"the spec nests {nesting} mappings and lists deep here, over the limit of "
+                              f"{MAX_NESTING}.", "Flatten the structure.")
+        if isinstance(value, list):
+            is_layers = bool(value) and all(isinstance(v, dict) for v in value)
+            if is_layers and layers + 1 > MAX_DEPTH:
+                raise fail(where, f"layers nest {layers + 1} deep, over the limit of {MAX_DEPTH}.",
+                           "Flatten the structure: a block within a block rarely needs more than a few levels.")
+            stack.extend((v, (*where, i), layers + is_layers, nesting + 1) for i, v in enumerate(value))
+        elif isinstance(value, dict):
+            stack.extend((v, (*where, k), layers, nesting + 1) for k, v in value.items())
 
 
 def _has_use(items: Any) -> bool:
