@@ -144,3 +144,20 @@ def test_the_nesting_limit_holds_for_any_depth_and_both_ways_of_nesting():
                 playground.load_spec(source)
         with pytest.raises(playground.SpecError, match="through blocks that use blocks, over the limit of 32"):
             playground.load_spec(_uses(n))
+
+
+def test_a_16_bit_picture_is_scaled_to_8_bits_not_clipped(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from playground.train.imagefolder import decode
+
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)   # dark to light
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    eight = (ramp >> 8).astype(np.uint8)
+    Image.fromarray(eight).save(tmp_path / "plain.png")
+    for channels in (1, 3):
+        got = decode(str(tmp_path / "deep.png"), channels, 32, 32, "stretch")
+        want = decode(str(tmp_path / "plain.png"), channels, 32, 32, "stretch")
+        assert np.array_equal(got, want) and 120 < got.mean() < 135   # the 8-bit picture's, not 99% white

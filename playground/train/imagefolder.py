@@ -33,7 +33,7 @@ from playground.core.errors import PlaygroundError
 from playground.core.fileio import atomic_write_text
 
 CACHE_ENV = "PLAYGROUND_CACHE"
-DECODER_VERSION = 1          # bump when decoding changes what a cache holds
+DECODER_VERSION = 2          # bump when decoding changes what a cache holds (2: 16-bit images scaled)
 TEST_NAMES = ("test", "val")
 RESIZE_MODES = ("center_crop", "stretch")
 CHUNK = 64                   # images per task handed to a decoding worker
@@ -155,7 +155,7 @@ def decode(path: str, channels: int, height: int, width: int, resize: str) -> np
         else:
             need = (width, height)
         im.draft(mode, need)   # JPEG: decode at the smallest scale still at least the size needed
-        im = im.convert(mode)
+        im = _eight_bit(im).convert(mode)
         w, h = im.size
         box = (0, 0, w, h)
         if resize == "center_crop":   # the centered region of the target's aspect ratio
@@ -167,6 +167,20 @@ def decode(path: str, channels: int, height: int, width: int, resize: str) -> np
                 box = (0, (h - ch) / 2, w, (h + ch) / 2)
         im = im.resize((width, height), Image.Resampling.BILINEAR, box=box)
         return np.asarray(im, dtype=np.uint8).reshape(height, width, channels)
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _eight_bit(im):
+    """A 16-bit grayscale image (PNG, TIFF: Pillow's I;16 or I) scaled to 8 bits, as 8-bit pictures
+    are: Pillow's own conversion clips it, and a 16-bit picture became almost all white."""
+    if im.mode not in SIXTEEN_BIT:
+        return im
+    from PIL import Image
+
+    values = np.asarray(im).astype(np.int64)
+    return Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8), "L")
 
 
 def _decode_chunk(images: np.ndarray, start: int, paths: Sequence[str], channels: int, height: int, width: int,
