@@ -161,3 +161,51 @@ def test_a_16_bit_picture_is_scaled_to_8_bits_not_clipped(tmp_path):
         got = decode(str(tmp_path / "deep.png"), channels, 32, 32, "stretch")
         want = decode(str(tmp_path / "plain.png"), channels, 32, 32, "stretch")
         assert np.array_equal(got, want) and 120 < got.mean() < 135   # the 8-bit picture's, not 99% white
+
+
+# -- studies: a storage that cannot be one, a database that is damaged --------------------------
+
+@pytest.mark.parametrize("storage,words", [
+    ("bogus://x", "a study lives in SQLite"), ("redis://localhost", "a study lives in SQLite"),
+    ("postgresql://user@nowhere/db", "no Python driver for postgresql is installed"),
+])
+def test_a_storage_that_cannot_hold_a_study_is_one_clear_error(storage, words, tmp_path, data_dir, capsys):
+    import importlib.util
+
+    from playground.sweep.cli import main
+
+    if storage.startswith("postgresql") and importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("a postgresql driver is installed here")
+    code = main([str(SPECS / "mnist_cnn.yaml"), "--set", "train.lr=[0.01]", "--epochs", "1", "--storage", storage,
+                 "--data-dir", str(data_dir), "--no-download", "--out", str(tmp_path / "sweep")])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err and len(err.splitlines()) <= 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "torn pages"])
+def test_a_damaged_study_database_is_named_at_once(damage, tmp_path, data_dir, capsys):
+    import sqlite3
+    import time
+
+    from playground.sweep.cli import main
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    db = folder / "study.db"
+    if damage == "garbage":
+        db.write_bytes(os.urandom(8192))
+    else:   # a real SQLite file whose pages after the header are overwritten
+        with sqlite3.connect(db) as con:
+            con.execute("create table t (x text)")
+            con.executemany("insert into t values (?)", [("x" * 500,)] * 200)
+        data = bytearray(db.read_bytes())
+        data[100:] = os.urandom(len(data) - 100)
+        db.write_bytes(bytes(data))
+    before = db.read_bytes()
+    start = time.monotonic()
+    code = main([str(SPECS / "mnist_cnn.yaml"), "--set", "train.lr=[0.01]", "--epochs", "1",
+                 "--data-dir", str(data_dir), "--no-download", "--out", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a whole SQLite database" in err and "Move it away" in err, err
+    assert "Traceback" not in err and time.monotonic() - start < 5     # no retries for a file that will not heal
+    assert db.read_bytes() == before                                   # left as it was, for whoever looks

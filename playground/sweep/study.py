@@ -59,6 +59,10 @@ def trial_rows(study) -> list[TrialRow]:
                                        else 0.0, r.number))
 
 
+# Where a study may live, and the driver each needs beyond optuna's own (sqlite is in Python).
+DRIVERS = {"sqlite": "nothing more", "postgresql": "psycopg2-binary", "mysql": "pymysql"}
+
+
 def open_study(p: Plan):
     """Create the plan's study, or load it to continue; SweepError when a study
     of that name was started from another spec or other fields."""
@@ -67,13 +71,18 @@ def open_study(p: Plan):
 
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # our own line per trial says how each ended
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in p.choices}, seed=0),
                 "random": lambda: optuna.samplers.RandomSampler(seed=0),
                 "tpe": lambda: optuna.samplers.TPESampler(seed=0)}
+    scheme = p.storage.split("://", 1)[0].split("+", 1)[0] if "://" in p.storage else ""
+    if scheme not in DRIVERS:
+        raise SweepError(f"--storage {p.storage!r}: a study lives in SQLite (sqlite:///path/to/study.db, the "
+                         "default: sweeps/<study>/study.db) or on a database server (postgresql://..., mysql://...)."
+                         "\n  Give --storage as one of those, or leave it out.")
     if p.storage.startswith("sqlite:///"):
         p.folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(5):   # workers started together race to create the database's tables: try again
@@ -89,9 +98,21 @@ def open_study(p: Plan):
                                         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
                                         direction="maximize", load_if_exists=True)
             break
-        except SQLAlchemyError:
+        except ImportError:   # no driver for the server's database
+            raise SweepError(f"--storage {p.storage!r}: no Python driver for {scheme} is installed."
+                             f"\n  Install one: pip install {DRIVERS[scheme]}.") from None
+        except SQLAlchemyError as exc:
+            damaged = isinstance(exc, DatabaseError) and any(
+                w in str(exc) for w in ("not a database", "malformed", "file is encrypted"))
+            if damaged:   # trying again would not help: say which file, and what to do
+                raise SweepError(f"{p.storage.removeprefix('sqlite:///')} is not a whole SQLite database (damaged, "
+                                 "or another kind of file), so the study cannot be read."
+                                 "\n  Move it away (the trials' run folders stay) and run the same command to start "
+                                 "the study afresh, or give another --study.") from None
             if attempt == 4:
-                raise
+                raise SweepError(f"--storage {p.storage!r}: the study's database cannot be opened: "
+                                 f"{str(exc).splitlines()[0]}\n  Check that the database is reachable and "
+                                 "not locked by another program.") from None
             time.sleep(0.5 + attempt)
     settings = sorted(setting(c) for c in p.choices)
     if "spec" not in study.user_attrs:
