@@ -209,3 +209,93 @@ def test_a_damaged_study_database_is_named_at_once(damage, tmp_path, data_dir, c
     assert code == 2 and "is not a whole SQLite database" in err and "Move it away" in err, err
     assert "Traceback" not in err and time.monotonic() - start < 5     # no retries for a file that will not heal
     assert db.read_bytes() == before                                   # left as it was, for whoever looks
+
+
+# -- hostile image folders: links, loops, names ------------------------------------------------
+
+def _folder(root, classes=("a", "b"), per_class=3):
+    import numpy as np
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for k, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(np.full((8, 8), 40 * k + i, np.uint8)).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_the_scan_finds_what_torchvisions_imagefolder_finds_in_the_same_order(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    from playground.train.imagefolder import scan
+
+    root = _folder(tmp_path / "pics", classes=("cat", "dog", "emu"))
+    (root / "train" / "dog" / "more" / "deeper").mkdir(parents=True)
+    for name in ("z.png", "a.png"):
+        (root / "train" / "dog" / "more" / name).write_bytes((root / "train" / "dog" / "0.png").read_bytes())
+        (root / "train" / "dog" / "more" / "deeper" / name).write_bytes((root / "train" / "dog" / "0.png").read_bytes())
+    found = scan(root)
+    reference = ImageFolder(str(root / "train"), is_valid_file=lambda p: not os.path.basename(p).startswith("."))
+    assert found.classes == tuple(reference.classes)
+    assert list(found.train) == [tuple(s) for s in reference.samples]
+
+
+@pytest.mark.parametrize("case", ["class linked to /", "class linked to /etc", "image linked outside", "loop",
+                                  "dangling", "not UTF-8"])
+def test_a_hostile_folder_is_refused_by_name_and_quickly(case, tmp_path):
+    import time
+
+    from playground.train.imagefolder import FolderError, scan
+
+    root = _folder(tmp_path / "pics")
+    where = root / "train" / "a"
+    if case == "class linked to /":
+        (root / "train" / "c").symlink_to("/")
+        (root / "test" / "c").mkdir()
+    elif case == "class linked to /etc":
+        (root / "train" / "c").symlink_to("/etc")
+        (root / "test" / "c").mkdir()
+    elif case == "image linked outside":
+        (tmp_path / "secret.png").write_bytes((where / "0.png").read_bytes())
+        (where / "x.png").symlink_to(tmp_path / "secret.png")
+    elif case == "loop":
+        (where / "again").symlink_to(where)
+    elif case == "dangling":
+        (where / "gone.png").symlink_to(tmp_path / "nothing.png")
+    else:
+        with open(os.path.join(os.fsencode(where), b"bad\xff.png"), "wb") as f:
+            f.write((where / "0.png").read_bytes())
+    start = time.monotonic()
+    with pytest.raises(FolderError) as info:
+        scan(root)
+    message = str(info.value)
+    assert time.monotonic() - start < 5
+    words = {"class linked to /": "outside the image folder", "class linked to /etc": "outside the image folder",
+             "image linked outside": "outside the image folder", "loop": "links back to",
+             "dangling": "which does not exist", "not UTF-8": "is not UTF-8 text"}[case]
+    assert words in message and "'" + str(root) in message
+
+
+def test_links_inside_the_folder_are_followed(tmp_path):
+    from playground.train.imagefolder import scan
+
+    root = _folder(tmp_path / "pics")
+    (root / "shared").mkdir()
+    (root / "shared" / "9.png").write_bytes((root / "train" / "a" / "0.png").read_bytes())
+    (root / "train" / "a" / "9.png").symlink_to(root / "shared" / "9.png")
+    (root / "train" / "b" / "more").symlink_to(root / "shared")
+    found = scan(root)
+    assert sum(1 for _, label in found.train if label == 0) == 4 and sum(1 for _, k in found.train if k == 1) == 4
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_line(tmp_path):
+    import numpy as np
+
+    from playground.train.imagefolder import Cached
+
+    empty = (np.zeros((0, 8, 8, 1), np.uint8), np.zeros(0, np.int64))
+    cached = Cached(tmp_path, ("a",), empty, empty, (0.5,), (0.2,),
+                    skipped={"train": ["a/x.png\nerror: all your data is gone"]})
+    (note, _) = cached.notes()
+    assert "\n" not in note and "'a/x.png\\nerror: all your data is gone'" in note

@@ -64,10 +64,6 @@ def split_dirs(root: Path) -> tuple[Path, Path]:
     return train, test
 
 
-def _visible(path: str) -> bool:
-    return not Path(path).name.startswith(".")   # .DS_Store and editors' temporary files are not data
-
-
 @dataclass(frozen=True)
 class Scan:
     """What an image folder holds: its classes and every file of each split."""
@@ -87,18 +83,85 @@ class Scan:
         return h.hexdigest()
 
 
-def scan(root: Path) -> Scan:
-    """The folder's classes and files, found with torchvision's ImageFolder;
-    FolderError when the layout is wrong or the splits disagree on classes."""
-    from torchvision.datasets import ImageFolder
+def _quoted(path: str | Path) -> str:
+    """A path as messages show it: quoted, with a newline or a byte that is not UTF-8 escaped, so a
+    file name can never print a line of its own."""
+    return repr(str(path))
 
+
+class _Split:
+    """One split's classes (its visible folders, sorted) and files, as torchvision's ImageFolder
+    orders them (by class, then by path), found under the rule for links: a link is followed only
+    where it leads inside the image folder; one that leads outside, one that leads nowhere, one that
+    leads back into a folder above it, and a name that is not UTF-8 are refused by name."""
+
+    def __init__(self, d: Path, root: Path):
+        inside = os.path.realpath(root)
+        self.classes: list[str] = []
+        self.samples: list[tuple[str, int]] = []
+        entries = sorted(os.scandir(d), key=lambda e: e.name)
+        for entry in entries:
+            _check_name(entry.path)
+        folders = [e for e in entries if not e.name.startswith(".") and _followed(e, inside) and e.is_dir()]
+        self.classes = [e.name for e in folders]
+        for label, entry in enumerate(folders):
+            found: list[tuple[str, list[str]]] = []
+            stack = [(entry.path, (os.path.realpath(entry.path),))]
+            while stack:
+                here, above = stack.pop()
+                files, subdirs = [], []
+                for e in sorted(os.scandir(here), key=lambda e: e.name):
+                    _check_name(e.path)
+                    if e.name.startswith(".") or not _followed(e, inside):
+                        continue
+                    if e.is_dir():
+                        real = os.path.realpath(e.path)
+                        if real in above:
+                            raise FolderError(f"{_quoted(e.path)} links back to {_quoted(real)}, a folder it is "
+                                              "in: the folder would never end.\n  Remove the link.")
+                        subdirs.append((e.path, (*above, real)))
+                    elif e.is_file():
+                        files.append(e.name)
+                found.append((here, files))
+                stack.extend(reversed(subdirs))
+            for here, files in sorted(found):
+                self.samples += [(os.path.join(here, f), label) for f in files]
+
+
+def _check_name(path: str) -> None:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FolderError(f"{_quoted(path)} has a name that is not UTF-8 text.\n  Rename it (or move it out of "
+                          "the image folder).") from None
+
+
+def _followed(entry: os.DirEntry, inside: str) -> bool:
+    """Whether an entry is read: not a link, or a link to somewhere inside the image folder (else
+    FolderError naming it)."""
+    if not entry.is_symlink():
+        return True
+    target = os.path.realpath(entry.path)
+    if not os.path.exists(target):
+        raise FolderError(f"{_quoted(entry.path)} is a link to {_quoted(os.readlink(entry.path))}, which does not "
+                          "exist.\n  Remove the link, or make what it names.")
+    if os.path.commonpath([inside, target]) != inside:
+        raise FolderError(f"{_quoted(entry.path)} is a link to {_quoted(target)}, outside the image folder: links "
+                          "are followed only where they lead inside it.\n  Copy what it links to into the "
+                          "folder, or remove the link.")
+    return True
+
+
+def scan(root: Path) -> Scan:
+    """The folder's classes and files, in torchvision's ImageFolder order; FolderError when the
+    layout is wrong, the splits disagree on classes, or a link or a name breaks the rule above."""
     train_dir, test_dir = split_dirs(root)
     splits = []
     for d in (train_dir, test_dir):
         try:
-            found = ImageFolder(str(d), is_valid_file=_visible, allow_empty=True)
+            found = _Split(d, root)
         except (FileNotFoundError, OSError) as exc:
-            raise FolderError(f"cannot read the classes of {d}: {exc}\n{layout_hint(root)}") from None
+            raise FolderError(f"cannot read the classes of {_quoted(d)}: {exc}\n{layout_hint(root)}") from None
         splits.append(found)
     train, test = splits
     if train.classes != test.classes:
@@ -228,7 +291,7 @@ class Cached:
         out = []
         for split, names in self.skipped.items():
             if names:
-                shown = ", ".join(names[:SHOWN_SKIPS]) + (", ..." if len(names) > SHOWN_SKIPS else "")
+                shown = ", ".join(map(_quoted, names[:SHOWN_SKIPS])) + (", ..." if len(names) > SHOWN_SKIPS else "")
                 out.append(f"skipped {len(names)} {split} file{'s' if len(names) > 1 else ''} that "
                            f"{'are' if len(names) > 1 else 'is'} not a readable image: {shown}")
         n = len(self.train[1]) + len(self.test[1])
