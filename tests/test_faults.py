@@ -299,3 +299,66 @@ def test_a_file_name_with_a_newline_cannot_forge_a_line(tmp_path):
                     skipped={"train": ["a/x.png\nerror: all your data is gone"]})
     (note, _) = cached.notes()
     assert "\n" not in note and "'a/x.png\\nerror: all your data is gone'" in note
+
+
+# -- the image cache: never trusted without a check that stays cheap -----------------------------
+
+def _load(root):
+    from playground.train.imagefolder import load
+
+    gen = load(root, 1, 8, 8, "stretch", workers=1)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as done:
+        return done.value
+
+
+def test_a_picture_rewritten_in_place_with_its_size_and_time_kept_is_decoded_again(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "pics")
+    picture = root / "train" / "a" / "0.png"
+    Image.fromarray(np.full((8, 8), 10, np.uint8)).save(picture, format="BMP")   # uncompressed: a fixed size
+    first = _load(root)
+    assert first.decoded and _load(root).decoded is False          # the second time: from the cache
+    st = picture.stat()
+    Image.fromarray(np.full((8, 8), 250, np.uint8)).save(picture, format="BMP")   # another picture, same size
+    assert picture.stat().st_size == st.st_size
+    os.utime(picture, ns=(st.st_atime_ns, st.st_mtime_ns))          # and the old time, as cp -p and rsync -a do
+    again = _load(root)
+    assert again.decoded and again.train[0][0].mean() == 250
+
+
+@pytest.mark.parametrize("damage", ["same-size garbage in the images", "labels out of range", "a std of 0",
+                                    "classes of the wrong type"])
+def test_a_damaged_cache_is_decoded_again_not_trained_on(damage, tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "pics")
+    good = _load(root)
+    folder = good.folder
+    expected = np.array(good.train[0])
+    if damage == "same-size garbage in the images":
+        data = bytearray((folder / "train.npy").read_bytes())
+        data[-64:] = os.urandom(64)
+        (folder / "train.npy").write_bytes(bytes(data))
+    elif damage == "labels out of range":
+        labels = np.load(folder / "train.labels.npy")
+        labels[0] = 7
+        np.save(folder / "train.labels.npy", labels)
+    else:
+        meta = json.loads((folder / "meta.json").read_text())
+        if damage == "a std of 0":
+            meta["std"] = [0.0]
+        else:
+            meta["classes"] = [1, 2]
+        (folder / "meta.json").write_text(json.dumps(meta))
+    again = _load(root)
+    assert again.decoded, damage                                     # not read from the damaged cache
+    assert np.array_equal(np.array(again.train[0]), expected) and again.std == good.std

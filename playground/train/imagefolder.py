@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -75,11 +76,14 @@ class Scan:
     test_name: str                          # "test" or "val"
 
     def fingerprint(self) -> str:
-        """Changes when a file is added, removed, renamed or rewritten."""
+        """Changes when a file is added, removed, renamed or rewritten, also in place with its size and
+        modification time kept (cp -p, rsync -a, tar x): the inode and the change time (ctime, which
+        no program can set back) are part of it."""
         h = hashlib.sha256()
         for path, label in (*self.train, *self.test):
             st = os.stat(path)
-            h.update(f"{os.path.relpath(path, self.root)}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            h.update(f"{os.path.relpath(path, self.root)}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\t"
+                     f"{st.st_ino}\t{st.st_ctime_ns}\n".encode())
         return h.hexdigest()
 
 
@@ -340,7 +344,8 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
         meta = {"fingerprint": fingerprint, "source": str(root.resolve()), "classes": list(found.classes),
                 "shape": [height, width, channels], "resize": resize, "mean": mean, "std": std,
                 "skipped": skipped, "seconds": round(time.perf_counter() - began, 3),
-                "decoder": DECODER_VERSION}
+                "decoder": DECODER_VERSION, "checksums": {name: _checksum(tmp / name) for name in CACHE_FILES}}
+        meta["sealed"] = _sealed(meta)
         atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))   # last: a cache without it is unused
         _replace_dir(tmp, folder)
     finally:
@@ -408,18 +413,60 @@ def _statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
+CACHE_FILES = ("train.npy", "train.labels.npy", "test.npy", "test.labels.npy")
+
+
+def _checksum(path: Path) -> int:
+    """CRC-32 of a file's bytes (zlib's, over 1 GB/s): what the cache's files held when written."""
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _sealed(meta: dict) -> int:
+    """CRC-32 of meta.json's own content (all but this seal), so a changed value is seen."""
+    import zlib
+
+    return zlib.crc32(json.dumps({k: v for k, v in meta.items() if k != "sealed"}, sort_keys=True).encode())
+
+
 def _read(folder: Path, fingerprint: str) -> Cached | None:
-    """The cache in ``folder`` if it is complete and made from the folder as it is now."""
+    """The cache in ``folder`` if it is complete, whole and made from the folder as it is now; None
+    (decode again) for anything else: another fingerprint or decoder, a file whose bytes changed
+    since it was written (same-size garbage included), labels out of range, values of the wrong kind."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("fingerprint") != fingerprint or meta.get("decoder") != DECODER_VERSION:
+        if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint \
+                or meta.get("decoder") != DECODER_VERSION:
+            return None
+        if meta.get("sealed") != _sealed(meta):   # meta.json itself changed since it was written
+            return None
+        sums = meta.get("checksums")
+        if not isinstance(sums, dict) or any(sums.get(n) != _checksum(folder / n) for n in CACHE_FILES):
+            return None
+        classes, mean, std, shape = meta["classes"], meta["mean"], meta["std"], meta["shape"]
+        channels = shape[-1]
+        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+                and all(isinstance(v, list) and len(v) == channels
+                        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) for v in (mean, std))
+                and min(std) >= 0):
             return None
         splits = tuple((np.load(folder / f"{s}.npy", mmap_mode="c"), np.load(folder / f"{s}.labels.npy"))
                        for s in ("train", "test"))
-    except (OSError, ValueError, KeyError):
+        for images, labels in splits:
+            if images.dtype != np.uint8 or list(images.shape[1:]) != list(shape) or labels.dtype != np.int64 \
+                    or len(labels) != len(images) or (len(labels) and not 0 <= labels.min() <= labels.max()
+                                                      < len(classes)):
+                return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    return Cached(folder, tuple(meta["classes"]), splits[0], splits[1], tuple(meta["mean"]), tuple(meta["std"]),
-                  meta.get("skipped", {}), seconds=meta.get("seconds", 0.0))
+    return Cached(folder, tuple(classes), splits[0], splits[1], tuple(mean), tuple(std),
+                  meta.get("skipped", {}) if isinstance(meta.get("skipped"), dict) else {},
+                  seconds=meta.get("seconds", 0.0) if isinstance(meta.get("seconds"), (int, float)) else 0.0)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
