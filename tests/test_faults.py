@@ -362,3 +362,17 @@ def test_a_damaged_cache_is_decoded_again_not_trained_on(damage, tmp_path, monke
     again = _load(root)
     assert again.decoded, damage                                     # not read from the damaged cache
     assert np.array_equal(np.array(again.train[0]), expected) and again.std == good.std
+
+
+def test_ten_thousand_empty_class_folders_make_a_short_message(tmp_path):
+    from playground.train.imagefolder import FolderError, scan
+
+    root = _folder(tmp_path / "pics")
+    for i in range(10_000):
+        (root / "train" / f"empty{i:05d}").mkdir()
+        (root / "test" / f"empty{i:05d}").mkdir()
+    with pytest.raises(FolderError) as info:
+        scan(root)
+    message = str(info.value)
+    assert "has no images for 10,000 classes ('empty00000', " in message and "and 9,995 more" in message
+    assert len(message) < 600

@@ -117,9 +117,9 @@ def test_parallel_decoding_gives_the_serial_result(folder):
 
 @pytest.mark.parametrize("change,message", [
     (lambda root: os.rename(root / "test" / "triangle", root / "test" / "star"),
-     "different classes (only in train/: triangle; only in test/: star)"),
+     "different classes (only in train/: 'triangle'; only in test/: 'star')"),
     (lambda root: os.rename(root / "test", root / "elsewhere"), "has no test/ (or val/)"),
-    (lambda root: [p.unlink() for p in (root / "train" / "square").iterdir()], "has no images for class square"),
+    (lambda root: [p.unlink() for p in (root / "train" / "square").iterdir()], "has no images for 1 class ('square')"),
 ])
 def test_a_folder_laid_out_wrong_is_a_clear_error(folder, change, message):
     change(folder)

@@ -132,6 +132,12 @@ class _Split:
                 self.samples += [(os.path.join(here, f), label) for f in files]
 
 
+def _names(names: list[str], most: int = SHOWN_SKIPS) -> str:
+    """The first few names, quoted, and how many more: a message stays a line long."""
+    shown = ", ".join(map(_quoted, names[:most]))
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
 def _check_name(path: str) -> None:
     try:
         path.encode("utf-8")
@@ -171,16 +177,16 @@ def scan(root: Path) -> Scan:
     if train.classes != test.classes:
         only_train = sorted(set(train.classes) - set(test.classes))
         only_test = sorted(set(test.classes) - set(train.classes))
-        parts = [f"only in train/: {', '.join(only_train)}" if only_train else "",
-                 f"only in {test_dir.name}/: {', '.join(only_test)}" if only_test else ""]
+        parts = [f"only in train/: {_names(only_train)}" if only_train else "",
+                 f"only in {test_dir.name}/: {_names(only_test)}" if only_test else ""]
         raise FolderError(f"the two splits of {root} have different classes ({'; '.join(p for p in parts if p)}).\n"
                           "  Give both splits the same class folders (an empty folder is not enough for "
                           "training; every class needs images in train/).")
     for name, split in (("train", train), (test_dir.name, test)):
         empty = sorted(set(split.classes) - {split.classes[label] for _, label in split.samples})
         if empty:
-            raise FolderError(f"{root}/{name}/ has no images for class{'es' if len(empty) > 1 else ''} "
-                              f"{', '.join(empty)}.\n  Put images in each class folder, or remove the folder "
+            raise FolderError(f"{root}/{name}/ has no images for {len(empty):,} class{'es' if len(empty) > 1 else ''}"
+                              f" ({_names(empty)}).\n  Put images in each class folder, or remove the folder "
                               "from both splits.")
     return Scan(root, tuple(train.classes), tuple(map(tuple, train.samples)), tuple(map(tuple, test.samples)),
                 test_dir.name)
