@@ -376,3 +376,31 @@ def test_ten_thousand_empty_class_folders_make_a_short_message(tmp_path):
     message = str(info.value)
     assert "has no images for 10,000 classes ('empty00000', " in message and "and 9,995 more" in message
     assert len(message) < 600
+
+
+# -- one run folder, one answer: the checkpoint's spec is the truth, and the others say so --------
+
+def test_a_spec_edited_after_training_is_said_by_export_and_refused_by_resume(tmp_path, data_dir, capsys):
+    from playground.export.cli import main as export_main
+    from playground.runs import folders as runs
+    from playground.train.cli import main as train_main
+
+    run = _run(tmp_path, data_dir)
+    spec_file = run / "spec.yaml"
+    original = spec_file.read_text()
+    assert runs.spec_edits(run, runs.load_checkpoint(run)["spec"]) == []
+    spec_file.write_text(original.replace("type: relu", "type: sigmoid", 1))
+    assert runs.spec_edits(run, runs.load_checkpoint(run)["spec"]) == ["layers[2].type"]
+    capsys.readouterr()
+
+    assert export_main([str(run), "--format", "python", "--out", str(tmp_path / "m.py")]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "was edited after training (layers[2].type)" in err
+    assert "nn.ReLU()" in (tmp_path / "m.py").read_text()        # the weights' own spec
+
+    code = train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"])
+    err = capsys.readouterr().err
+    assert code == 2 and "was edited after its checkpoint was saved (layers[2].type)" in err and "Traceback" not in err
+    assert "type: sigmoid" in spec_file.read_text()              # the edit is not written over
+    spec_file.write_text(original)                               # undone: --resume goes on
+    assert train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"]) == 0

@@ -28,9 +28,11 @@ def default_out(source: str | Path, fmt: str) -> Path:
 
 
 def export(source: str | Path, fmt: str, out: str | Path | None = None, *, force: bool = False,
-           opset: int = DEFAULT_OPSET, normalize: bool = False) -> Path:
+           opset: int = DEFAULT_OPSET, normalize: bool = False, on_note=None) -> Path:
     """Export ``source`` (a run folder or a spec file) as ``fmt`` to ``out``;
-    ExportError, with nothing written, when it cannot be done."""
+    ExportError, with nothing written, when it cannot be done. ``on_note(text)`` hears what a
+    person should know (a run whose spec.yaml was edited after training: the checkpoint's spec
+    is exported)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'.\n  Use one of: {', '.join(FORMATS)}.")
     target = Path(out) if out is not None else default_out(source, fmt)
@@ -40,7 +42,10 @@ def export(source: str | Path, fmt: str, out: str | Path | None = None, *, force
         raise ExportError(f"{target} is a folder.\n  Give a file name, e.g. {target / ('model' + FORMATS[fmt])}.")
     if target.exists() and not force:
         raise ExportError(f"{target} exists.\n  Use --force to replace it, or pick another --out.")
-    data = to_bytes(load(source), fmt, opset=opset, normalize=normalize)   # everything that can fail, first
+    item = load(source)
+    for note in item.notes if on_note is not None else ():
+        on_note(note)
+    data = to_bytes(item, fmt, opset=opset, normalize=normalize)   # everything that can fail, first
     atomic_write(target, lambda f: f.write(data))
     return target
 

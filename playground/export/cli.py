@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     try:
         path = export(args.source, args.format, args.out, force=args.force, opset=args.opset,
-                      normalize=args.normalize_in_graph)
+                      normalize=args.normalize_in_graph, on_note=lambda note: print(f"note: {note}", file=sys.stderr))
     except PlaygroundError as err:
         return report(err, COMMAND_LINE)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format}) in {time.perf_counter() - began:.1f} s",

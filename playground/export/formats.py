@@ -40,6 +40,7 @@ class Exportable:
     model: nn.Module
     classes: tuple[str, ...]
     origin: str          # "run RUN_DIR (epoch 3)" or "spec FILE (fresh weights, seed 1)"
+    notes: tuple[str, ...] = ()   # what a person should know (a run's spec.yaml edited after training)
 
     @property
     def normalization(self) -> dict:
@@ -86,7 +87,13 @@ def _from_run(run_dir: Path) -> Exportable:
             from None
     except SpecError as exc:
         raise ExportError(f"the checkpoint in {run_dir} holds no valid spec: {exc}") from None
-    return Exportable(run.spec, run.summary, run.model, run.classes, f"run {run_dir} (epoch {run.epoch})")
+    notes = ()
+    if run.spec_edits:
+        shown = ", ".join(run.spec_edits[:5]) + (f" and {len(run.spec_edits) - 5} more" if len(run.spec_edits) > 5
+                                                  else "")
+        notes = (f"{run_dir / runs.SPEC_FILE} was edited after training ({shown}); this is the spec the "
+                 "weights were trained with, from the checkpoint.",)
+    return Exportable(run.spec, run.summary, run.model, run.classes, f"run {run_dir} (epoch {run.epoch})", notes)
 
 
 class _Normalized(nn.Module):

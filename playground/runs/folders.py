@@ -64,6 +64,27 @@ def write_spec(run_dir: Path, spec_dict: dict) -> None:
     atomic_write_text(run_dir / SPEC_FILE, yaml.safe_dump(spec_dict, sort_keys=False))
 
 
+# What --resume may change in a run's spec without it being another run.
+RESUME_SETTINGS = ("train.epochs", "train.device")
+
+
+def spec_edits(run_dir: Path, checkpoint_spec: dict) -> list[str]:
+    """The fields in which the run's spec.yaml differs from the spec its checkpoint was trained with
+    (the truth about the weights), beyond what --resume sets; [] when they agree or spec.yaml cannot
+    be read as a mapping (a missing file edits nothing)."""
+    from playground.format.paths import flatten
+
+    try:
+        edited = yaml.safe_load((Path(run_dir) / SPEC_FILE).read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    if not isinstance(edited, dict):
+        return []
+    ours, theirs = flatten(checkpoint_spec), flatten(edited)
+    return sorted(k for k in set(ours) | set(theirs)
+                  if ours.get(k) != theirs.get(k) and not k.startswith(RESUME_SETTINGS))
+
+
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
     atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
 

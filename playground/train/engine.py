@@ -346,6 +346,14 @@ class Trainer:
         """Continue the run in ``run_dir`` from its checkpoint (optionally to more epochs)."""
         run_dir = Path(run_dir)
         checkpoint = runs.load_checkpoint(run_dir)
+        edits = runs.spec_edits(run_dir, checkpoint.get("spec") or {})
+        if edits:   # resuming would train the checkpoint's spec and write it over the edit
+            shown = ", ".join(edits[:5]) + (f" and {len(edits) - 5} more" if len(edits) > 5 else "")
+            raise runs.RunError(
+                f"{run_dir / runs.SPEC_FILE} was edited after its checkpoint was saved ({shown}): --resume "
+                "continues the spec the weights were trained with, and would write it over your edit.\n"
+                f"  Train the edited spec as a new run (python -m playground.train {run_dir / runs.SPEC_FILE}), "
+                "or undo the edit to resume.")
         spec = read_spec(checkpoint["spec"], overrides={"train.epochs": epochs, "train.device": device})
         return cls(spec, _resume=(run_dir, checkpoint), **kwargs)
 

@@ -27,6 +27,7 @@ class LoadedRun:
     classes: tuple[str, ...] = ()   # the class names, in output order
     summary: Summary | None = None  # the check's result, with the data root below
     data_root: Path | None = None   # where the run's data is looked up
+    spec_edits: tuple[str, ...] = ()  # fields of spec.yaml edited since training (the spec above is the truth)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", data_dir: str | Path | None = None) -> LoadedRun:
@@ -52,7 +53,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", data_dir: str | Path | No
                             + "\n  The checkpoint is damaged or was written by another spec.") from None
     info = spec.dataset   # checkpoints from before classes were recorded: a built-in dataset's
     classes = tuple(ckpt.get("classes") or (info.classes if info else ()))
-    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes, summary, root)
+    return LoadedRun(run_dir, spec, model.eval(), ckpt["epoch"], setup.device, classes, summary, root,
+                     tuple(runs.spec_edits(run_dir, ckpt["spec"])))
 
 
 def _recorded_root(run_dir: Path) -> str | None:
