@@ -404,3 +404,53 @@ def test_a_spec_edited_after_training_is_said_by_export_and_refused_by_resume(tm
     assert "type: sigmoid" in spec_file.read_text()              # the edit is not written over
     spec_file.write_text(original)                               # undone: --resume goes on
     assert train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"]) == 0
+
+
+# -- disks: full, read-only: one located message, every old file intact --------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 KB tmpfs (skipped where this process may not mount one)."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(where)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip() or made.returncode}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_is_one_located_message_for_export_and_training(small_disk, data_dir, capsys):
+    from playground.export.cli import main as export_main
+    from playground.train.cli import main as train_main
+
+    assert export_main([str(SPECS / "zoo" / "resnet18.yaml"), "--format", "onnx",
+                        "--out", str(small_disk / "r.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {small_disk / 'r.onnx'}: the disk is full" in err and "Traceback" not in err
+    assert list(small_disk.iterdir()) == []                       # no temporary file left behind
+
+    code = train_main([str(SPECS / "mnist_cnn.yaml"), "--epochs", "1", "--device", "cpu", "--data-dir",
+                       str(data_dir), "--no-download", "--out", str(small_disk / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the disk is full" in err and "Traceback" not in err
+    assert not [p for p in (small_disk / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_read_only_folder_is_one_located_message(small_disk, capsys):
+    import subprocess
+
+    from playground.export.cli import main as export_main
+
+    (small_disk / "old.onnx").write_bytes(b"an older export")
+    if subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot remount the tmpfs read-only here")
+    assert export_main([str(SPECS / "mnist_cnn.yaml"), "--format", "onnx", "--out", str(small_disk / "old.onnx"),
+                        "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "read-only file system" in err and "Traceback" not in err
+    assert (small_disk / "old.onnx").read_bytes() == b"an older export"

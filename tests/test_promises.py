@@ -47,7 +47,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path, monk
     old = b"the old, complete content\n"
     (tmp_path / name).write_bytes(old)
     _fail_in_the_middle(monkeypatch)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(fileio.WriteError, match="the disk is full"):   # an OSError, located and worded
         WRITERS[name](tmp_path)
     assert (tmp_path / name).read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]

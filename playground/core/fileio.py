@@ -5,6 +5,7 @@ a folder, a link or a pipe at the target is refused, and stays as it was."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -19,8 +20,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Call ``write(f)`` on a temporary binary file, then move it to ``path``."""
     path = Path(path)
     refuse_special(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError.of(path, exc) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
         with os.fdopen(fd, "wb") as f:
@@ -28,13 +32,35 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, PlaygroundError):
+            raise WriteError.of(path, exc) from None
         raise
     return path
+
+
+class WriteError(PlaygroundError, OSError):
+    """A file that could not be written (a full disk, a read-only folder, no permission): the old
+    file, if any, is as it was, and no temporary file is left."""
+
+    WHY = {errno.ENOSPC: ("the disk is full", "Free space on it, or write somewhere else (--out)."),
+           errno.EDQUOT: ("the disk quota is used up", "Free space in your quota, or write somewhere else."),
+           errno.EROFS: ("the folder is on a read-only file system", "Write somewhere else (--out)."),
+           errno.EACCES: ("there is no permission to write in the folder", "Write somewhere else (--out), or "
+                          "change the folder's permissions."),
+           errno.EPERM: ("there is no permission to write in the folder", "Write somewhere else (--out), or "
+                         "change the folder's permissions.")}
+
+    @classmethod
+    def of(cls, path: Path, exc: OSError) -> WriteError:
+        why, fix = cls.WHY.get(exc.errno, (exc.strerror or str(exc), "Write somewhere else (--out)."))
+        err = cls(f"cannot write {path}: {why} ({path.parent}); nothing was changed there.\n  {fix}")
+        err.errno = exc.errno
+        return err
 
 
 class NotARegularFile(PlaygroundError, OSError):
