@@ -98,3 +98,34 @@ def module_name(path, spec) -> str:
         elif part != "layers":
             parts.append(part)
     return ".".join(parts)
+
+
+def layer_spec(*layers: str, name: str = "layers", size: int = 8) -> str:
+    """A spec of ``layers`` (one flow-style YAML mapping each) on a 3 x size x size input, without a
+    dataset; its first layer is on line 5."""
+    lines = "\n".join(f"  - {line}" for line in layers)
+    return (f"name: {name}\ninput: {{channels: 3, height: {size}, width: {size}}}\ndata: {{dataset: none}}\n"
+            f"layers:\n{lines}\n")
+
+
+def only_problem(text: str):
+    """The one located Problem the check finds in a spec's text."""
+    from playground.check.analysis import load_checked
+    from playground.core.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        load_checked(text)
+    (problem,) = info.value.problems
+    return problem
+
+
+def assert_located(text: str, path: tuple, words: list[str]):
+    """The spec's one problem is at ``path``, on the line of the layer ``path`` names (layer_spec's
+    lines), and says every one of ``words`` in its message or fix."""
+    problem = only_problem(text)
+    assert problem.path == path, problem
+    said = f"{problem.message} {problem.fix}"
+    for word in words:
+        assert word in said, said
+    assert problem.line == 5 + path[1]
+    return problem

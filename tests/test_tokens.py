@@ -14,34 +14,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_located, layer_spec
 from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
 
 import playground
 from playground.check.analysis import load_checked
-from playground.core.errors import SpecError
 from playground.layers.base import ShapeError
 from playground.layers.registry import get_registry
 from playground.layers.shapes import Shape
 
-SPEC = """\
-name: tokens
-input: {{channels: 3, height: 8, width: 8}}
-data: {{dataset: none}}
-layers:
-{layers}
-"""
-
 
 def _spec(*layers: str) -> str:
-    return SPEC.format(layers="\n".join(f"  - {line}" for line in layers))
+    return layer_spec(*layers, name="tokens", size=8)
 
 
-def _problem(text: str):
-    with pytest.raises(SpecError) as info:
-        load_checked(text)
-    (problem,) = info.value.problems
-    return problem
 
 
 def _copy(ours: nn.Module, theirs: nn.Module) -> None:
@@ -212,12 +199,7 @@ def test_shortcut_first_registers_the_shortcut_first():
      ["2 branches cut its input's 5 channels (5x8x8) into unequal parts."]),
 ])
 def test_bad_input_is_a_located_error(layers, path, words):
-    problem = _problem(_spec(*layers))
-    assert problem.path == path, problem
-    text = f"{problem.message} {problem.fix}"
-    for word in words:
-        assert word in text, text
-    assert problem.line == 5 + path[1]
+    assert_located(_spec(*layers), path, words)
 
 
 def test_the_shape_rules_are_pure_arithmetic():

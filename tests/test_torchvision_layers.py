@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_located, layer_spec
 from torch import nn
 from torchvision.models.convnext import LayerNorm2d as TorchvisionLayerNorm2d
 from torchvision.models.shufflenetv2 import channel_shuffle
 from torchvision.ops import StochasticDepth as TorchvisionStochasticDepth
 
-from playground.check.analysis import check_layer, load_checked
+from playground.check.analysis import check_layer
 from playground.check.builder import build_layer
-from playground.core.errors import SpecError
 from playground.layers.base import ShapeError
 from playground.layers.registry import get_registry
 from playground.layers.shapes import Shape
@@ -171,24 +171,10 @@ def test_shape_errors_word_for_word(config, x_shape, field, message, fix):
     assert (info.value.field, info.value.message, info.value.fix) == (field, message, fix)
 
 
-SPEC = """\
-name: tv_layers
-input: {{channels: 3, height: 8, width: 8}}
-layers:
-{layers}
-data: {{dataset: none}}
-"""
-
-
 def _spec(*layers: str) -> str:
-    return SPEC.format(layers="\n".join(f"  - {line}" for line in layers))
+    return layer_spec(*layers, name="tv_layers", size=8)
 
 
-def _problem(text: str):
-    with pytest.raises(SpecError) as info:
-        load_checked(text)
-    (problem,) = info.value.problems
-    return problem
 
 
 @pytest.mark.parametrize("layers,path,words", [
@@ -210,12 +196,7 @@ def _problem(text: str):
     (["{type: gelu, approximate: fast}"], ("layers", 0, "approximate"), ["'none' or 'tanh'"]),
 ])
 def test_bad_input_is_a_located_error(layers, path, words):
-    problem = _problem(_spec(*layers))
-    assert problem.path == path, problem
-    text = f"{problem.message} {problem.fix}"
-    for word in words:
-        assert word in text, text
-    assert problem.line == 4 + len(layers) - 1
+    assert_located(_spec(*layers), path, words)
 
 
 # a spec with every one of them ---------------------------------------------------------------

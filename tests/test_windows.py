@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_located, layer_spec
 from torchvision.models.swin_transformer import SwinTransformerBlock, SwinTransformerBlockV2
 
 import playground
 from playground.check.analysis import load_checked
-from playground.core.errors import SpecError
-
-SPEC = """\
-name: windows
-input: {{channels: 3, height: 16, width: 16}}
-data: {{dataset: none}}
-layers:
-{layers}
-"""
 
 
 def _spec(*layers: str) -> str:
-    return SPEC.format(layers="\n".join(f"  - {line}" for line in layers))
+    return layer_spec(*layers, name="windows", size=16)
 
 
 def _block(version: int, shift: int) -> list[str]:
@@ -88,14 +80,7 @@ class _ChannelsLast(torch.nn.Module):
      ("layers", 1, "head_dim"), ["head_dim=5 does not divide its input's 16 channels"]),
 ])
 def test_bad_input_is_a_located_error(layers, path, words):
-    with pytest.raises(SpecError) as info:
-        load_checked(_spec(*layers))
-    (problem,) = info.value.problems
-    assert problem.path == path, problem
-    text = f"{problem.message} {problem.fix}"
-    for word in words:
-        assert word in text, text
-    assert problem.line == 5 + path[1]
+    assert_located(_spec(*layers), path, words)
 
 
 SWIN = _spec(*STEM, "{type: layernorm}", *_block(1, 0), *_block(2, 2), "{type: patch_merging}",
