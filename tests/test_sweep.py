@@ -1,12 +1,12 @@
 """Sweeps on Optuna, on the tiny generated MNIST: a 2x2 grid gives four run
 folders and a summary whose best row is the best accuracy; a value the check
 refuses trains nothing; paths name fields (did you mean); two workers share
-one SQLite study and run every trial once; a killed sweep started again
-ends with the same trials."""
+one SQLite study and run every trial once; a sweep killed any number of
+times and started again ends with every point once, where an uninterrupted
+one ends."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -67,9 +67,11 @@ def test_a_value_the_check_refuses_trains_nothing(spec_file, tmp_path, data_dir)
     ("train.lrr=[0.1]", "unknown key 'lrr'"),
     ("train.lr=0.1", "VALUES is a YAML list"),
     ("train.lr=loguniform(0, 1)", "low > 0"),
+    ("train.lr=[0.01, 0.1]|--trials|3|--sampler|random", "make 2 distinct points"),
 ])
 def test_a_bad_set_is_a_clear_error(spec_file, tmp_path, capsys, setting, message):
-    assert main([str(spec_file), "--set", setting, "--out", str(tmp_path / "s")]) == 2
+    setting, *more = setting.split("|")   # the --set line, then other options
+    assert main([str(spec_file), "--set", setting, *more, "--out", str(tmp_path / "s")]) == 2
     assert message in capsys.readouterr().err
     assert not list((tmp_path / "s").glob("trial-*")) if (tmp_path / "s").exists() else True
 
@@ -97,19 +99,56 @@ def test_two_workers_share_one_study_and_run_each_trial_once(spec_file, tmp_path
     assert len(list(out.glob("trial-*"))) == 4
 
 
-def test_a_killed_sweep_started_again_ends_with_the_same_trials(spec_file, tmp_path, data_dir):
+def _kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> None:
+    """kill -9 the sweep the moment ``ready()`` holds (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "the moment to kill never came"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def _epochs(run: Path) -> int:
+    try:
+        return len((run / runs.METRICS_FILE).read_text().splitlines())
+    except OSError:
+        return 0
+
+
+def _started_by(run: Path, process: subprocess.Popen) -> bool:
+    try:
+        return runs.read_info(run)["pid"] == process.pid
+    except (runs.RunError, OSError, KeyError):
+        return False
+
+
+def test_any_number_of_kills_and_the_same_command_trains_every_point_once_from_its_checkpoint(
+        spec_file, tmp_path, data_dir, capsys):
+    grid = ["--set", "train.lr=[0.01, 0.02, 0.03, 0.05]", "--epochs", "2", "--data-dir", str(data_dir)]
     out = tmp_path / "sweep"
-    first = _sweep_process(spec_file, out, data_dir)
-    for line in first.stderr:
-        if line.startswith("trial "):   # one trial finished
-            break
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=60)
-    time.sleep(7)   # past the heartbeat's grace period: the trial it was running counts as failed
-    again = _sweep_process(spec_file, out, data_dir)
-    assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
-    assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]
-    assert os.path.exists(out / "summary.txt")
+    command = [sys.executable, "-m", "playground.sweep", str(spec_file), *grid, "--out", str(out)]
+    first, second = out / "trial-000", out / "trial-001"
+    moments = [lambda p: _epochs(first) == 1,                        # the first point after its first epoch
+               lambda p: _started_by(first, p),                      # the same point again, resumed
+               lambda p: _started_by(second, p)]                     # the next point before any checkpoint
+    for moment in moments:   # started again at once each time: no waiting out a heartbeat
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        _kill_when(process, lambda: moment(process))  # noqa: B023
+    again = subprocess.run(command, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = _trials((out / "summary.txt").read_text())
+    assert sorted(r[3] for r in rows) == ["0.01", "0.02", "0.03", "0.05"]            # every point, once
+    assert {r[1] for r in rows} <= {"complete", "pruned"}
+    assert sorted(p.name for p in out.glob("trial-*")) == [f"trial-00{n}" for n in range(4)]   # none trained twice
+    # each point ends exactly where an uninterrupted sweep's does
+    alone = tmp_path / "alone"
+    assert main([str(spec_file), *grid, "--out", str(alone)]) == 0
+    expected = {r[3]: (r[1], r[2]) for r in _trials((alone / "summary.txt").read_text())}
+    assert {r[3]: (r[1], r[2]) for r in rows} == expected
+    losses = lambda run: [(m["epoch"], m["train_loss"], m["test_loss"]) for m in runs.read_metrics(run)]  # noqa: E731
+    assert losses(first) == losses(alone / "trial-000") and losses(second) == losses(alone / "trial-001")
 
 
 def test_a_diverging_value_is_recorded_and_the_sweep_goes_on(registry, tmp_path, data_dir, capsys):
@@ -194,6 +233,8 @@ def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_fil
     assert first.wait(timeout=60) == 130
     err = first.stderr.read()
     assert "the same command continues the sweep" in err and "Traceback" not in err
+    (stopped,) = [r for r in _trials((out / "summary.txt").read_text()) if r[1] == "interrupted"]
+    assert stopped[2] == "—"                  # an unfinished trial shows no accuracy as if it were final
     again = _sweep_process(spec_file, out, data_dir)
     assert again.wait(timeout=300) == 0, again.stderr.read()[-2000:]
     assert _finished(out) == [("0.01", "2"), ("0.01", "4"), ("0.1", "2"), ("0.1", "4")]

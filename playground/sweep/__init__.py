@@ -17,8 +17,14 @@ folder; a candidate the static check refuses is recorded with its message
 and trains nothing; weak trials are pruned after an epoch (median pruner).
 The sweep folder ends with ``summary.txt`` (best first) and ``best.yaml``.
 
+A sweep may be killed any number of times: the same command fails the trials
+of workers that are gone (at once on this machine, after the heartbeat's grace
+period elsewhere) and tries each again from its checkpoint, in its own run
+folder, until every point is done once.
+
 ``planning`` reads the ``--set`` lines into a Plan; ``study`` runs it on Optuna
-(``run``, ``trial_rows``, ``write_summary``); ``cli`` is the command.
+(``run``, ``trial_rows``, ``write_summary``); ``grid`` is the grid sampler (a
+point stays open until a trial of it is done); ``cli`` is the command.
 """
 
 from playground.sweep.planning import SAMPLERS, Choice, Plan, SweepError, candidate, parse_set, plan

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     with stop_on_signals(on_stop):
         try:
             study = open_study(the_plan)
-            run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set)
+            run(the_plan, study=study, on_trial=_print_trial, should_stop=asked.is_set, on_wait=_print_wait)
         except Stopped:
             print("stopped: the trial that was running kept its checkpoint and goes on from it when the same "
                   "command continues the sweep.", file=sys.stderr)
@@ -78,3 +78,9 @@ def _print_trial(row: TrialRow, rows: list[TrialRow], total: int) -> None:   # a
         f"{100 * row.accuracy:.2f}% test accuracy" + (" (pruned)" if row.status == "pruned" else "")
         if row.accuracy is not None else row.status)
     print(f"trial {row.number} ({finished}/{total}): {values}: {outcome}", file=sys.stderr, flush=True)
+
+
+def _print_wait(numbers: tuple[int, ...]) -> None:   # nothing left to start: the others' trials end the sweep
+    which = ", ".join(map(str, numbers))
+    print(f"waiting for trial {which}, running in another worker (if that worker was killed, its trial is tried "
+          "again here within seconds)...", file=sys.stderr, flush=True)

@@ -145,8 +145,13 @@ def plan(doc: Any, sets: list[str], *, sampler: str | None = None, trials: int |
             raise SweepError(f"a path names no field:\n{unknown}") from None
     name = study or spec.name
     folder = Path(out) if out is not None else Path(sweeps_base) / name
-    grid = math.prod(len(c.values) for c in choices) if sampler == "grid" else None
-    return Plan(doc, choices, sampler, trials or grid or 10, name, folder,
+    points = math.prod(len(c.values) for c in choices) if all(c.values is not None for c in choices) else None
+    if trials is not None and points is not None and trials > points:   # a trial at a point taken gives way
+        raise SweepError(f"--trials {trials}: the values given make {points} distinct points, and each trains once."
+                         f"\n  Give --trials {points} or fewer, or more values (or a range for the tpe or random "
+                         "sampler).")
+    total = trials or (points if sampler == "grid" else min(10, points or 10))
+    return Plan(doc, choices, sampler, total, name, folder,
                 storage or f"sqlite:///{(folder / 'study.db').resolve()}", epochs, data_dir, download)
 
 

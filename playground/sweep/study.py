@@ -70,12 +70,14 @@ def open_study(p: Plan):
     import warnings
 
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
     from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # our own line per trial says how each ended
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    samplers = {"grid": lambda: optuna.samplers.GridSampler({c.path: list(c.values) for c in p.choices}, seed=0),
+    from playground.sweep.grid import GridOrder
+
+    samplers = {"grid": lambda: GridOrder(p.choices),
                 "random": lambda: optuna.samplers.RandomSampler(seed=0),
                 "tpe": lambda: optuna.samplers.TPESampler(seed=0)}
     scheme = p.storage.split("://", 1)[0].split("+", 1)[0] if "://" in p.storage else ""
@@ -90,8 +92,10 @@ def open_study(p: Plan):
             store = p.storage
             if p.storage.startswith(("sqlite", "postgresql", "mysql")):
                 # A heartbeat marks the trials of a killed worker as failed, and they are tried again.
+                # The heartbeat marks a killed worker's trial as failed (at once where its process is
+                # known to be gone: reclaim); a failed trial is tried again from its checkpoint, any
+                # number of times (retry_failed).
                 store = RDBStorage(p.storage, heartbeat_interval=2, grace_period=6,
-                                   heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
                                    engine_kwargs={"connect_args": {"timeout": 30}} if p.storage.startswith("sqlite")
                                    else {})
             study = optuna.create_study(study_name=p.study, storage=store, sampler=samplers[p.sampler](),
@@ -130,28 +134,64 @@ def open_study(p: Plan):
     return study
 
 
-def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None):
-    """Run the plan's trials until the study (``study``, else ``open_study(p)``)
-    has ``p.total`` (a killed or stopped sweep continues: an interrupted trial
-    goes on from its checkpoint, nothing twice). ``on_trial(row, rows, total)``
-    after each trial, with all the study's rows, best first; ``on_event(number,
-    params, event)`` for every training event; ``should_stop()`` polled while
-    training and between trials: when it turns true, the running trial stops
-    (with its checkpoint), no new one starts, and ``Stopped`` is raised.
+def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None, on_wait=None):
+    """Run the plan's trials until ``p.total`` of them are done (TrialRow.done)
+    in the study (``study``, else ``open_study(p)``). Any number of kills,
+    stops and failures lose nothing: a trial whose worker is gone is failed
+    and tried again, from its checkpoint in its own run folder, and a grid
+    point counts once it is done, not once it was tried. ``on_trial(row,
+    rows, total)`` after each trial, with all the study's rows, best first;
+    ``on_event(number, params, event)`` for every training event;
+    ``should_stop()`` polled while training and between trials: when it turns
+    true, the running trial stops (with its checkpoint), no new one starts,
+    and ``Stopped`` is raised; ``on_wait(numbers)`` when nothing is left to
+    start but trials other workers run (or ran before they were killed) are
+    not done yet: this worker waits for them, so the sweep it ends is whole.
     Returns the study."""
-    from optuna.study import MaxTrialsCallback
+    import time
 
     study = study if study is not None else open_study(p)
-    retry_interrupted(study)
-    done = finished_count(study)
-    if done < p.total:
-        grid = p.sampler == "grid"   # the grid sampler stops the study once every point is done
-        report = TrialReport(p.total, on_trial, should_stop)
-        study.optimize(Objective(p, on_event, should_stop), n_trials=None if grid else p.total - done, catch=(),
-                       callbacks=[report] if grid else [MaxTrialsCallback(p.total, states=_ended()), report])
-        if should_stop is not None and should_stop() and finished_count(study) < p.total:
-            raise Stopped()   # asked between two trials
-    return study
+    objective, report = Objective(p, on_event, should_stop), TrialReport(p.total, on_trial)
+    waited_for = None
+    while True:
+        if should_stop is not None and should_stop():
+            if finished_count(study) < p.total:
+                raise Stopped()   # asked between two trials
+            return study
+        reclaim(study)
+        retry_failed(study)
+        work = Work.of(study, p.total)
+        if work.ready:
+            waited_for = None
+            study.optimize(objective, n_trials=1, catch=(), callbacks=[report])
+        elif work.elsewhere:   # other workers' trials, alive or not yet known to be dead
+            if on_wait is not None and work.elsewhere != waited_for:
+                on_wait(work.elsewhere)
+            waited_for = work.elsewhere
+            time.sleep(1.0)
+        else:
+            return study
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a worker may do next: ``ready`` when a trial is waiting (a retry)
+    or one more may start; ``elsewhere``, the numbers of trials running in
+    other workers (or in a killed one the heartbeat has not yet failed)."""
+
+    ready: bool
+    elsewhere: tuple[int, ...]
+
+    @classmethod
+    def of(cls, study, total: int) -> Work:
+        from optuna.trial import TrialState
+
+        rows = trial_rows(study)
+        running = tuple(r.number for r in rows if r.status == "running")
+        waiting = [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                   if "duplicate" not in t.user_attrs]
+        done = sum(r.done for r in rows)
+        return cls(bool(waiting) or done + len(running) < total, running)
 
 
 def _ended() -> tuple:
@@ -166,29 +206,67 @@ def finished_count(study) -> int:
     return sum(r.done for r in trial_rows(study))
 
 
-def retry_interrupted(study) -> None:
-    """Trials a stop or Ctrl-C interrupted go on from their checkpoints (the
-    heartbeat does the same for a killed worker's): a retry is a new, waiting
-    trial with the same values that keeps the run folder."""
+WORKER = "worker"   # a trial's user attribute: [host, pid] of the process that runs it
+
+
+def reclaim(study) -> list[int]:
+    """Fail the running trials whose worker was a process of this machine
+    that is gone (killed with -9, its terminal closed): without waiting for
+    the heartbeat's grace period. Returns their numbers. A trial of another
+    machine, or of this very process, is left to the heartbeat."""
+    import os
+    import socket
+
+    from optuna.trial import TrialState
+
+    host, gone = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get(WORKER)
+        if not (isinstance(worker, list) and len(worker) == 2 and worker[0] == host and isinstance(worker[1], int)):
+            continue
+        if worker[1] != os.getpid() and _process_gone(worker[1]):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            gone.append(t.number)
+    return gone
+
+
+def _process_gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):   # another user's live process; a damaged pid
+        return False
+    return False
+
+
+def retry_failed(study) -> None:
+    """Every failed trial goes on from its checkpoint: stopped, interrupted by
+    Ctrl-C or an error, or its worker killed (reclaim, the heartbeat). A retry
+    is a new, waiting trial with the same values that keeps the run folder;
+    two workers that retry the same trial at once give way by number
+    (duplicate_of)."""
     from optuna.trial import TrialState, create_trial
 
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
-        if t.state == TrialState.FAIL and "interrupted" in t.user_attrs and t.number not in retried:
-            attrs = {k: v for k, v in t.user_attrs.items() if k != "interrupted"}
+        if t.state == TrialState.FAIL and t.number not in retried and "duplicate" not in t.user_attrs:
+            attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", WORKER)}
             study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                                          user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
 
 
 def duplicate_of(trial) -> int | None:
     """The earlier trial another worker took at the same point, if any: two
-    workers may draw the same grid point at once, and the later number gives
-    way, untrained."""
+    workers may draw the same grid point, or retry the same failed trial, at
+    once, and the later number gives way, untrained."""
     from optuna.trial import TrialState
 
-    running_or_ended = (TrialState.RUNNING, *_ended())
-    earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=running_or_ended)
+    taken = (TrialState.RUNNING, TrialState.WAITING, *_ended())
+    earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=taken)
                if t.number < trial.number and t.params == trial.params and not t.user_attrs.get("duplicate")]
     return earlier[0] if earlier else None
 
@@ -212,10 +290,14 @@ class Objective:
         self.p, self.on_event, self.should_stop = p, on_event, should_stop
 
     def __call__(self, trial) -> float:
+        import os
+        import socket
+
         import optuna
 
         from playground.train.engine import TrainingError
 
+        trial.set_user_attr(WORKER, [socket.gethostname(), os.getpid()])   # reclaim: is it still alive?
         values = {c.path: c.suggest(trial) for c in self.p.choices}
         earlier = duplicate_of(trial)
         if earlier is not None:
@@ -223,6 +305,8 @@ class Objective:
             raise optuna.TrialPruned()
         trainer, run_dir = self.trainer(trial, values)
         trial.set_user_attr("run", str(run_dir))
+        if trainer is None:   # a retry whose earlier epochs the pruner now cuts
+            raise optuna.TrialPruned()
         try:
             trained = self.train(trial, values, trainer)
         except TrainingError as err:   # diverged: this value is bad, the sweep goes on
@@ -255,8 +339,11 @@ class Objective:
         if resume_from is not None and (Path(resume_from) / runs.CHECKPOINT_FILE).exists():
             run_dir = Path(resume_from)
             trainer = Trainer.resume(run_dir, data_dir=p.data_dir, download=p.download)
-            for m in runs.read_metrics(run_dir):
+            metrics = runs.read_metrics(run_dir)
+            for m in metrics:
                 trial.report(m["test_accuracy"], m["epoch"])
+            if metrics and metrics[-1]["epoch"] < trainer.spec.train.epochs and trial.should_prune():
+                return None, run_dir   # killed between its checkpoint and the pruner's word on that epoch
             return trainer, run_dir
         try:
             spec, summary = load_checked(candidate(p.doc, values), data_root=data_root(p.data_dir),
@@ -264,7 +351,7 @@ class Objective:
         except SpecError as err:
             trial.set_user_attr("refused", str(err))
             raise optuna.TrialPruned() from None
-        run_dir = p.folder / f"trial-{trial.number:03d}"
+        run_dir = (_fresh_folder(resume_from) if resume_from is not None else None) or _claim_folder(p.folder)
         return Trainer(spec, summary=summary, out=run_dir, data_dir=p.data_dir, download=p.download), run_dir
 
     def train(self, trial, values: dict, trainer) -> Trained:
@@ -293,17 +380,45 @@ class Objective:
         return Trained(accuracy, pruned, stopped)
 
 
-class TrialReport:
-    """The callback after each trial: when ``should_stop()`` is true the study
-    stops (no new trial starts); ``on_trial(row, rows, total)`` for a trial
-    that completed or was pruned (not one that gave way to a duplicate)."""
+def _claim_folder(folder: Path) -> Path:
+    """The next free ``trial-NNN`` run folder of the sweep, made here (at once
+    and only once, also when workers race): one folder per point trained."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(list(folder.glob("trial-*")))
+    while True:
+        path = folder / f"trial-{n:03d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
 
-    def __init__(self, total: int, on_trial=None, should_stop=None):
-        self.total, self.on_trial, self.should_stop = total, on_trial, should_stop
+
+def _fresh_folder(path: str) -> Path | None:
+    """The run folder of a trial killed before its first checkpoint, emptied
+    of that start's files so that its retry trains afresh in it; None when it
+    holds anything else (then the retry gets a folder of its own)."""
+    folder = Path(path)
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    started = {runs.SPEC_FILE, runs.METRICS_FILE, runs.INFO_FILE}
+    for entry in folder.iterdir():
+        if not (entry.name in started or (entry.name.startswith(".") and entry.name.endswith(".tmp"))) \
+                or not entry.is_file() or entry.is_symlink():
+            return None
+    for entry in folder.iterdir():
+        entry.unlink()
+    return folder
+
+
+class TrialReport:
+    """The callback after each trial: ``on_trial(row, rows, total)`` for a
+    trial that completed or was pruned (not one that gave way to a duplicate)."""
+
+    def __init__(self, total: int, on_trial=None):
+        self.total, self.on_trial = total, on_trial
 
     def __call__(self, study, trial) -> None:
-        if self.should_stop is not None and self.should_stop():
-            study.stop()   # no new trial starts
         if self.on_trial is None or "duplicate" in trial.user_attrs or trial.state not in _ended():
             return
         rows = trial_rows(study)
@@ -320,7 +435,8 @@ def write_summary(study, doc: dict, folder: Path) -> str:
     names = list(ended[0].params) if ended else []
     table = [("trial", "status", "test acc", *names, "run")]
     for r in ended:
-        table.append((str(r.number), r.status, texts.percent(r.accuracy) if r.accuracy is not None else "—",
+        final = r.accuracy is not None and r.status in ("complete", "pruned")   # not an unfinished trial's epoch
+        table.append((str(r.number), r.status, texts.percent(r.accuracy) if final else "—",
                       *(str(r.params.get(n, "—")) for n in names), r.run or "—"))
     lines = [texts.aligned(table)]
     for r in ended:
