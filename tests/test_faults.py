@@ -211,6 +211,30 @@ def test_a_damaged_study_database_is_named_at_once(damage, tmp_path, data_dir, c
     assert db.read_bytes() == before                                   # left as it was, for whoever looks
 
 
+
+@pytest.mark.parametrize("how", ["emptied to 0 bytes", "another study"])
+def test_trial_folders_no_study_holds_are_not_trained_over(how, tmp_path, data_dir, capsys):
+    from playground.sweep.cli import main
+
+    folder = tmp_path / "sweep"
+    sweep = [str(SPECS / "mnist_cnn.yaml"), "--set", "train.lr=[0.01]", "--epochs", "1", "--data-dir",
+             str(data_dir), "--no-download", "--out", str(folder)]
+    (folder / "trial-000").mkdir(parents=True)   # a trial that trained, its run intact
+    (folder / "trial-000" / "run.json").write_text('{"status": "completed"}')
+    if how == "emptied to 0 bytes":
+        (folder / "study.db").write_bytes(b"")
+    else:
+        sweep += ["--study", "another"]
+    before = {f.name: f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+    assert main(sweep) == 2
+    err = capsys.readouterr().err
+    assert "holds 1 trial run folder (trial-000)" in err and "another --out" in err and "Traceback" not in err
+    assert "already exists" not in err
+    if how == "emptied to 0 bytes":
+        assert "is empty (0 bytes)" in err
+        assert {f.name: f.read_bytes() for f in folder.rglob("*") if f.is_file()} == before   # nothing changed
+    assert not (folder / "trial-001").exists()
+
 # -- hostile image folders: links, loops, names ------------------------------------------------
 
 def _folder(root, classes=("a", "b"), per_class=3):

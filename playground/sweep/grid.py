@@ -28,11 +28,11 @@ class GridOrder(BaseSampler):
         return dict(self.space)
 
     def sample_relative(self, study, trial, search_space) -> dict:
-        held = [t.params for t in study.get_trials(deepcopy=False, states=HOLDING)
-                if t.number != trial.number and "duplicate" not in t.user_attrs]
-        open_points = [point for point in self.points if point not in held]
+        names = list(self.space)
+        held = {tuple(t.params.get(n) for n in names) for t in study.get_trials(deepcopy=False, states=HOLDING)
+                if t.number != trial.number and "duplicate" not in t.user_attrs}
         # None open happens only in a race between workers: the trial then gives way as a duplicate.
-        return dict(open_points[0] if open_points else self.points[0])
+        return dict(next((p for p in self.points if tuple(p.values()) not in held), self.points[0]))
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         return self.points[0][param_name]

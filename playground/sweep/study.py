@@ -35,13 +35,13 @@ class TrialRow:
         return self.status in ("complete", "pruned", "refused", "diverged")
 
 
-def trial_rows(study) -> list[TrialRow]:
+def trial_rows(study, trials=None) -> list[TrialRow]:
     """The study's trials, best first: completed by accuracy, then the rest by
     number. Duplicates (a grid point another worker took) and failures that
     were retried are left out."""
     from optuna.trial import TrialState
 
-    all_trials = study.get_trials(deepcopy=False)
+    all_trials = study.get_trials(deepcopy=False) if trials is None else trials
     retried = {t.system_attrs.get("failed_trial") for t in all_trials}
     rows = []
     for t in all_trials:
@@ -86,6 +86,9 @@ def open_study(p: Plan):
                          "default: sweeps/<study>/study.db) or on a database server (postgresql://..., mysql://...)."
                          "\n  Give --storage as one of those, or leave it out.")
     if p.storage.startswith("sqlite:///"):
+        db = Path(p.storage.removeprefix("sqlite:///"))
+        if db.is_file() and db.stat().st_size == 0 and _trial_folders(p.folder):   # emptied: the trials are gone
+            raise SweepError(_orphans(p, f"{db} is empty (0 bytes), so the study's trials are gone"))
         p.folder.mkdir(parents=True, exist_ok=True)
     for attempt in range(5):   # workers started together race to create the database's tables: try again
         try:
@@ -119,6 +122,8 @@ def open_study(p: Plan):
                                  "not locked by another program.") from None
             time.sleep(0.5 + attempt)
     settings = sorted(setting(c) for c in p.choices)
+    if not study.get_trials(deepcopy=False) and _trial_folders(p.folder):
+        raise SweepError(_orphans(p, f"study '{p.study}' in {p.storage} has no trials"))
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", p.doc)
         study.set_user_attr("settings", settings)
@@ -132,6 +137,20 @@ def open_study(p: Plan):
                          f"its trials would not compare:\n{what}\n  Give another --study name (or --out folder) "
                          "for a new sweep, or the spec and settings it started from to continue it.")
     return study
+
+
+def _trial_folders(folder: Path) -> list[Path]:
+    return sorted(folder.glob("trial-*")) if folder.is_dir() else []
+
+
+def _orphans(p: Plan, why: str) -> str:
+    """The message for a sweep folder whose trial folders no study holds."""
+    found = _trial_folders(p.folder)
+    return (f"{why}, but {p.folder} holds {len(found)} trial run folder{'s' * (len(found) != 1)} "
+            f"({found[0].name}{', ...' if len(found) > 1 else ''}) that a sweep trained: continuing would train "
+            "every point again beside them.\n  Their runs are whole (python -m playground.runs lists them). To "
+            "start the sweep afresh, move the folder away or give another --out; to keep a damaged study's "
+            "trials, restore its study.db from a copy.")
 
 
 def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None, on_wait=None):
@@ -160,7 +179,7 @@ def run(p: Plan, *, study=None, on_trial=None, on_event=None, should_stop=None, 
             return study
         reclaim(study)
         retry_failed(study)
-        work = Work.of(study, p.total)
+        work = Work.of(study.get_trials(deepcopy=False), p.total)
         if work.ready:
             waited_for = None
             study.optimize(objective, n_trials=1, catch=(), callbacks=[report])
@@ -183,13 +202,12 @@ class Work:
     elsewhere: tuple[int, ...]
 
     @classmethod
-    def of(cls, study, total: int) -> Work:
+    def of(cls, trials: list, total: int) -> Work:
         from optuna.trial import TrialState
 
-        rows = trial_rows(study)
+        rows = trial_rows(None, trials)
         running = tuple(r.number for r in rows if r.status == "running")
-        waiting = [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-                   if "duplicate" not in t.user_attrs]
+        waiting = [t for t in trials if t.state == TrialState.WAITING and "duplicate" not in t.user_attrs]
         done = sum(r.done for r in rows)
         return cls(bool(waiting) or done + len(running) < total, running)
 
@@ -242,21 +260,23 @@ def _process_gone(pid: int) -> bool:
     return False
 
 
-def retry_failed(study) -> None:
+def retry_failed(study) -> list[int]:
     """Every failed trial goes on from its checkpoint: stopped, interrupted by
     Ctrl-C or an error, or its worker killed (reclaim, the heartbeat). A retry
     is a new, waiting trial with the same values that keeps the run folder;
     two workers that retry the same trial at once give way by number
-    (duplicate_of)."""
+    (duplicate_of). Returns the numbers of the trials retried."""
     from optuna.trial import TrialState, create_trial
 
-    trials = study.get_trials(deepcopy=False)
+    trials, again = study.get_trials(deepcopy=False), []
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
         if t.state == TrialState.FAIL and t.number not in retried and "duplicate" not in t.user_attrs:
             attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", WORKER)}
             study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                                          user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
+            again.append(t.number)
+    return again
 
 
 def duplicate_of(trial) -> int | None:
