@@ -422,6 +422,14 @@ def test_a_spec_edited_after_training_is_said_by_export_and_refused_by_resume(tm
     assert "note:" in err and "was edited after training (layers[2].type)" in err
     assert "nn.ReLU()" in (tmp_path / "m.py").read_text()        # the weights' own spec
 
+    from playground.runs.compare import main as compare_main
+
+    other = _run(tmp_path, data_dir, "other")
+    assert compare_main([str(run), str(other)]) == 0
+    shown = capsys.readouterr()
+    assert "was edited after training (layers[2].type)" in shown.err
+    assert "sigmoid" not in shown.out                             # compared: what trained, not the edit
+
     code = train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"])
     err = capsys.readouterr().err
     assert code == 2 and "was edited after its checkpoint was saved (layers[2].type)" in err and "Traceback" not in err
@@ -429,6 +437,40 @@ def test_a_spec_edited_after_training_is_said_by_export_and_refused_by_resume(tm
     spec_file.write_text(original)                               # undone: --resume goes on
     assert train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"]) == 0
 
+
+
+DAMAGES = {   # what a damaged run folder holds, done to a copy of a whole run
+    "run.json: a 5001-digit number": ("run.json", lambda p: p.write_text(
+        p.read_text().replace('"epochs": 1', '"epochs": ' + "9" * 5001)), "number too long"),
+    "run.json: a list": ("run.json", lambda p: p.write_text("[1]"), "not the JSON mapping"),
+    "metrics.jsonl: half a line": ("metrics.jsonl", lambda p: p.write_text(p.read_text() + '{"epoch": 2, "tr'),
+                                   "line 2, is damaged: not JSON"),
+    "metrics.jsonl: a 5001-digit epoch": ("metrics.jsonl", lambda p: p.write_text(
+        p.read_text() + '{"epoch": ' + "9" * 5001 + "}\n"), "line 2, is damaged"),
+    "metrics.jsonl: not a record": ("metrics.jsonl", lambda p: p.write_text(p.read_text() + "[1, 2]\n"),
+                                    "not an epoch's record"),
+    "spec.yaml: a folder": ("spec.yaml", lambda p: (p.unlink(), p.mkdir()), "is not a regular file"),
+    "metrics.jsonl: a folder": ("metrics.jsonl", lambda p: (p.unlink(), p.mkdir()), "is not a regular file"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_resume_refuses_a_damaged_run_file_by_name_and_the_listing_still_lists(damage, tmp_path, data_dir, capsys):
+    from playground.runs import listing
+    from playground.train.cli import main as train_main
+
+    name, do, words = DAMAGES[damage]
+    run = _run(tmp_path, data_dir)
+    do(run / name)
+    before = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
+    capsys.readouterr()
+    code = train_main(["--resume", str(run), "--epochs", "2", "--data-dir", str(data_dir), "--no-download"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and str(run / name) in err and words in err, err
+    assert "sys.set_int_max_str_digits" not in err and len(err.splitlines()) <= 4
+    assert {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()} == before   # nothing written
+    (row,) = listing.list_records(tmp_path)                      # one damaged file hides no run
+    assert row.problem or name == "spec.yaml"
 
 # -- disks: full, read-only: one located message, every old file intact --------------------------
 

@@ -119,7 +119,7 @@ def test_run_info_reads_older_and_damaged_files_as_far_as_it_can():
     assert bad.damaged == ("status", "params", "data_notes", "seconds")
     assert "damaged" not in bad.to_json()
     for not_a_mapping in ([1, 2], "run", None):
-        with pytest.raises(ValueError, match="not a mapping"):
+        with pytest.raises(ValueError, match="not the JSON mapping a run writes"):
             runs.RunInfo.from_json(not_a_mapping)
 
 
@@ -127,7 +127,7 @@ def test_run_info_errors_say_what_is_wrong(tmp_path):
     with pytest.raises(RunError, match="is not a run folder"):
         runs.read_run_info(tmp_path)
     (tmp_path / "run.json").write_text("[1, 2]")
-    with pytest.raises(RunError, match="run.json is damaged: run.json is not a mapping"):
+    with pytest.raises(RunError, match="run.json is damaged: not the JSON mapping a run writes"):
         runs.read_run_info(tmp_path)
 
 

@@ -67,7 +67,7 @@ def render(folders: Folders) -> None:
     names = [Path(r.folder).name for r in chosen]
     curves = [{"run": n, "epoch": m["epoch"], "test accuracy (%)": 100 * m["test_accuracy"],
                "train loss": m["train_loss"]} for n, r in zip(names, chosen, strict=True)
-              for m in runs.read_metrics(Path(r.folder)) if "test_accuracy" in m]
+              for m in _metrics(Path(r.folder)) if "test_accuracy" in m]
     if curves:
         frame = pd.DataFrame.from_records(curves)
         cols = st.columns(2)
@@ -86,3 +86,11 @@ def render(folders: Folders) -> None:
     for r, n in zip(chosen, names, strict=True):
         st.button(f"Open the spec of {n} in the editor", key=KEYS.open(n), on_click=_on_open_run_spec,
                   args=(r.folder,), disabled=not (Path(r.folder) / runs.SPEC_FILE).exists())
+
+
+def _metrics(folder: Path) -> list[dict]:
+    """A run's epochs for the chart; none for a damaged metrics.jsonl (the table's problem column says so)."""
+    try:
+        return runs.read_metrics(folder)
+    except runs.RunError:
+        return []

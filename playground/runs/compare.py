@@ -31,16 +31,24 @@ def main(argv: list[str] | None = None) -> int:
             plots.check_target(args.plot)
         except plots.PlotError as err:
             return report(err, COMMAND_LINE)
-    names, specs, metrics = [], [], []
+    names, specs, metrics, notes = [], [], [], []
     for run in map(Path, args.runs):
         try:
-            specs.append(records.resolved_spec(run))
+            spec = records.resolved_spec(run)
             metrics.append(runs.read_metrics(run))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, runs.RunError) as exc:
             print(f"error: {run} is not a readable run folder: {exc}\n"
                   f"  Give folders that hold {runs.SPEC_FILE} (python -m playground.runs lists them).", file=sys.stderr)
             return 2
+        trained, edits = records.trained_spec(run, spec)
+        if edits:   # the checkpoint is the truth about what trained; the edit is said, not compared
+            shown = ", ".join(edits[:5]) + (f" and {len(edits) - 5} more" if len(edits) > 5 else "")
+            notes.append(f"note: {run / runs.SPEC_FILE} was edited after training ({shown}); compared is the "
+                         "spec its checkpoint was trained with.")
+        specs.append(trained)
         names.append(run.name)
+    for note in notes:
+        print(note, file=sys.stderr)
     print("Spec differences:")
     print(records.diff_text(names, records.spec_diff(specs)))
     print("\nTest accuracy and train loss per epoch:")

@@ -90,10 +90,44 @@ def write_metrics(run_dir: Path, rows: list[dict]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's rows, one JSON object per finished epoch ([] before the first); RunError naming
+    the file and line when it is not what a run writes (a half line, a number too long, a folder)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    fix = ("  Delete the damaged line (each whole line is one epoch's record; the checkpoint holds the weights), "
+           "or move the file away to keep no history.")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} cannot be read: {json_problem(exc)}.\n{fix}") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise RunError(f"{path}, line {n}, is damaged: {json_problem(exc)}.\n{fix}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise RunError(f"{path}, line {n}, is damaged: not an epoch's record (a JSON object with its epoch)."
+                           f"\n{fix}")
+        rows.append(row)
+    return rows
+
+
+def json_problem(exc: BaseException) -> str:
+    """What is wrong with a file read as JSON, in a few words (never Python's advice on how to read it anyway)."""
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder, not a file"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno}, column {exc.colno}"
+        return f"not JSON ({exc.msg[0].lower() + exc.msg[1:]}, {where})"
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return "it holds a number too long to be one a run writes"
+    return str(exc)
 
 
 def write_info(run_dir: Path, info: dict) -> None:
@@ -107,7 +141,7 @@ def read_info(run_dir: Path) -> dict:
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a run folder (no {INFO_FILE}).") from None
     except (OSError, ValueError) as exc:   # not JSON, or not UTF-8 text
-        raise RunError(f"{path} is damaged: {exc}") from None
+        raise RunError(f"{path} is damaged: {json_problem(exc)}.") from None
 
 
 _TEXT, _NUMBER, _NOTES = "text", "number", "notes"
@@ -166,7 +200,7 @@ class RunInfo:
     def from_json(cls, data: Any) -> RunInfo:
         """run.json's parsed content as a RunInfo; ValueError when it is not a mapping."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"{INFO_FILE} is not a mapping")
+            raise ValueError("not the JSON mapping a run writes")
         values, damaged = {}, []
         for name, kind in cls.KINDS.items():
             if name not in data:
@@ -200,7 +234,7 @@ def read_run_info(run_dir: Path) -> RunInfo:
     try:
         return RunInfo.from_json(data)
     except ValueError as exc:
-        raise RunError(f"{Path(run_dir) / INFO_FILE} is damaged: {exc}") from None
+        raise RunError(f"{Path(run_dir) / INFO_FILE} is damaged: {exc}.") from None
 
 
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
@@ -236,6 +270,19 @@ def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path} is not a playground checkpoint (format {CHECKPOINT_FORMAT}).")
     return payload
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Refuse, naming the file (and line), a run folder whose records --resume reads or writes but
+    cannot: run.json, metrics.jsonl and spec.yaml as files of the kind a run writes. Changes nothing."""
+    run_dir = Path(run_dir)
+    for name in (SPEC_FILE, METRICS_FILE, INFO_FILE):
+        path = run_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise RunError(f"{path} is not a regular file (a folder, a link or a device), and --resume writes "
+                           f"the run's {name} there.\n  Move it away and resume again.")
+    read_run_info(run_dir)
+    read_metrics(run_dir)
 
 
 def process_gone(info: RunInfo) -> bool:

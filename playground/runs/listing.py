@@ -55,9 +55,9 @@ def read_record(folder: Path) -> RunRecord:
                         " damaged")
     try:
         metrics = runs.read_metrics(folder)
-    except (OSError, ValueError) as exc:
+    except runs.RunError as exc:
         metrics = []
-        problems.append(f"{runs.METRICS_FILE} is damaged: {exc}")
+        problems.append(str(exc).splitlines()[0].replace(str(folder / runs.METRICS_FILE), runs.METRICS_FILE))
     status = info.status
     if runs.process_gone(info):   # killed with -9: it says running, and never will finish
         status = "interrupted"
@@ -136,6 +136,23 @@ def resolved_spec(folder: Path) -> dict:
     except yaml.YAMLError as exc:
         raise ValueError(f"{runs.SPEC_FILE} is not YAML: {exc}") from None
     return data if isinstance(data, dict) else {}
+
+
+def trained_spec(folder: Path, spec: dict) -> tuple[dict, list[str]]:
+    """The spec a run's weights were trained with, and the fields in which ``spec`` (its spec.yaml)
+    was edited since: the checkpoint's spec when the two differ, else ``spec`` as it is (also when
+    there is no checkpoint to ask, or it cannot be loaded: the listing says why)."""
+    if runs.checkpoint_problem(folder) is not None:
+        return spec, []
+    try:
+        checkpoint = runs.load_checkpoint(folder)
+    except runs.RunError:
+        return spec, []
+    trained = checkpoint.get("spec")
+    if not isinstance(trained, dict):   # a checkpoint that does not say: spec.yaml is all there is
+        return spec, []
+    edits = runs.spec_edits(folder, trained)
+    return (trained, edits) if edits else (spec, [])
 
 
 MISSING = "—"

@@ -346,6 +346,7 @@ class Trainer:
         """Continue the run in ``run_dir`` from its checkpoint (optionally to more epochs)."""
         run_dir = Path(run_dir)
         checkpoint = runs.load_checkpoint(run_dir)
+        runs.check_resumable(run_dir)   # its records too, before anything is written
         edits = runs.spec_edits(run_dir, checkpoint.get("spec") or {})
         if edits:   # resuming would train the checkpoint's spec and write it over the edit
             shown = ", ".join(edits[:5]) + (f" and {len(edits) - 5} more" if len(edits) > 5 else "")
