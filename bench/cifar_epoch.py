@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import playground  # noqa: E402
-from playground import devices  # noqa: E402
 from playground.check.builder import build  # noqa: E402
 from playground.format.datasets import DATASETS  # noqa: E402
 from playground.format.loader import with_overrides  # noqa: E402
+from playground.train import devices  # noqa: E402
 from playground.train.engine import RunStarted, StepDone, Trainer  # noqa: E402
 
 

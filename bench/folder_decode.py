@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playground import imagefolder  # noqa: E402
+from playground.train import imagefolder  # noqa: E402
 from playground.train.data import finish  # noqa: E402
 
 

@@ -472,6 +472,77 @@ def test_resume_refuses_a_damaged_run_file_by_name_and_the_listing_still_lists(d
     (row,) = listing.list_records(tmp_path)                      # one damaged file hides no run
     assert row.problem or name == "spec.yaml"
 
+
+KILLED_WRITE = """
+import os, signal, sys
+from playground.core import fileio
+
+def write(f):   # half the new bytes, then kill -9 at this named write
+    f.write(b"half of it")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+fileio.atomic_write(sys.argv[1], write)
+"""
+
+
+def test_what_a_killed_writer_left_is_cleaned_and_nothing_else(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from playground.core import fileio
+
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"the old checkpoint")
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target)])
+    assert killed.returncode == -9
+    (left,) = [p for p in tmp_path.iterdir() if p.name != "checkpoint.pt"]   # the temporary file stays behind
+    assert left.read_bytes() == b"half of it" and target.read_bytes() == b"the old checkpoint"
+    host, dead = socket.gethostname(), fileio.LEFTOVER.match(left.name)["pid"]
+    alive = tmp_path / f".checkpoint.pt~{host}~{os.getpid()}~abc.tmp"          # a live writer's: kept
+    elsewhere = tmp_path / f".checkpoint.pt~another-host~{dead}~abc.tmp"      # another machine's: kept
+    other = tmp_path / f".run.json~{host}~{dead}~abc.tmp"                     # another target's, same dead writer
+    mine = tmp_path / ".checkpoint.pt.my-own-notes.tmp"                      # not named as ours: kept
+    for path in (alive, elsewhere, other, mine):
+        path.write_bytes(b"x")
+    fileio.atomic_write_text(target, "the new checkpoint")                    # the next write of that target
+    assert target.read_text() == "the new checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.pt", alive.name, elsewhere.name,
+                                                                  other.name, mine.name])
+    assert fileio.clean_leftovers(tmp_path) == [other]                        # the whole folder: all its dead
+
+
+KILLED_DECODE = """
+import os, signal, sys
+from playground.train import imagefolder
+
+real = imagefolder._decode_split
+def decode(tmp, *args, **kwargs):   # the cache's temporary folder made, then kill -9
+    os.kill(os.getpid(), signal.SIGKILL)
+    yield from real(tmp, *args, **kwargs)
+imagefolder._decode_split = decode
+for _ in imagefolder.load(imagefolder.Path(sys.argv[1]), 1, 8, 8, "stretch"):
+    pass
+"""
+
+
+def test_a_cache_folder_a_killed_decode_left_is_cleaned(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from playground.core import fileio
+    from playground.train import imagefolder
+
+    monkeypatch.setenv("PLAYGROUND_CACHE", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "pictures")
+    killed = subprocess.run([sys.executable, "-c", KILLED_DECODE, str(root)], env={**os.environ})
+    assert killed.returncode == -9
+    cache = imagefolder.cache_folder(root, 1, 8, 8, "stretch")
+    assert [p for p in cache.parent.iterdir() if fileio.LEFTOVER.match(p.name)]   # its temporary folder stayed
+    list(imagefolder.load(root, 1, 8, 8, "stretch"))
+    assert sorted(p.name for p in cache.parent.iterdir()) == [cache.name]     # gone; the cache made
+
 # -- disks: full, read-only: one located message, every old file intact --------------------------
 
 @pytest.fixture

@@ -187,3 +187,15 @@ def test_the_readme_layout_names_every_module():
             if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists()):
                 wanted = path.name if path.suffix == ".py" else f"{path.name}/"
                 assert wanted in named, f"README layout misses {path.relative_to(ROOT)}"
+
+
+TUTORIAL_SCRIPT = "tutorial_mnist.py"   # the tutorial's own script: it trains when run, so it is not imported here
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name != TUTORIAL_SCRIPT))
+def test_every_bench_script_still_imports(script):
+    """The README's figures come from bench/: a bench whose imports broke when a module moved would
+    leave them unmeasurable without a word."""
+    import runpy
+
+    runpy.run_path(str(ROOT / "bench" / script), run_name="bench")

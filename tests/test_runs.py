@@ -196,7 +196,10 @@ def test_info_is_indented_json(tmp_path):
 
 def test_the_temporary_file_lies_beside_the_target(tmp_path):
     """Same folder (so the final rename is atomic, on one file system), hidden,
-    named after the target; gone once the write is done."""
+    named after the target, this machine and this process; gone once the write is done."""
+    import os
+    import socket
+
     seen = []
 
     def write(f):
@@ -205,7 +208,7 @@ def test_the_temporary_file_lies_beside_the_target(tmp_path):
 
     fileio.atomic_write(tmp_path / "run.json", write)
     (temporary,) = seen
-    assert temporary.startswith(".run.json.") and temporary.endswith(".tmp")
+    assert temporary.startswith(f".run.json~{socket.gethostname()}~{os.getpid()}~") and temporary.endswith(".tmp")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
     fileio.atomic_write_text(tmp_path / "t.txt", "héllo")
     assert (tmp_path / "t.txt").read_bytes() == "héllo".encode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -17,12 +18,14 @@ from playground.core.errors import PlaygroundError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temporary binary file, then move it to ``path``."""
+    """Call ``write(f)`` on a temporary binary file, then move it to ``path``. A temporary file
+    that a killed writer of the same target left is removed first (clean_leftovers)."""
     path = Path(path)
     refuse_special(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        clean_leftovers(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=temp_name(path.name), suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise WriteError.of(path, exc) from None
     try:
@@ -41,6 +44,63 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             raise WriteError.of(path, exc) from None
         raise
     return path
+
+
+def temp_name(name: str) -> str:
+    """The start of a temporary entry's name beside ``name``: hidden, and naming this machine and
+    process, so that a later process can tell a killed writer's leftover from a live writer's
+    (``.checkpoint.pt~host~4242~`` and then a random part and ``.tmp``, or ``.old``)."""
+    return f".{name}~{_host()}~{os.getpid()}~"
+
+
+LEFTOVER = re.compile(r"^\.(?P<name>.+)~(?P<host>[^~/]+)~(?P<pid>\d{1,10})~[^~/]*\.(tmp|old)$")
+
+
+def clean_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove the temporary files and folders (temp_name) in ``folder`` that a process of this
+    machine left when it was killed (for target ``name`` only, or all): their process is gone.
+    A live process's, another machine's and anything not named so are left alone. Returns what
+    was removed."""
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = LEFTOVER.match(entry.name)
+        if not found or (name is not None and found["name"] != name) or found["host"] != _host() \
+                or not _gone(int(found["pid"])):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:   # gone already (another process cleaned it), or not ours to remove
+            pass
+    return removed
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname().replace("~", "-").replace("/", "-") or "host"
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists on this machine (this process is never gone)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):   # another user's live process; not a pid
+        return False
+    return False
 
 
 class WriteError(PlaygroundError, OSError):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from playground.core.errors import PlaygroundError
-from playground.core.fileio import atomic_write_text
+from playground.core.fileio import atomic_write_text, clean_leftovers, temp_name
 
 CACHE_ENV = "PLAYGROUND_CACHE"
 DECODER_VERSION = 2          # bump when decoding changes what a cache holds (2: 16-bit images scaled)
@@ -333,7 +333,8 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
     if cached is not None:
         return cached
     began = time.perf_counter()
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    clean_leftovers(folder.parent, folder.name)   # what a killed decode of this cache left
+    tmp = folder.with_name(temp_name(folder.name) + "decode.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -477,7 +478,7 @@ def _read(folder: Path, fingerprint: str) -> Cached | None:
 
 def _replace_dir(new: Path, target: Path) -> None:
     """Put the finished folder ``new`` at ``target``; readers see the old cache or the new one."""
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    old = target.with_name(temp_name(target.name) + "cache.old")
     if target.exists():
         os.replace(target, old)
     os.replace(new, target)
