@@ -68,6 +68,8 @@ def test_a_value_the_check_refuses_trains_nothing(spec_file, tmp_path, data_dir)
     ("train.lr=0.1", "VALUES is a YAML list"),
     ("train.lr=loguniform(0, 1)", "low > 0"),
     ("train.lr=[0.01, 0.1]|--trials|3|--sampler|random", "make 2 distinct points"),
+    ("train.lr=[!!binary aGVsbG8=]", "YAML tags such as !!binary are not allowed"),
+    ("train.lr=[&a [*a]]", "Write the values out instead of using anchors and aliases"),
 ])
 def test_a_bad_set_is_a_clear_error(spec_file, tmp_path, capsys, setting, message):
     setting, *more = setting.split("|")   # the --set line, then other options

@@ -56,10 +56,12 @@ def parse_set(text: str) -> Choice:
             raise SweepError(f"--set {text!r}: {kind}() needs low < high" + (" and low > 0" if kind == "loguniform"
                                                                            else ""))
         return Choice(path.strip(), kind=kind, low=lo, high=hi)
-    try:   # the spec reader's YAML: 1e-3 is a number here as in a spec file
+    try:   # the spec reader's YAML: 1e-3 is a number here as in a spec file, and tags or aliases are refused
         parsed = parse(values).data
-    except SpecError:
-        parsed = None
+    except SpecError as err:
+        problem = err.problems[0]
+        raise SweepError(f"--set {text!r}: {problem.message}" + (f"\n  {problem.fix}" if problem.fix else "")) \
+            from None
     if not isinstance(parsed, list) or not parsed:
         raise SweepError(f"--set {text!r}: VALUES is a YAML list such as [0.01, 0.05], or a range: "
                          "loguniform(1e-4, 1e-1), uniform(0, 0.5), int(8, 64)")
