@@ -35,13 +35,19 @@ class TrialRow:
         return self.status in ("complete", "pruned", "refused", "diverged")
 
 
-def trial_rows(study, trials=None) -> list[TrialRow]:
+def trial_rows(study) -> list[TrialRow]:
     """The study's trials, best first: completed by accuracy, then the rest by
     number. Duplicates (a grid point another worker took) and failures that
     were retried are left out."""
+    return sorted(_rows(study.get_trials(deepcopy=False)),
+                  key=lambda r: (r.status != "complete", -(r.accuracy or 0.0) if r.status == "complete" else 0.0,
+                                 r.number))
+
+
+def _rows(all_trials: list) -> list[TrialRow]:
+    """trial_rows, in the study's order."""
     from optuna.trial import TrialState
 
-    all_trials = study.get_trials(deepcopy=False) if trials is None else trials
     retried = {t.system_attrs.get("failed_trial") for t in all_trials}
     rows = []
     for t in all_trials:
@@ -55,8 +61,7 @@ def trial_rows(study, trials=None) -> list[TrialRow]:
         value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
                                                      if t.intermediate_values else None)
         rows.append(TrialRow(t.number, status, value, dict(t.params), attrs.get("run"), message))
-    return sorted(rows, key=lambda r: (r.status != "complete", -(r.accuracy or 0.0) if r.status == "complete"
-                                       else 0.0, r.number))
+    return rows
 
 
 # Where a study may live, and the driver each needs beyond optuna's own (sqlite is in Python).
@@ -205,7 +210,7 @@ class Work:
     def of(cls, trials: list, total: int) -> Work:
         from optuna.trial import TrialState
 
-        rows = trial_rows(None, trials)
+        rows = _rows(trials)
         running = tuple(r.number for r in rows if r.status == "running")
         waiting = [t for t in trials if t.state == TrialState.WAITING and "duplicate" not in t.user_attrs]
         done = sum(r.done for r in rows)
@@ -285,9 +290,9 @@ def duplicate_of(trial) -> int | None:
     once, and the later number gives way, untrained."""
     from optuna.trial import TrialState
 
-    taken = (TrialState.RUNNING, TrialState.WAITING, *_ended())
+    taken, mine = (TrialState.RUNNING, TrialState.WAITING, *_ended()), trial.params   # (a copy each time asked)
     earlier = [t.number for t in trial.study.get_trials(deepcopy=False, states=taken)
-               if t.number < trial.number and t.params == trial.params and not t.user_attrs.get("duplicate")]
+               if t.number < trial.number and t.params == mine and not t.user_attrs.get("duplicate")]
     return earlier[0] if earlier else None
 
 
