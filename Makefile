@@ -20,9 +20,11 @@ train: setup
 test: setup
 	$(PY) -m pytest $(ARGS)
 
-# Property tests with many more examples than CI's fixed, derandomized set.
+# Property tests with many more examples than CI's fixed, derandomized set, and the outputs
+# of every zoo file (CI compares those up to 135M parameters, the structure of the rest).
 test-long: setup
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_property.py tests/test_document.py tests/test_fuzz.py $(ARGS)
+	HYPOTHESIS_PROFILE=long PLAYGROUND_LONG=1 $(PY) -m pytest tests/test_property.py tests/test_document.py tests/test_fuzz.py \
+		tests/test_zoo.py $(ARGS)
 
 # Mutation testing of the core (not in CI: about three hours on two cores from scratch;
 # reruns retest only the functions that changed). Prints the

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 ZOO = SPECS / "zoo"
 # Every shipped spec: the examples and the zoo (torchvision's families).
+# `make test-long`: the slow halves of tests that CI runs in part (every zoo file's outputs).
+LONG = os.environ.get("PLAYGROUND_LONG") == "1"
 SHIPPED_SPECS = sorted(SPECS.glob("*.yaml")) + sorted(ZOO.glob("*.yaml"))
 # The examples and the first five zoo specs: what the slower per-spec tests (every export
 # format, fuzzed edits) go through; tests/test_zoo.py judges the whole zoo.

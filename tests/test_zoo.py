@@ -2,15 +2,17 @@
 parameters, MACs, state-dict shapes in order, outputs in eval and train mode
 after copying torchvision's tensors, and every setting only training sees
 (tests/zoo_judge.py says how each is compared). A zoo file whose name is not a
-torchvision builder fails; none is skipped."""
+torchvision builder fails; none is skipped. The outputs of the networks over
+135M parameters are compared by `make test-long` (PLAYGROUND_LONG=1), their
+structure here; every family has a smaller file whose outputs are compared here."""
 
 from __future__ import annotations
 
 import pytest
 import torchvision
 import yaml
-from conftest import ZOO
-from zoo_judge import judge
+from conftest import LONG, ZOO
+from zoo_judge import OUTPUTS_UP_TO, judge
 
 import playground
 
@@ -22,8 +24,13 @@ FAMILIES = ("alexnet", "convnext", "densenet", "efficientnet_b", "efficientnet_v
 
 @pytest.mark.parametrize("path", ZOO_FILES, ids=lambda p: p.stem)
 def test_zoo_spec_is_the_torchvision_builder(path):
-    verdict = judge(path)
+    verdict = judge(path, outputs=True if LONG else None)
     assert verdict.params > 0 and verdict.macs > 0
+
+
+def test_every_family_has_a_file_whose_outputs_are_compared():
+    small = {p.stem for p in ZOO_FILES if playground.summarize(playground.load_spec(p)).total_params <= OUTPUTS_UP_TO}
+    assert [f for f in FAMILIES if not any(s.startswith(f) for s in small)] == []
 
 
 def test_every_zoo_file_names_a_builder_and_every_family_has_one():
