@@ -17,6 +17,7 @@ import torch
 from conftest import assert_located, layer_spec
 from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
+from twins import copy_by_position, seeded
 
 import playground
 from playground.check.analysis import load_checked
@@ -29,13 +30,6 @@ def _spec(*layers: str) -> str:
     return layer_spec(*layers, name="tokens", size=8)
 
 
-
-
-def _copy(ours: nn.Module, theirs: nn.Module) -> None:
-    """Copy ``theirs``'s tensors into ``ours`` by position (shapes must agree in order)."""
-    mine, reference = ours.state_dict(), theirs.state_dict()
-    assert [v.shape for v in mine.values()] == [v.shape for v in reference.values()]
-    ours.load_state_dict(dict(zip(mine, reference.values(), strict=True)))
 
 
 ENCODER = [   # torchvision's ViT EncoderBlock, written as layers
@@ -57,17 +51,13 @@ def test_an_encoder_block_is_torchvisions(mode):
                          norm_layer=lambda d: nn.LayerNorm(d, eps=1e-6))
     patches = nn.Conv2d(3, 32, 2, 2)
     reference = nn.Sequential(patches, nn.Flatten(2), _Transpose(), block)
-    _copy(model, reference)
+    copy_by_position(model, reference)
     model.train(mode == "train"), reference.train(mode == "train")
     x = torch.randn(4, 3, 8, 8)
-    torch.manual_seed(1)
-    theirs = reference(x)                         # N x 16 x 32
-    torch.manual_seed(1)
-    ours = model(x)
+    theirs, ours = seeded(reference, x, 1), seeded(model, x, 1)   # N x 16 x 32
     assert ours.shape == (4, 16, 32)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
-    torch.manual_seed(2)
-    assert mode == "eval" or not torch.allclose(model(x), theirs)   # the dropouts draw
+    assert mode == "eval" or not torch.allclose(seeded(model, x, 2), theirs)   # the dropouts draw
 
 
 class _Transpose(nn.Module):
@@ -124,7 +114,7 @@ def test_a_channels_last_block_is_convnexts():
     torch.manual_seed(0)
     block = CNBlock(8, layer_scale=1e-6, stochastic_depth_prob=0.2)
     reference = nn.Sequential(nn.Conv2d(3, 8, 1), block)
-    _copy(model, reference)   # layer_scale, a parameter of the block itself, comes before its layers
+    copy_by_position(model, reference)   # layer_scale, a parameter of the block itself, comes before its layers
     x = torch.randn(4, 3, 8, 8)
     for train in (False, True):
         model.train(train), reference.train(train)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import assert_located, layer_spec
 from torchvision.models.swin_transformer import SwinTransformerBlock, SwinTransformerBlockV2
+from twins import copy_by_position, seeded
 
 import playground
 from playground.check.analysis import load_checked
@@ -46,16 +47,11 @@ def test_a_swin_block_is_torchvisions(version, shift):
     block = (SwinTransformerBlock if version == 1 else SwinTransformerBlockV2)(
         16, 2, [4, 4], [shift, shift], mlp_ratio=4.0, stochastic_depth_prob=0.1)
     reference = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 2, 2), _ChannelsLast(), block)
-    ours, theirs = model.state_dict(), reference.state_dict()
-    assert [v.shape for v in ours.values()] == [v.shape for v in theirs.values()]
-    model.load_state_dict(dict(zip(ours, theirs.values(), strict=True)))
+    copy_by_position(model, reference)
     x = torch.randn(4, 3, 16, 16)
     for train in (False, True):
         model.train(train), reference.train(train)
-        torch.manual_seed(5)
-        expected = reference(x)
-        torch.manual_seed(5)
-        torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(seeded(model, x, 5), seeded(reference, x, 5), rtol=0, atol=1e-5)
 
 
 class _ChannelsLast(torch.nn.Module):

@@ -30,6 +30,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import playground
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # run as a script, too
+from twins import copy_by_position  # noqa: E402
+
 # Builders whose defaults make a module a spec does not describe: GoogLeNet and
 # Inception v3 build auxiliary classifiers (a second and third output, used only
 # by their training recipe) unless told not to; their init is slow and irrelevant.
@@ -124,13 +127,10 @@ def judge(path: Path, batch: int | None = None, outputs: bool | None = True) -> 
                 p.normal_(std=0.02)
     model = playground.build(spec, summary)
 
-    theirs_sd, ours_sd = reference.state_dict(), model.state_dict()
     n_params = sum(p.numel() for p in reference.parameters())
     assert summary.total_params == n_params == sum(p.numel() for p in model.parameters()), \
         (summary.total_params, n_params)
-    assert [tuple(v.shape) for v in ours_sd.values()] == [tuple(v.shape) for v in theirs_sd.values()], \
-        "state-dict shapes differ in order"
-    model.load_state_dict(dict(zip(ours_sd, theirs_sd.values(), strict=True)))
+    copy_by_position(model, reference)
 
     if batch is None:
         batch = 2 if summary.total_macs < 5_000_000_000 else 1
