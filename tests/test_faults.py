@@ -50,9 +50,14 @@ def test_a_write_never_replaces_what_is_not_a_regular_file(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_export_with_force_refuses_a_device_node_by_name(tmp_path, capsys):
+def test_export_with_force_refuses_a_device_node_by_name(tmp_path, capsys, monkeypatch):
+    import playground.export
     from playground.export.cli import main
 
+    def never(*args, **kwargs):
+        raise AssertionError("built the model's bytes for a target it then refuses")
+
+    monkeypatch.setattr(playground.export, "to_bytes", never)   # refused first, before the slow part
     for path in _specials(tmp_path).values():
         code = main([str(SPECS / "mnist_cnn.yaml"), "--format", "onnx", "--out", str(path), "--force"])
         err = capsys.readouterr().err

@@ -17,7 +17,7 @@ import sys
 import types
 from pathlib import Path
 
-from playground.core.fileio import atomic_write
+from playground.core.fileio import atomic_write, refuse_special
 from playground.export.formats import DEFAULT_OPSET, FORMATS, Exportable, ExportError, from_spec, load, to_bytes
 
 
@@ -42,6 +42,7 @@ def export(source: str | Path, fmt: str, out: str | Path | None = None, *, force
         raise ExportError(f"{target} is a folder.\n  Give a file name, e.g. {target / ('model' + FORMATS[fmt])}.")
     if target.exists() and not force:
         raise ExportError(f"{target} exists.\n  Use --force to replace it, or pick another --out.")
+    refuse_special(target)   # a device, a pipe or a link at the target: said before the slow part
     item = load(source)
     for note in item.notes if on_note is not None else ():
         on_note(note)
