@@ -117,6 +117,17 @@ def test_the_listing_tells_a_dead_run_and_a_broken_checkpoint(tmp_path, data_dir
     assert listing.read_record(tmp_path / "broken").problem == "no checkpoint.pt"
     assert runs.checkpoint_problem(done) is None
 
+    import torch
+
+    class Hostile:   # a checkpoint that would run a command as it loads
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    for protocol in (2, 4):
+        torch.save({"format": 1, "x": Hostile()}, tmp_path / "broken" / "checkpoint.pt", pickle_protocol=protocol)
+        record = listing.read_record(tmp_path / "broken")
+        assert record.problem == "checkpoint.pt holds the Python object posix.system: it will not be loaded", protocol
+
 
 # -- depth: refused where it is written, before anything recurses -------------------------------
 

@@ -304,19 +304,53 @@ def process_gone(info: RunInfo) -> bool:
 
 
 def checkpoint_problem(run_dir: Path) -> str | None:
-    """What is wrong with a run's checkpoint file as a file (missing, empty, cut short, not a
-    checkpoint), without loading it: a zip's directory is at its end, so a truncated one has none.
-    None when it looks whole (loading it still refuses one that holds code)."""
+    """What is wrong with a run's checkpoint file (missing, empty, cut short, not a checkpoint, or
+    holding a Python object that loading it would run), without loading it or importing torch: a
+    zip's directory is at its end, so a truncated one has none, and the pickle inside names every
+    object it would build. None when it is a whole checkpoint of tensors and plain data."""
     import zipfile
 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return f"no {CHECKPOINT_FILE}"
     try:
-        whole = path.is_file() and zipfile.is_zipfile(path)
-    except OSError:
-        whole = False
-    return None if whole else f"{CHECKPOINT_FILE} is cut short or not a checkpoint"
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            foreign = _foreign_object(archive.read(pickles[0])) if len(pickles) == 1 else "no single pickle"
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError):
+        return f"{CHECKPOINT_FILE} is cut short or not a checkpoint"
+    if foreign is not None:
+        return f"{CHECKPOINT_FILE} holds the Python object {foreign}: it will not be loaded"
+    return None
+
+
+# What torch.save writes for tensors and plain data: anything else in a checkpoint's pickle is code.
+_PLAIN = {("collections", "OrderedDict"), ("torch", "Size"), ("torch", "device")}
+
+
+def _foreign_object(data: bytes) -> str | None:
+    """The first object a pickle would build that is not a tensor, a storage or plain data; None
+    when there is none. Protocol 4's STACK_GLOBAL reads its names from the two strings before it."""
+    import pickletools
+
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name in ("GLOBAL", "INST"):
+                module, _, name = str(arg).partition(" ")
+            elif op.name == "STACK_GLOBAL":
+                module, name = (strings[-2], strings[-1]) if len(strings) >= 2 else ("?", "?")
+            else:
+                if isinstance(arg, str):
+                    strings.append(arg)
+                continue
+            plain = ((module, name) in _PLAIN or (module == "torch" and name.endswith("Storage"))
+                     or (module == "torch._utils" and name.startswith("_rebuild_")))
+            if not plain:
+                return f"{module}.{name}"
+    except (ValueError, EOFError, KeyError) as exc:   # not a whole pickle
+        raise ValueError(str(exc)) from None
+    return None
 
 
 def list_runs(base: str | Path = DEFAULT_RUNS) -> list[Path]:
