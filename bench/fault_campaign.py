@@ -122,8 +122,11 @@ def sweep_round(root: Path, n: int, reference: dict, seconds: float, rng: random
     command = [PY, "-m", "playground.sweep", str(root / "tiny.yaml"), *GRID, "--data-dir", str(root / "data"),
                "--no-download", "--out", str(folder)]
     kills = sum(_kill_after(command, rng.uniform(0.2, seconds)) for _ in range(rng.randint(1, 3)))
-    ended = subprocess.run(command, capture_output=True, text=True)
     problems = []
+    try:
+        ended = subprocess.run(command, capture_output=True, text=True, timeout=20 * seconds)
+    except subprocess.TimeoutExpired:
+        return {"kills": kills, "resumes": 0, "restarts": 0, "problems": [f"still running after {20 * seconds:.0f} s"]}
     if ended.returncode != 0:
         problems.append(f"exit {ended.returncode}: {ended.stderr.strip().splitlines()[-1:]}")
     else:

@@ -83,6 +83,12 @@ def _sweep_process(spec_file, out, data_dir) -> subprocess.Popen:
                              str(data_dir), "--out", str(out)], stderr=subprocess.PIPE, text=True)
 
 
+def optuna_trials(out: Path) -> list:
+    import optuna
+
+    return optuna.load_study(study_name="tiny", storage=f"sqlite:///{(out / 'study.db').resolve()}").get_trials()
+
+
 def _finished(out: Path) -> list[tuple[str, str]]:
     import optuna
 
@@ -151,6 +157,36 @@ def test_any_number_of_kills_and_the_same_command_trains_every_point_once_from_i
     assert {r[3]: (r[1], r[2]) for r in rows} == expected
     losses = lambda run: [(m["epoch"], m["train_loss"], m["test_loss"]) for m in runs.read_metrics(run)]  # noqa: E731
     assert losses(first) == losses(alone / "trial-000") and losses(second) == losses(alone / "trial-001")
+
+
+KILLED_AT_TRIAL_START = """
+import os, signal, sys
+from playground.sweep import cli, study
+
+def killed(self, trial):   # kill -9 as the trial starts: before its worker names itself on it
+    os.kill(os.getpid(), signal.SIGKILL)
+
+study.Objective.__call__ = killed
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_trial_killed_as_it_started_is_tried_again_not_waited_for(spec_file, tmp_path, data_dir):
+    from playground.sweep import study
+
+    out = tmp_path / "sweep"
+    args = [str(spec_file), "--set", "train.lr=[0.01, 0.1]", "--epochs", "1", "--data-dir", str(data_dir),
+            "--out", str(out)]
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_TRIAL_START, *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    (orphan,) = optuna_trials(out)
+    assert orphan.state.name == "RUNNING" and study.WORKER not in orphan.user_attrs   # no heartbeat, no worker
+    sooner = "import sys; from playground.sweep import cli, study; study.ORPHAN_AFTER = 1.0; sys.exit(cli.main())"
+    again = subprocess.run([sys.executable, "-c", sooner, *args], capture_output=True, text=True,
+                           timeout=120)   # (it waited for trial 0 for good; 1 s, not 10, to be an orphan)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(r[3] for r in _trials((out / "summary.txt").read_text())) == ["0.01", "0.1"]
+    assert optuna_trials(out)[0].state.name == "FAIL"                           # failed, and tried again
 
 
 def test_a_diverging_value_is_recorded_and_the_sweep_goes_on(registry, tmp_path, data_dir, capsys):

@@ -232,22 +232,34 @@ def finished_count(study) -> int:
 WORKER = "worker"   # a trial's user attribute: [host, pid] of the process that runs it
 
 
+ORPHAN_AFTER = 10.0   # seconds: a live worker names itself on its trial within milliseconds of starting it
+
+
 def reclaim(study) -> list[int]:
-    """Fail the running trials whose worker was a process of this machine
-    that is gone (killed with -9, its terminal closed): without waiting for
-    the heartbeat's grace period. Returns their numbers. A trial of another
-    machine, or of this very process, is left to the heartbeat."""
+    """Fail the running trials whose worker is gone, so that they are tried
+    again: a process of this machine that no longer exists (killed with -9,
+    its terminal closed), at once; a trial killed before its worker could name
+    itself, once it is ORPHAN_AFTER old; another machine's, when the heartbeat
+    says it is stale. Returns the numbers failed here (not the heartbeat's). A
+    trial of this very process is never failed here."""
+    import datetime
     import os
     import socket
 
+    import optuna
     from optuna.trial import TrialState
 
-    host, gone = socket.gethostname(), []
+    optuna.storages.fail_stale_trials(study)   # (does nothing where the storage keeps no heartbeat)
+    host, now, gone = socket.gethostname(), datetime.datetime.now(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER)
-        if not (isinstance(worker, list) and len(worker) == 2 and worker[0] == host and isinstance(worker[1], int)):
-            continue
-        if worker[1] != os.getpid() and _process_gone(worker[1]):
+        if worker is None:
+            dead = t.datetime_start is not None and (now - t.datetime_start).total_seconds() > ORPHAN_AFTER
+        elif isinstance(worker, list) and len(worker) == 2 and worker[0] == host and isinstance(worker[1], int):
+            dead = worker[1] != os.getpid() and _process_gone(worker[1])
+        else:   # another machine's: the heartbeat's to judge
+            dead = False
+        if dead:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             gone.append(t.number)
     return gone
@@ -318,11 +330,12 @@ class Objective:
         import os
         import socket
 
+        trial.set_user_attr(WORKER, [socket.gethostname(), os.getpid()])   # first (reclaim: is it still alive?)
+
         import optuna
 
         from playground.train.engine import TrainingError
 
-        trial.set_user_attr(WORKER, [socket.gethostname(), os.getpid()])   # reclaim: is it still alive?
         values = {c.path: c.suggest(trial) for c in self.p.choices}
         earlier = duplicate_of(trial)
         if earlier is not None:
