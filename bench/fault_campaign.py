@@ -38,17 +38,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 from ddp_scaling import write_mnist  # noqa: E402
+from sweep_overhead import SPEC as ONE_EPOCH  # noqa: E402
 
-SPEC = """\
-name: tiny
-layers:
-  - {type: conv2d, name: conv, out_channels: 4, kernel_size: 5, stride: 2}
-  - {type: relu}
-  - {type: flatten}
-  - {type: linear, out_features: 10}
-data: {batch_size: 64, test_batch_size: 500}
-train: {epochs: 4, device: cpu, lr: 0.05}
-"""
+SPEC = ONE_EPOCH.replace("train: {epochs: 1, device: cpu}", "train: {epochs: 4, device: cpu, lr: 0.05}")
 GRID = ["--set", "train.lr=[0.01, 0.02, 0.03, 0.05]", "--epochs", "2"]
 PY = sys.executable
 

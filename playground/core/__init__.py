@@ -8,4 +8,6 @@
 - ``speed``: ``gc_paused``, for loads that allocate many long-lived objects
 - ``signals``: ``stop_on_signals``: Ctrl-C, SIGTERM and SIGHUP stop a long command at its
   next step, a second one aborts
+- ``processes``: whether a process of this machine is gone, and the machine's name as
+  records write it (what a killed process left, told from what a live one holds)
 """

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from playground.core import processes
 from playground.core.errors import PlaygroundError
 
 
@@ -71,7 +72,7 @@ def clean_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[
     for entry in entries:
         found = LEFTOVER.match(entry.name)
         if not found or (name is not None and found["name"] != name) or found["host"] != _host() \
-                or not _gone(int(found["pid"])):
+                or not processes.gone(int(found["pid"])):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
@@ -84,23 +85,8 @@ def clean_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[
     return removed
 
 
-def _host() -> str:
-    import socket
-
-    return socket.gethostname().replace("~", "-").replace("/", "-") or "host"
-
-
-def _gone(pid: int) -> bool:
-    """Whether no process ``pid`` exists on this machine (this process is never gone)."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, ValueError):   # another user's live process; not a pid
-        return False
-    return False
+def _host() -> str:   # as a file name may hold it
+    return processes.host().replace("~", "-").replace("/", "-") or "host"
 
 
 class WriteError(PlaygroundError, OSError):

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from playground.core import processes
 from playground.core.errors import PlaygroundError
 from playground.core.fileio import atomic_write, atomic_write_text
 
@@ -289,18 +290,9 @@ def process_gone(info: RunInfo) -> bool:
     """Whether a run that says ``running`` was written by a process of this machine that no longer
     exists (killed with -9, its machine restarted): it will never finish. False where it cannot tell
     (another machine, an older run without a pid)."""
-    import os
-    import socket
-
-    if info.status != "running" or info.pid is None or info.host != socket.gethostname():
+    if info.status != "running" or not isinstance(info.pid, int) or info.host != processes.host():
         return False
-    try:
-        os.kill(int(info.pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, ValueError):   # another user's live process; a damaged pid
-        return False
-    return False
+    return processes.gone(info.pid)
 
 
 def checkpoint_problem(run_dir: Path) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from playground.core import texts
+from playground.core import processes, texts
 from playground.core.errors import SpecError
 from playground.core.fileio import atomic_write_text
 from playground.runs import folders as runs
@@ -243,38 +243,24 @@ def reclaim(study) -> list[int]:
     says it is stale. Returns the numbers failed here (not the heartbeat's). A
     trial of this very process is never failed here."""
     import datetime
-    import os
-    import socket
 
     import optuna
     from optuna.trial import TrialState
 
     optuna.storages.fail_stale_trials(study)   # (does nothing where the storage keeps no heartbeat)
-    host, now, gone = socket.gethostname(), datetime.datetime.now(), []
+    host, now, gone = processes.host(), datetime.datetime.now(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER)
         if worker is None:
             dead = t.datetime_start is not None and (now - t.datetime_start).total_seconds() > ORPHAN_AFTER
         elif isinstance(worker, list) and len(worker) == 2 and worker[0] == host and isinstance(worker[1], int):
-            dead = worker[1] != os.getpid() and _process_gone(worker[1])
+            dead = processes.gone(worker[1])
         else:   # another machine's: the heartbeat's to judge
             dead = False
         if dead:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             gone.append(t.number)
     return gone
-
-
-def _process_gone(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, ValueError):   # another user's live process; a damaged pid
-        return False
-    return False
 
 
 def retry_failed(study) -> list[int]:
@@ -328,9 +314,8 @@ class Objective:
 
     def __call__(self, trial) -> float:
         import os
-        import socket
 
-        trial.set_user_attr(WORKER, [socket.gethostname(), os.getpid()])   # first (reclaim: is it still alive?)
+        trial.set_user_attr(WORKER, [processes.host(), os.getpid()])   # first (reclaim: is it still alive?)
 
         import optuna
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 
 from playground.check.analysis import Summary, analyze, require_dataset
 from playground.check.builder import build
-from playground.core import texts
+from playground.core import processes, texts
 from playground.core.errors import PlaygroundError
 from playground.format.datasets import data_root
 from playground.format.loader import read_spec
@@ -473,7 +472,7 @@ class Trainer:
             epochs=t.epochs, epochs_done=start.epoch, epochs_trained=round(start.epoch + start.step / p.steps, 2),
             test_accuracy=start.metrics[-1]["test_accuracy"] if start.metrics else None,
             data_root=str(self.data_root), data_notes=tuple(notes), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            host=socket.gethostname(), pid=os.getpid())
+            host=processes.host(), pid=os.getpid())
         record = Recorder(p, self.run_dir, info, start.metrics, (earlier.seconds or 0.0) if earlier else 0.0, began)
         if world.main:
             runs.write_run_info(self.run_dir, info)
