@@ -97,7 +97,23 @@ def test_evaluate_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_every_stop_signal_asks_once_then_aborts(sig):
+    """SIGHUP, SIGINT and SIGTERM through the one handler the train and sweep commands install
+    (the end-to-end runs below send SIGINT and SIGTERM): the first asks to stop, the next aborts,
+    and the previous handlers come back."""
+    from playground.core.signals import stop_on_signals
+
+    before, asked = signal.getsignal(sig), []
+    with stop_on_signals(asked.append):
+        os.kill(os.getpid(), sig)
+        assert asked == ["Ctrl-C" if sig == signal.SIGINT else sig.name]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), sig)
+    assert signal.getsignal(sig) is before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_ctrl_c_saves_and_resume_finishes(tiny, tmp_path, data_dir, sig):
     """Ctrl-C, and SIGTERM and SIGHUP (docker stop, Slurm, Kubernetes; a closed terminal) alike: the
     run stops at its next step with a checkpoint and status stopped, and --resume finishes it."""

@@ -263,7 +263,7 @@ def test_a_stopped_sweep_continues_the_interrupted_trial_from_its_checkpoint(spe
     assert resumed.accuracy == runs.read_info(tmp_path / "alone")["test_accuracy"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+@pytest.mark.parametrize("sig", [signal.SIGTERM], ids=lambda s: s.name)   # SIGINT: the same handler (test_cli_train)
 def test_ctrl_c_stops_a_sweep_cleanly_and_the_same_command_continues_it(spec_file, tmp_path, data_dir, sig):
     out = tmp_path / "sweep"
     first = _sweep_process(spec_file, out, data_dir)
