@@ -226,7 +226,7 @@ def _ended() -> tuple:
 
 def finished_count(study) -> int:
     """The trials that count toward the sweep's total (TrialRow.done)."""
-    return sum(r.done for r in trial_rows(study))
+    return sum(r.done for r in _rows(study.get_trials(deepcopy=False)))   # (no order needed to count)
 
 
 WORKER = "worker"   # a trial's user attribute: [host, pid] of the process that runs it
