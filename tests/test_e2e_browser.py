@@ -14,15 +14,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, SPECS
+from pageserver import page_server
 from tinydata import write_dataset
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,43 +35,19 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
                  "--disable-quic"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """The page as `make app` starts it (pageserver), its folders in a temporary one."""
     assert not MISSING, f"PLAYGROUND_E2E=1 but missing: {MISSING}"
     tmp = tmp_path_factory.mktemp("e2e")
     shutil.copytree(SPECS, tmp / "specs")
-    port = _free_port()
-    env = {**os.environ, "PLAYGROUND_SPECS_DIR": str(tmp / "specs"), "PLAYGROUND_RUNS_DIR": str(tmp / "runs"),
+    env = {"PLAYGROUND_SPECS_DIR": str(tmp / "specs"), "PLAYGROUND_RUNS_DIR": str(tmp / "runs"),
            "PLAYGROUND_SWEEPS_DIR": str(tmp / "sweeps"), "PLAYGROUND_DATA": str(write_dataset(tmp / "data"))}
-    log = open(tmp / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + (tmp / "streamlit.log").read_text()[-3000:])
-    yield url, tmp
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with page_server(env, tmp / "streamlit.log") as (url, _):
+            yield url, tmp
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

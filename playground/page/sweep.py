@@ -138,12 +138,18 @@ def _sweep_status(s) -> str:
         f"; best: trial {best.number}, {texts.percent(best.accuracy)}" if best else "") + "."
 
 
-@st.fragment(run_every=2.0)
 def sweep_panel() -> None:
-    state = _state()
+    """The sweep's progress: redrawn every 2 s while it runs (a fragment), drawn
+    once when it is done, so that an idle page does nothing."""
     job = shared.sweep_job
     if job is None:
         return
+    (_live_sweep if job.snapshot().active else _sweep)()
+
+
+def _sweep() -> None:
+    state = _state()
+    job = shared.sweep_job
     s, plan = job.snapshot(), job.plan
     st.progress(s.progress if s.status != "completed" else 1.0, text=_sweep_status(s))
     st.caption(f"Sweep folder: {plan.folder} (its trials are in the Runs tab)")
@@ -168,4 +174,7 @@ def sweep_panel() -> None:
             st.markdown(views.error_markdown(r.message))
     if not s.active and state[KEYS.shown] is not job:
         state[KEYS.shown] = job
-        st.rerun()  # the whole page: the Runs tab lists the new trial folders
+        st.rerun()  # the whole page: the Runs tab lists the new trial folders; no more timed redraws
+
+
+_live_sweep = st.fragment(run_every=2.0)(_sweep)

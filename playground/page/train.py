@@ -263,12 +263,18 @@ def _job_status(s) -> str:
     return f"Failed: {s.error}" if s.error else f"{s.status.capitalize()}."
 
 
-@st.fragment(run_every=2.0)
 def training_panel() -> None:
-    state = _state()
+    """The job's progress: redrawn every 2 s while it runs (a fragment, not the
+    whole page), drawn once when it is done, so that an idle page does nothing."""
     job = shared.job
     if job is None:
         return
+    (_live_training if job.snapshot().active else _training)()
+
+
+def _training() -> None:
+    state = _state()
+    job = shared.job
     s = job.snapshot()
     st.progress(s.progress if s.active or s.status != "completed" else 1.0, text=_job_status(s))
     if s.device:
@@ -292,4 +298,7 @@ def training_panel() -> None:
         state[KEYS.recorded_job] = job
         if s.run_dir is not None:
             state[KEYS.session_runs] = (*state[KEYS.session_runs], str(s.run_dir))
-        st.rerun()  # show the updated runs table
+        st.rerun()  # the whole page: the updated runs table, and no more timed redraws
+
+
+_live_training = st.fragment(run_every=2.0)(_training)
