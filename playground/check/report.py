@@ -96,32 +96,61 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def tree_diagram(spec, summary: Summary) -> str:
+def tree_diagram(spec, summary: Summary, max_depth: int | None = None) -> str:
     """Graphviz DOT of a checked spec, blocks drawn as clusters: branches fork
     from a block's input and meet at its merge (+, concat, ×); every edge is
-    labelled with the shape on it."""
-    out = list(_DOT_HEAD)
-    ids = iter(range(1 << 30))
-    tail = _chain_dot(out, spec.layers, summary.rows, "input", fmt(summary.input_shape), ids, "  ")
-    return _dot_end(out, *tail)
+    labelled with the shape on it. Blocks deeper than ``max_depth`` are drawn
+    as one node each (0: every top-level layer is one node), so that a big
+    network stays legible.
+
+    Each node is declared in the cluster of the block that holds it and every
+    edge after all of them, at the top level: Graphviz puts both ends of an
+    edge written inside a cluster into that cluster (the layer before a block
+    would be drawn inside it)."""
+    dot = _Dot()
+    tail = _chain_dot(dot, spec.layers, summary.rows, "input", fmt(summary.input_shape), "  ", 0, max_depth)
+    return dot.text(*tail)
 
 
-def _chain_dot(out: list, layers, rows, node: str, shape: str, ids, pad: str) -> tuple[str, str]:
+class _Dot:
+    """DOT text being built: node lines where they belong, edges kept for the end."""
+
+    def __init__(self):
+        self.lines: list[str] = list(_DOT_HEAD)
+        self.edges: list[str] = []
+        self._ids = iter(range(1 << 30))
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    def edge(self, a: str, b: str, shape: str) -> None:
+        self.edges.append(f'  {a} -> {b} [label=" {shape}"];')
+
+    def text(self, last: str, shape: str) -> str:
+        return _dot_end(self.lines + self.edges, last, shape)
+
+
+def _chain_dot(dot: _Dot, layers, rows, node: str, shape: str, pad: str, depth: int,
+               max_depth: int | None) -> tuple[str, str]:
     for layer, row in zip(layers, rows, strict=True):
-        node, shape = _layer_dot(out, layer, row, node, shape, ids, pad)
+        node, shape = _layer_dot(dot, layer, row, node, shape, pad, depth, max_depth)
     return node, shape
 
 
-def _layer_dot(out: list, layer, row, node: str, shape: str, ids, pad: str) -> tuple[str, str]:
+def _layer_dot(dot: _Dot, layer, row, node: str, shape: str, pad: str, depth: int,
+               max_depth: int | None) -> tuple[str, str]:
     from playground.layers.base import Container
 
     title = f"{position(row.path)}: {row.name}\n{row.type}" if row.name else f"{position(row.path)}: {row.type}"
-    if not isinstance(layer, Container):
-        me = f"n{next(ids)}"
-        out.append(f'{pad}{me} [label="{_dot_text(title)}"];')
-        out.append(f'{pad}{node} -> {me} [label=" {shape}"];')
+    container = isinstance(layer, Container)
+    if not container or (max_depth is not None and depth >= max_depth):
+        me = f"n{dot.new_id()}"
+        folded = ', peripheries=2' if container else ''   # a block drawn as one node: a double border
+        dot.lines.append(f'{pad}{me} [label="{_dot_text(title)}"{folded}];')
+        dot.edge(node, me, shape)
         return me, shape_label(row.output_shape)
-    out.append(f'{pad}subgraph cluster_{next(ids)} {{ label="{_dot_text(title)}"; style="rounded"; color="#8aa4c8";')
+    dot.lines.append(f'{pad}subgraph cluster_{dot.new_id()} {{ label="{_dot_text(title)}"; style="rounded"; '
+                     'color="#8aa4c8";')
     inner = pad + "  "
     groups: dict[tuple, list] = {}
     for child in row.children:
@@ -129,24 +158,23 @@ def _layer_dot(out: list, layer, row, node: str, shape: str, ids, pad: str) -> t
     lists = dict(layer.layer_lists())
     if layer.merge is None:   # one list after another
         for where, children in groups.items():
-            node, shape = _chain_dot(out, lists[where], children, node, shape, ids, inner)
-        out.append(f"{pad}}}")
+            node, shape = _chain_dot(dot, lists[where], children, node, shape, inner, depth + 1, max_depth)
+        dot.lines.append(f"{pad}}}")
         return node, shape
-    merge = f"n{next(ids)}"
+    merge = f"n{dot.new_id()}"
     after = [w for w in groups if w[0] in layer.after_fields]
     ends = [(node, shape)] if layer.merges_input() else []
     for where, children in groups.items():
         if where not in after:
             # layers the container made itself (a projection shortcut) are plain layers
-            ends.append(_chain_dot(out, lists.get(where, [None] * len(children)), children, node, shape, ids,
-                                   inner))
-    out.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", shape=circle, fillcolor="#ffffff"];')
+            ends.append(_chain_dot(dot, lists.get(where, [None] * len(children)), children, node, shape, inner,
+                                   depth + 1, max_depth))
+    dot.lines.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", shape=circle, fillcolor="#ffffff"];')
     for end, end_shape in ends:
-        out.append(f'{inner}{end} -> {merge} [label=" {end_shape}"];')
+        dot.edge(end, merge, end_shape)
     y = shape_label(row.output_shape) if not after else shape_label(groups[after[0]][0].input_shape)
     node, shape = merge, y
     for where in after:
-        node, shape = _chain_dot(out, lists[where], groups[where], node, shape, ids, inner)
-    out.append(f"{pad}}}")
+        node, shape = _chain_dot(dot, lists[where], groups[where], node, shape, inner, depth + 1, max_depth)
+    dot.lines.append(f"{pad}}}")
     return node, shape
-

@@ -1,0 +1,75 @@
+"""The page's diagram (Graphviz DOT) read as Graphviz reads it: every layer
+sits in the cluster of the block that holds it in the spec, no other; every
+node is declared, with its box, before any edge names it; a block deeper than
+the depth asked for is one node. The zoo's branching families are the cases
+(ResNet's shortcuts, GoogLeNet's four branches, MobileNetV2's inverted residuals)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import SPECS
+
+import playground
+from playground.check.report import position, tree_diagram
+
+NODE = re.compile(r'^\s*(\w+) \[label="((?:[^"\\]|\\.)*)"')
+EDGE = re.compile(r"^\s*(\w+) -> (\w+) ")
+
+
+def read_dot(dot: str) -> tuple[dict[str, tuple], list[tuple[str, str]], dict[str, str]]:
+    """{node: the clusters it is in, outermost first (their labels' positions)}, the edges, {node: label}.
+    Fails where Graphviz would move a node: an edge inside a cluster, or naming an undeclared node."""
+    stack: list[str] = []
+    where: dict[str, tuple] = {}
+    labels: dict[str, str] = {}
+    edges = []
+    for line in dot.splitlines()[1:-1]:
+        text = line.strip()
+        if text.startswith("subgraph cluster_"):
+            stack.append(re.search(r'label="([^":]*)', text).group(1))
+        elif text == "}":
+            stack.pop()
+        elif (edge := EDGE.match(line)) is not None:
+            assert not stack, f"an edge inside cluster {stack[-1]}: {text}"
+            assert edge.group(1) in where and edge.group(2) in where, f"an edge to an undeclared node: {text}"
+            edges.append(edge.groups())
+        elif (node := NODE.match(line)) is not None:
+            assert node.group(1) not in where, f"{node.group(1)} declared twice"
+            where[node.group(1)] = tuple(stack)
+            labels[node.group(1)] = node.group(2)
+    assert not stack
+    return where, edges, labels
+
+
+def _expected(rows, holders=(), depth=0, max_depth=None, out=None):
+    """{position: the positions of the blocks that hold it} for every layer drawn as a node."""
+    out = {} if out is None else out
+    for row in rows:
+        if row.children and (max_depth is None or depth < max_depth):
+            _expected(row.children, (*holders, position(row.path)), depth + 1, max_depth, out)
+        else:
+            out[position(row.path)] = holders
+    return out
+
+
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2"])
+@pytest.mark.parametrize("max_depth", [None, 0, 1])
+def test_every_layer_is_drawn_in_the_block_that_holds_it(name, max_depth):
+    spec = playground.load_spec(SPECS / "zoo" / f"{name}.yaml")
+    summary = playground.summarize(spec)
+    where, edges, labels = read_dot(tree_diagram(spec, summary, max_depth))
+    drawn = {labels[n].split(":")[0]: clusters for n, clusters in where.items()
+             if ":" in labels[n]}
+    assert drawn == _expected(summary.rows, max_depth=max_depth)
+    assert where["input"] == where["output"] == ()
+    assert ("input", next(n for n, label in labels.items() if label.startswith("0"))) in edges
+
+
+def test_a_block_past_the_depth_is_one_node_with_a_double_border():
+    spec = playground.load_spec(SPECS / "zoo" / "resnet18.yaml")
+    dot = tree_diagram(spec, playground.summarize(spec), max_depth=0)
+    assert "subgraph" not in dot
+    assert re.search(r'label="4: layer1\\n\w+", peripheries=2\]', dot)
+    assert re.search(r'label="3: maxpool2d"\]', dot)
