@@ -7,6 +7,7 @@ import json
 import shutil
 from typing import Literal
 
+import pandas as pd
 import pytest
 from conftest import ROOT, SPECS
 from pydantic import Field
@@ -39,7 +40,33 @@ def _session_runs(at):
 
 
 def _table(at):
-    return at.dataframe[0].value
+    """The shape table (HTML, see views.table_html) as a DataFrame of its cell texts."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    (html,) = [h.proto.body for h in at.get("html") if 'class="pg-table"' in h.proto.body]
+    parser = Cells()
+    parser.feed(html)
+    return pd.DataFrame(parser.rows[1:], columns=parser.rows[0])
 
 
 def _text(at) -> str:
@@ -129,7 +156,7 @@ def test_thirty_layers_all_in_the_table(app):  # (no inner scrollbar: checked in
     layers = "".join("  - {type: relu}\n" for _ in range(28))
     _type(app, "name: long\nlayers:\n" + layers + "  - {type: flatten}\n  - {type: linear, out_features: 10}\n")
     _no_exceptions(app)
-    assert len(app.dataframe[0].value) == 30
+    assert len(_table(app)) == 30
 
 
 # -- the layer editor -------------------------------------------------------------

@@ -59,12 +59,14 @@ def _expected(rows, holders=(), depth=0, max_depth=None, out=None):
 def test_every_layer_is_drawn_in_the_block_that_holds_it(name, max_depth):
     spec = playground.load_spec(SPECS / "zoo" / f"{name}.yaml")
     summary = playground.summarize(spec)
-    where, edges, labels = read_dot(tree_diagram(spec, summary, max_depth))
+    dot = tree_diagram(spec, summary, max_depth)
+    where, edges, labels = read_dot(dot)
     drawn = {labels[n].split(":")[0]: clusters for n, clusters in where.items()
              if ":" in labels[n]}
     assert drawn == _expected(summary.rows, max_depth=max_depth)
     assert where["input"] == where["output"] == ()
     assert ("input", next(n for n, label in labels.items() if label.startswith("0"))) in edges
+    assert "shape=" not in dot.replace("node [shape=box", "")   # rounded boxes only (see report._DOT_HEAD)
 
 
 def test_a_block_past_the_depth_is_one_node_with_a_double_border():

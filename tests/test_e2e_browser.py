@@ -116,7 +116,7 @@ def _no_horizontal_overflow(page, selector: str) -> list:
 def test_shapes_then_an_error_in_a_real_browser(page):
     _expect(page.get_by_text("0: conv2d 'conv1' → 10x24x24")).to_be_visible()
     _expect(page.get_by_text("Input 1x28x28 → output 10", exact=False)).to_be_visible()
-    _expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible(timeout=30_000)
+    _expect(page.locator(".pg-table")).to_be_visible(timeout=30_000)
     _expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)  # let the grid paint before the picture
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=False)
@@ -226,11 +226,9 @@ def test_thirty_layers_show_without_an_inner_scrollbar(page):
     layers = "".join("  - {type: relu}\n" for _ in range(28))
     _type_yaml(page, "name: long\nlayers:\n" + layers + "  - {type: flatten}\n  - {type: linear, out_features: 10}\n")
     _expect(page.get_by_text("29: linear → 10")).to_be_visible(timeout=30_000)
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    page.wait_for_timeout(500)
-    scroll = grid.evaluate("""g => [...g.querySelectorAll('*')].filter(e => e.scrollHeight > e.clientHeight + 1
-        && getComputedStyle(e).overflowY !== 'visible' && e.clientHeight > 0).length""")
-    assert scroll == 0
+    table = page.locator(".pg-table")
+    _expect(table.locator("tbody tr")).to_have_count(30)
+    assert table.evaluate("t => t.scrollHeight - t.clientHeight") <= 1   # all 30 rows, no inner scrollbar
 
 
 def _shown_image(page, caption: str):
@@ -414,4 +412,87 @@ def test_a_sweep_then_its_trials_compared_and_one_opened_without_losing_the_open
     assert opened == (trial / "spec.yaml").read_text()                 # the trial's resolved spec
     page.get_by_role("button", name="↶ Undo").click()                  # and the user's text comes back
     assert _wait_for_yaml(page, lambda t: t == mine) == mine
+    assert "Traceback" not in page.content()
+
+
+def _open_spec(page, name: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.keyboard.type(name)   # the list is long: typing filters it
+    page.get_by_role("option", name=name, exact=True).click()
+    _expect(sidebar.get_by_text(f"Open now: {name}", exact=True)).to_be_visible(timeout=30_000)
+
+
+CUT_CELLS = """() => [...document.querySelectorAll('.pg-table td, .pg-table th')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+TABLE_OVERFLOW = """() => [...document.querySelectorAll('.pg-table')].map(e => e.scrollWidth - e.clientWidth)"""
+# Each drawn layer's position (its label up to ':'), its box's centre, and the clusters' boxes, in SVG units.
+DRAWN = """svg => {
+    const box = g => { const b = g.querySelector('path, polygon, ellipse').getBBox();
+                       return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+    const first = g => (g.querySelector('text') || {textContent: ''}).textContent;
+    return {nodes: [...svg.querySelectorAll('g.node')].map(g => [first(g).split(':')[0], box(g),
+                    Math.min(...[...g.querySelectorAll('text')].map(t => t.getBoundingClientRect().height)),
+                    g.querySelector('path, polygon, ellipse').outerHTML.slice(0, 300)]),
+            clusters: [...svg.querySelectorAll('g.cluster')].map(g => [first(g).split(':')[0], box(g)])};
+}"""
+
+
+def _settled(page, svg) -> dict:
+    """The diagram once it stands still (the rerun has drawn it; d3-graphviz animates a change)."""
+    page.wait_for_timeout(1000)
+    drawn = svg.evaluate(DRAWN)
+    for _ in range(30):
+        page.wait_for_timeout(500)
+        again = svg.evaluate(DRAWN)
+        if again == drawn:
+            return drawn
+        drawn = again
+    return drawn
+
+
+def _inside(point, box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+@pytest.mark.parametrize("name,number", [("zoo/resnet18.yaml", "2,099,712"), ("zoo/googlenet.yaml", None),
+                                         ("zoo/mobilenet_v2.yaml", "10,838,016")])
+def test_big_networks_read_whole_in_the_table_and_the_diagram_at_two_widths(page, name, number):
+    """Numbers, types and positions are never cut; every layer is drawn inside
+    the blocks that hold it and no other, with labels big enough to read."""
+    _open_spec(page, name)
+    table = page.locator(".pg-table")
+    _expect(table).to_be_visible(timeout=30_000)
+    slider = page.get_by_role("slider", name="Nesting shown")
+    svg = page.locator('[data-testid="stGraphVizChart"] svg')
+    for width in (1500, 1280):
+        page.set_viewport_size({"width": width, "height": 1300})
+        for depth in ("1", "max"):
+            if depth == "max":
+                slider.focus()
+                page.keyboard.press("End")
+                _expect(slider).to_have_value(slider.get_attribute("max"), timeout=30_000)
+            drawn = _settled(page, svg)
+            if number:
+                _expect(table).to_contain_text(number)
+            assert page.evaluate(CUT_CELLS) == [], (name, width, depth)
+            assert max(page.evaluate(TABLE_OVERFLOW)) <= 1, (name, width, depth)
+            clusters = drawn["clusters"]
+            for position, node_box, text_px, shape in drawn["nodes"]:
+                assert node_box[2] > node_box[0], (name, width, depth, position, "drawn without its box", shape)
+                centre = ((node_box[0] + node_box[2]) / 2, (node_box[1] + node_box[3]) / 2)
+                if position in ("input", "output") or not position[0].isdigit():
+                    holders = set() if position in ("input", "output") else None
+                else:
+                    holders = {c for c, _ in clusters if position.startswith(c + ".")}
+                if holders is not None:
+                    inside = {c for c, box in clusters if _inside(centre, box)}
+                    assert inside == holders, (name, width, depth, position)
+                if depth == "1":
+                    assert text_px >= 9, (name, width, position, text_px)   # legible, not shrunk to fit
+        page.screenshot(path=str(ARTIFACTS / f"app-{Path(name).stem}-{width}.png"), full_page=True)
+        slider.focus()
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowRight")   # back to depth 1 for the next width
+        _expect(slider).to_have_value("1", timeout=30_000)
     assert "Traceback" not in page.content()

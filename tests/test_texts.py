@@ -110,7 +110,7 @@ layers:
     spec = playground.load_spec(text)
     dot = tree_diagram(spec, playground.summarize(spec))
     assert dot.count("subgraph cluster_") == 2
-    merges = dict(re.findall(r'(n\d+) \[label="(concat|×)", shape=circle', dot))
+    merges = dict(re.findall(r'(n\d+) \[label="(concat|×)", fillcolor="#ffffff", penwidth=2', dot))
     concat = next(n for n, label in merges.items() if label == "concat")
     gate = next(n for n, label in merges.items() if label == "×")
     into = re.findall(r"(\w+) -> (\w+) \[label=\" ([0-9x]+)\"\]", dot)
@@ -128,3 +128,15 @@ def test_confusion_records_give_each_true_class_its_shares():
                        {"true": "a", "predicted": "b", "images": 1, "share": 0.25},
                        {"true": "b", "predicted": "a", "images": 0, "share": 0.0},
                        {"true": "b", "predicted": "b", "images": 0, "share": 0.0}]
+
+
+def test_the_shape_table_html_keeps_numbers_whole_and_marks_the_failing_row(mnist_text):
+    checked = check_text(mnist_text.replace("in_features: 320", "in_features: 300"))
+    html = views.table_html(views.table_rows(checked))
+    assert html.count("<tr") == 1 + 8
+    assert '<td class="num whole">5,020</td>' in html             # conv2's parameters, never wrapped
+    assert '<tr class="bad">' in html and html.count('class="bad"') == 1
+    assert "10x<wbr>24x<wbr>24" in html                             # a shape may break at its x only
+    assert "max-height" not in html                                  # up to 30 rows: no inner scrolling
+    long = views.table_html([{"#": str(i), "name": "<b>x</b>"} for i in range(31)])
+    assert "max-height: 932px" in long and "<b>x</b>" not in long and "&lt;b&gt;x&lt;/b&gt;" in long

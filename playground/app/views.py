@@ -31,6 +31,46 @@ def table_rows(checked: Checked, max_depth: int | None = None) -> list[dict]:
             for v in checked.tree(max_depth)]
 
 
+NUMERIC = ("params", "MACs")                          # right-aligned, never wrapped
+WHOLE = NUMERIC                                       # never wrapped: read as one word
+ROW_PX = 30                                           # a table row's height, one line of text
+TABLE_STYLE = """<style>
+.pg-table {overflow: auto; border: 1px solid rgba(49, 51, 63, 0.15); border-radius: 0.5rem}
+.pg-table table {border-collapse: collapse; width: 100%; font-size: 0.8rem; margin: 0}
+.pg-table th {position: sticky; top: 0; background: #f6f7f9; text-align: left; font-weight: 600}
+.pg-table th, .pg-table td {padding: 0 0.35rem; height: 30px; line-height: 1.3; border: 0;
+  border-bottom: 1px solid rgba(49, 51, 63, 0.08); vertical-align: middle; overflow-wrap: break-word}
+.pg-table .num {text-align: right; font-variant-numeric: tabular-nums}
+.pg-table .whole {white-space: nowrap; overflow-wrap: normal}
+.pg-table .name {overflow-wrap: anywhere}
+.pg-table tr.bad td {background: #f8d7da}
+</style>"""
+
+
+def table_html(rows: list[dict], columns=TABLE_COLUMNS, max_rows: int = 30) -> str:
+    """The shape table as HTML: every value whole (numbers and shapes never wrap
+    or get cut; names, types and positions wrap where they must), the failing
+    rows red, a sticky header; past ``max_rows`` rows it scrolls inside itself."""
+    from html import escape
+
+    def cell(column: str, value) -> str:
+        kind = " ".join(k for k, on in (("num", column in NUMERIC), ("whole", column in WHOLE),
+                                        ("name", column == "name")) if on)
+        text = escape(str(value))
+        # where a long value may break in a narrow window: a position at its dots, a
+        # shape at its x, a type or a name at its underscores (never inside a number)
+        for mark in {"#": ".", "output shape": "x", "type": "_", "name": "_"}.get(column, ()):
+            text = text.replace(mark, mark + "<wbr>")
+        return f'<td class="{kind}">{text}</td>' if kind else f"<td>{text}</td>"
+
+    head = "".join(f'<th class="{"num" if c in NUMERIC else ""}">{escape(c)}</th>' for c in columns)
+    body = "".join(f'<tr class="{"bad" if r.get("status") == "✗ error" else ""}">'
+                   + "".join(cell(c, r.get(c, "")) for c in columns) + "</tr>" for r in rows)
+    height = f"max-height: {ROW_PX * (max_rows + 1) + 2}px" if len(rows) > max_rows else ""
+    return (f'{TABLE_STYLE}<div class="pg-table" style="{height}"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
 def layer_title(view: LayerView) -> str:
     """The layer editor's heading for one layer: '✗ 7: linear 'fc' → ?'."""
     mark = "✗ " if view.bad else ""

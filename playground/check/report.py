@@ -78,14 +78,17 @@ def diagram(layers, input_shape) -> str:
     return _dot_end(out, prev, shape)
 
 
+# Every node is a rounded box (an SVG path): the page's renderer redraws a graph in place,
+# and a node that turned from an ellipse into a path (or back) came out without its box.
+# Input and output are white; a merge (+, concat, ×) is white with a bold border.
 _DOT_HEAD = ('digraph spec {', '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
              'fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];',
-             '  input [label="input", shape=oval, fillcolor="#ffffff"];')
+             '  input [label="input", fillcolor="#ffffff"];')
 
 
 def _dot_end(out: list[str], last: str, shape: str) -> str:
     """The output node, the edge into it from ``last`` labelled ``shape``, the closing brace; the DOT text."""
-    out.append('  output [label="output", shape=oval, fillcolor="#ffffff"];')
+    out.append('  output [label="output", fillcolor="#ffffff"];')
     out.append(f'  {last} -> output [label=" {shape}"];')
     out.append("}")
     return "\n".join(out)
@@ -169,7 +172,7 @@ def _layer_dot(dot: _Dot, layer, row, node: str, shape: str, pad: str, depth: in
             # layers the container made itself (a projection shortcut) are plain layers
             ends.append(_chain_dot(dot, lists.get(where, [None] * len(children)), children, node, shape, inner,
                                    depth + 1, max_depth))
-    dot.lines.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", shape=circle, fillcolor="#ffffff"];')
+    dot.lines.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", fillcolor="#ffffff", penwidth=2];')
     for end, end_shape in ends:
         dot.edge(end, merge, end_shape)
     y = shape_label(row.output_shape) if not after else shape_label(groups[after[0]][0].input_shape)

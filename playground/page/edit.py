@@ -5,9 +5,9 @@ text before they are drawn, so focus and open cards survive each edit."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-import pandas as pd
 import streamlit as st
 
 from playground.app import document, editing, views
@@ -19,7 +19,7 @@ from playground.layers.registry import get_registry
 from playground.layers.shapes import fmt
 from playground.page.state import KEYS as SHARED
 from playground.page.state import shared
-from playground.page.widgets import MAX_UNSCROLLED_ROWS, TABLE_ROW_PX, export_buttons, guard, panel
+from playground.page.widgets import MAX_UNSCROLLED_ROWS, export_buttons, guard, panel
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
 
 def render(checked: editing.Checked) -> None:
     shared.setdefaults(DEFAULTS)
-    text_col, shapes_col = st.columns([1, 1])
+    text_col, shapes_col = st.columns([4, 5])   # the table a little wider: whole numbers in narrow windows
     with text_col:
         st.text_area("Spec (YAML)", key=SHARED.text, height=520, on_change=shared.typed,
                      help="Edit freely: the table and diagram follow every change (Ctrl+Enter applies). "
@@ -119,9 +119,10 @@ def render(checked: editing.Checked) -> None:
     with shapes_col:
         with guard("The shape table"):
             show_table(checked)
-    editor_col, diagram_col = st.columns([3, 2])
-    panel(editor_col, "Layer editor", layer_editor, checked)
-    panel(diagram_col, "Diagram", show_diagram, checked)
+    # one under the other, each the page's width: a big network's diagram in a column
+    # was shrunk until its labels could not be read
+    panel(st.container(), "Layer editor", layer_editor, checked)
+    panel(st.container(), "Diagram", show_diagram, checked)
     if checked.spec is not None and checked.ok:
         export_buttons(checked.spec, None, KEYS.export, checked.summary)
         st.caption("Exports of the open spec carry fresh weights (from its seed); a trained run's carry its "
@@ -134,17 +135,14 @@ def show_table(checked: editing.Checked) -> None:
     deepest = checked.depth
     depth = None
     if deepest:   # blocks: collapse them to a depth, as torchinfo does
-        depth = st.select_slider("Nesting shown", options=list(range(deepest + 1)), value=min(1, deepest),
-                                 key=KEYS.depth, help="0 shows each block as one row with its totals; "
-                                 "more shows the layers inside blocks, indented with ·.")
-    frame = pd.DataFrame.from_records(views.table_rows(checked, depth), columns=list(views.TABLE_COLUMNS))
-    styled = frame.style.apply(
-        lambda r: ["background-color: #f8d7da" if r["status"] == "✗ error" else ""] * len(r), axis=1)
-    rows = len(frame)
-    height = TABLE_ROW_PX * (min(rows, MAX_UNSCROLLED_ROWS) + 1) + 3   # every row up to 30, then scroll
-    right = st.column_config.TextColumn(alignment="right")
-    st.dataframe(styled, hide_index=True, width="stretch", height=height,
-                 column_config={"params": right, "MACs": right})
+        state = _state()
+        if not isinstance(state.get(KEYS.depth), int) or state[KEYS.depth] > deepest:
+            state[KEYS.depth] = min(1, deepest)   # a new spec, or one less deep than the last
+        depth = st.select_slider("Nesting shown", options=list(range(deepest + 1)), key=KEYS.depth,
+                                 help="0 shows each block as one row with its totals; more shows the layers "
+                                      "inside blocks, indented with ·. The diagram follows.")
+    # HTML, not st.dataframe: a grid's columns have fixed widths that cut long numbers
+    st.html(views.table_html(views.table_rows(checked, depth), max_rows=MAX_UNSCROLLED_ROWS))
     if checked.summary is not None:
         s = checked.summary
         batch = checked.spec.data.batch_size
@@ -158,9 +156,19 @@ def show_diagram(checked: editing.Checked) -> None:
         st.caption("The diagram appears once the layers can be read.")
         return
     if checked.summary is not None and checked.depth:   # blocks as clusters, branches and merges
-        st.graphviz_chart(tree_diagram(checked.spec, checked.summary))
+        # to the depth the table shows: deeper blocks are one node each (a double border),
+        # so a big network is drawn legibly rather than shrunk to fit
+        dot = tree_diagram(checked.spec, checked.summary, _state().get(KEYS.depth))
+        caption = ("Blocks are drawn to the depth of “Nesting shown” (above the table); a double border is a "
+                   "block drawn as one box.")
     else:
-        st.graphviz_chart(diagram(checked.layers, checked.input_shape))
+        dot, caption = diagram(checked.layers, checked.input_shape), None
+    # A new element for each new graph: the chart redrawn in place animates from the old
+    # graph to the new one, and a node whose shape changed came out without its box.
+    with st.container(key=f"diagram-{hashlib.sha1(dot.encode()).hexdigest()[:12]}"):
+        st.graphviz_chart(dot)
+    if caption:
+        st.caption(caption)
 
 
 def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
