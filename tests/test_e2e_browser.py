@@ -496,3 +496,67 @@ def test_big_networks_read_whole_in_the_table_and_the_diagram_at_two_widths(page
         page.keyboard.press("ArrowRight")   # back to depth 1 for the next width
         _expect(slider).to_have_value("1", timeout=30_000)
     assert "Traceback" not in page.content()
+
+
+def _save_over(page, confirm_text: str) -> None:
+    """Tick “Overwrite if it exists”, Save, and wait for the confirmation that says ``confirm_text``."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Overwrite if it exists").click()
+    _expect(sidebar.get_by_role("checkbox", name="Overwrite if it exists")).to_be_checked()
+    sidebar.get_by_role("button", name="Save", exact=True).click()
+    _expect(sidebar.get_by_text(confirm_text, exact=False)).to_be_visible(timeout=30_000)
+
+
+def test_two_sessions_on_one_file_never_overwrite_each_other_unasked(server, specs):
+    """A and B open lenet5.yaml; B saves a change. A is told the file changed,
+    sees B's change in a comparison, and replaces it only after a confirmation
+    that says so; B is then told in turn. Reloading brings the file's text, and
+    undo A's own."""
+    from playwright.sync_api import sync_playwright
+
+    original = (specs / "lenet5.yaml").read_text()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        a, b = (browser.new_context(viewport={"width": 1500, "height": 1300}).new_page() for _ in range(2))
+        for page in (a, b):
+            page.goto(server[0], wait_until="domcontentloaded")
+            _expect(page.get_by_text("7: linear 'fc' → 10")).to_be_visible(timeout=90_000)
+            _open_spec(page, "lenet5.yaml")
+            assert _wait_for_yaml(page, lambda t: t == original) == original
+        theirs = _editor(b).input_value().replace("out_features: 120", "out_features: 100")
+        _type_yaml(b, theirs)
+        _expect(b.get_by_text("Open now: lenet5.yaml (edited)")).to_be_visible(timeout=30_000)
+        _save_over(b, "specs/lenet5.yaml exists. Replace it")
+        b.get_by_role("button", name="Replace lenet5.yaml").click()
+        _expect(b.get_by_text("Saved specs/lenet5.yaml.")).to_be_visible(timeout=30_000)
+        assert (specs / "lenet5.yaml").read_text() == theirs
+
+        mine = _editor(a).input_value().replace("out_features: 84", "out_features: 80")
+        _type_yaml(a, mine)
+        sidebar = a.get_by_test_id("stSidebar")
+        _expect(sidebar.get_by_text("specs/lenet5.yaml changed on disk since you opened it")).to_be_visible(
+            timeout=30_000)
+        _save_over(a, "changed on disk since you opened it: replacing it loses that change")
+        assert (specs / "lenet5.yaml").read_text() == theirs          # nothing written before the confirmation
+        sidebar.get_by_text("Compare with the file").click()
+        diff = sidebar.locator("code")
+        _expect(diff).to_contain_text("-  - {type: linear, name: c5, out_features: 100}", timeout=30_000)   # B's
+        _expect(diff).to_contain_text("+  - {type: linear, name: c5, out_features: 120}")   # what A would undo
+        _expect(diff).to_contain_text("+  - {type: linear, name: f6, out_features: 80}")    # A's own
+        a.screenshot(path=str(ARTIFACTS / "app-two-sessions.png"), full_page=False)
+        sidebar.get_by_role("button", name="Replace lenet5.yaml").click()
+        _expect(sidebar.get_by_text("Saved specs/lenet5.yaml.")).to_be_visible(timeout=30_000)
+        assert (specs / "lenet5.yaml").read_text() == mine
+
+        _type_yaml(b, theirs + "# more\n")   # B's next action: B is told
+        b_sidebar = b.get_by_test_id("stSidebar")
+        _expect(b_sidebar.get_by_text("specs/lenet5.yaml changed on disk since you opened it")).to_be_visible(
+            timeout=30_000)
+        b_sidebar.get_by_role("button", name="Reload lenet5.yaml from disk").click()
+        assert _wait_for_yaml(b, lambda t: t == mine) == mine
+        _expect(b_sidebar.get_by_text("changed on disk")).to_be_hidden(timeout=30_000)
+        b.get_by_role("button", name="↶ Undo").click()              # B's own text comes back
+        assert _wait_for_yaml(b, lambda t: t == theirs + "# more\n") == theirs + "# more\n"
+        assert "Traceback" not in a.content() + b.content()
+        browser.close()
+    (specs / "lenet5.yaml").write_text(original)

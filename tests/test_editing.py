@@ -71,6 +71,33 @@ def test_save_never_overwrites_silently(tmp_path):
     assert path.read_text() == "name: b\n"
 
 
+def test_a_replacement_is_refused_when_the_file_changed_since_the_user_was_asked(tmp_path):
+    path = editing.save_spec("name: a\n", "net", tmp_path)
+    asked = path.read_text()
+    path.write_text("name: theirs\n")                       # another session saved meanwhile
+    with pytest.raises(editing.SaveConflict, match="changed on disk since you were asked"):
+        editing.save_spec("name: mine\n", "net", tmp_path, overwrite=True, expected=asked)
+    assert path.read_text() == "name: theirs\n"
+    editing.save_spec("name: mine\n", "net", tmp_path, overwrite=True, expected="name: theirs\n")
+    assert path.read_text() == "name: mine\n"
+
+
+def test_a_file_source_sees_saves_from_elsewhere_and_its_own_do_not_count(tmp_path):
+    (tmp_path / "net.yaml").write_text("name: a\n")
+    source = editing.Source.file("net.yaml", "name: a\n")
+    assert editing.disk_change(source, tmp_path) is None
+    (tmp_path / "net.yaml").write_text("name: b\n")
+    change = editing.disk_change(source, tmp_path)
+    assert change.now == "name: b\n" and "changed on disk since you opened it" in change.describe()
+    assert "-name: b\n+name: mine\n" in change.diff("name: mine")
+    saved = editing.Source.file("net.yaml", "name: c", editing.file_text("name: c"))   # saved without a newline
+    editing.save_spec("name: c", "net", tmp_path, overwrite=True)
+    assert editing.disk_change(saved, tmp_path) is None and not saved.edited("name: c")
+    (tmp_path / "net.yaml").unlink()
+    assert "deleted or renamed" in editing.disk_change(saved, tmp_path).describe()
+    assert editing.disk_change(editing.Source("upload", "net.yaml", "x"), tmp_path) is None
+
+
 def test_digit_preprocessing_centres_and_scales():
     from playground.train.inference import digit_to_input
     drawing = torch.zeros(280, 280)

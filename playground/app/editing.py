@@ -227,13 +227,65 @@ def spec_stem(filename: str) -> str:
     return stem
 
 
-def save_spec(text: str, filename: str, folder: str | Path, *, overwrite: bool = False) -> Path:
+class SaveConflict(SaveError):
+    """The file changed on disk since the one saving last read it."""
+
+
+def file_text(text: str) -> str:
+    """What saving ``text`` writes: the text, ending with a newline."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def read_spec(path: str | Path) -> str | None:
+    """A spec file's text now; None when it is gone or cannot be read as text."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def save_spec(text: str, filename: str, folder: str | Path, *, overwrite: bool = False,
+              expected: str | None = None) -> Path:
     """Write ``text`` atomically to ``folder/<filename>.yaml`` (see ``save_target``);
-    an existing file is replaced only with ``overwrite=True``."""
+    an existing file is replaced only with ``overwrite=True``, and, given
+    ``expected`` (what the file held when the user was asked), only if it still
+    holds that: else SaveConflict, and nothing is written."""
     path = save_target(filename, folder)
     if path.exists() and not overwrite:
         raise SaveError(f"{path} already exists. Choose another name, or allow overwriting.")
-    return atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+    if overwrite and expected is not None and read_spec(path) != expected:
+        raise SaveConflict(f"specs/{path.name} changed on disk since you were asked; nothing was saved.")
+    return atomic_write_text(path, file_text(text))
+
+
+@dataclass(frozen=True)
+class DiskChange:
+    """The open file's text on disk differs from what this session opened or saved."""
+
+    name: str            # file name under the specs folder
+    now: str | None      # what the file holds now; None: it is gone
+
+    def describe(self) -> str:
+        if self.now is None:
+            return f"specs/{self.name} was deleted or renamed since you opened it."
+        return (f"specs/{self.name} changed on disk since you opened it (saved from another tab or program). "
+                "Your text is as you left it.")
+
+    def diff(self, mine: str) -> str:
+        """The differences from the file on disk to the text in the editor, as a unified diff."""
+        import difflib
+
+        return "".join(difflib.unified_diff((self.now or "").splitlines(keepends=True),
+                                            file_text(mine).splitlines(keepends=True),
+                                            f"specs/{self.name} (on disk)", "the editor"))
+
+
+def disk_change(source: Source, folder: str | Path) -> DiskChange | None:
+    """How the file ``source`` came from differs on disk now, if it does (file sources only)."""
+    if source.kind != "file" or source.disk is None:
+        return None
+    now = read_spec(Path(folder) / source.name)
+    return None if now == source.disk else DiskChange(source.name, now)
 
 
 @dataclass(frozen=True)
@@ -244,6 +296,12 @@ class Source:
     kind: str            # "file", "upload", "run" (a run folder's resolved spec) or "new"
     name: str            # file name as shown, e.g. "lenet5.yaml"
     text: str
+    disk: str | None = None   # a file's text on disk when it was opened or saved (to see others' saves)
+
+    @classmethod
+    def file(cls, name: str, text: str, disk: str | None = None) -> Source:
+        """A file in the specs folder, opened (``disk`` is ``text``) or saved (``disk`` is what was written)."""
+        return cls("file", name, text, text if disk is None else disk)
 
     def edited(self, current: str) -> bool:
         return current != self.text

@@ -96,7 +96,7 @@ class PageState:
             path = folders.specs / DEFAULT_SPEC
             text = path.read_text(encoding="utf-8") if path.exists() else ""
             state[KEYS.text] = text
-            state[KEYS.source] = editing.Source("file", DEFAULT_SPEC, text) if path.exists() else \
+            state[KEYS.source] = editing.Source.file(DEFAULT_SPEC, text) if path.exists() else \
                 editing.Source("new", "", text)
             state[KEYS.history] = History.start(text, f"opened {DEFAULT_SPEC}")
         self.setdefaults({KEYS.flash: None, KEYS.job: None, KEYS.sweep_job: None,
