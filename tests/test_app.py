@@ -709,7 +709,8 @@ def test_a_stopped_sweep_can_be_continued_and_training_waits_for_it(folders, dat
     again.join(timeout=60)
 
 
-def test_a_sweep_without_its_data_points_to_the_data_folder_field(folders):
+def test_a_sweep_without_its_data_points_to_the_data_folder_field_and_continues_with_the_corrected_one(
+        folders, data_dir):
     at = _tiny_page(folders, folders / "nothing-here", NAMED)
     at.checkbox(key="train_download").uncheck()                   # the page's download setting holds for sweeps
     job = _sweep(at, "train.lr=[0.01, 0.1]")
@@ -719,4 +720,16 @@ def test_a_sweep_without_its_data_points_to_the_data_folder_field(folders):
     assert job.snapshot().status == "failed" and not (folders / "nothing-here").exists()
     errors = " ".join(e.value for e in at.error)
     assert "point the Data folder field on the Train tab at" in errors and "--data-dir" not in errors
-    assert _button(at.button, "Continue the sweep")                # once the data is there
+    trials = next(d.value for d in at.dataframe if "trial" in d.value.columns)
+    assert list(trials["status"]) == ["✗ failed"] and list(trials["run folder"]) == ["—"]   # it holds no run
+    at.text_input(key="data_dir").set_value(str(data_dir)).run()   # fixed on the Train tab
+    captions = " ".join(c.value for c in at.caption)
+    assert f"It uses the Data folder as it is now: {data_dir} (changed since this sweep started)" in captions
+    _button(at.button, "Continue the sweep").click().run()
+    again = at.session_state["sweep_job"]
+    assert again.plan.data_dir == str(data_dir) and again.plan.study == job.plan.study
+    again.join(timeout=120)
+    at.run()
+    _no_exceptions(at)
+    s = again.snapshot()
+    assert s.status == "completed" and sorted(r.status for r in s.rows) == ["complete", "complete"]

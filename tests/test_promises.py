@@ -135,19 +135,31 @@ def test_a_second_ctrl_c_aborts_and_keeps_the_last_checkpoint(tmp_path, data_dir
 
 # -- data ---------------------------------------------------------------------
 
-def test_a_failed_download_says_so_and_where_the_files_go(tmp_path, monkeypatch):
-    import urllib.error
+MIRRORS = ("Error downloading train-images-idx3-ubyte.gz:\nTried https://ossci-datasets.s3.amazonaws.com/mnist/, got:\n"
+           "<urlopen error [Errno -2] Name or service not known>\nTried http://yann.lecun.com/exdb/mnist/, got:\n"
+           "<urlopen error [Errno -2] Name or service not known>\n")
 
+
+@pytest.mark.parametrize("error,why", [
+    (lambda: __import__("urllib.error").error.URLError("Temporary failure in name resolution"),
+     "downloading it failed (no download server could be reached: Temporary failure in name resolution; "
+     "is this machine online?)."),
+    (lambda: RuntimeError(MIRRORS),   # torchvision's, one line per mirror tried: said once, in one line
+     "downloading it failed (no download server could be reached: Name or service not known; "
+     "is this machine online?)."),
+    (lambda: OSError("No space left on device"), "downloading it failed (OSError: No space left on device)."),
+])
+def test_a_failed_download_says_so_in_one_line_and_where_the_files_go(tmp_path, monkeypatch, error, why):
     import torchvision.datasets as tvd
 
     def offline(self):
-        raise urllib.error.URLError("Temporary failure in name resolution")
+        raise error()
 
     monkeypatch.setattr(tvd.MNIST, "download", offline)
     with pytest.raises(DataError) as info:
         load_raw("mnist", tmp_path, download=True)
     message = str(info.value)
-    assert "downloading it failed: URLError: <urlopen error Temporary failure in name resolution>" in message
+    assert message.splitlines()[0].endswith(why) and "urlopen" not in message
     assert f"Put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, " \
            f"t10k-labels-idx1-ubyte (uncompressed) in {tmp_path / 'MNIST' / 'raw'}" in message
 

@@ -4,7 +4,7 @@ continue, apply the best values to the open spec with undo."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -72,9 +72,12 @@ def _start_sweep(doc: dict, name: str, folders: Folders) -> None:
 
 
 def _continue_sweep() -> None:
+    """The same study, fields, sampler, trials and epochs; the data settings as they are now
+    (the ones the sweep failed on may have been corrected since)."""
     from playground.app.jobs import SweepJob
 
-    shared.sweep_job = SweepJob(shared.sweep_job.plan, words=WORDS).start()
+    plan = replace(shared.sweep_job.plan, data_dir=shared.data_dir, download=shared.download)
+    shared.sweep_job = SweepJob(plan, words=WORDS).start()
 
 
 def _on_apply_best(values: dict, study: str) -> None:
@@ -158,6 +161,11 @@ def _sweep() -> None:
                   help="The running trial stops at its next step and keeps its checkpoint; Continue goes on from it.")
     elif s.status in ("stopped", "failed") and s.finished < s.total:
         st.button("Continue the sweep", key=KEYS.resume, on_click=_continue_sweep, disabled=shared.training)
+        changed = plan.data_dir != shared.data_dir or plan.download != shared.download
+        st.caption("Continue keeps this sweep's fields, sampler, trials and epochs. It uses the Data folder as it "
+                   f"is now: {shared.data_dir or 'the default'}"
+                   + (" (changed since this sweep started)" if changed else "") + ", download "
+                   + ("on" if shared.download else "off") + " (Train tab).")
     if s.error:
         st.error(views.error_markdown(s.error))
     if s.rows:

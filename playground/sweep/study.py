@@ -44,6 +44,14 @@ def trial_rows(study) -> list[TrialRow]:
                                  r.number))
 
 
+def _first_line(exc: Exception) -> str:
+    """A failed trial's reason for its row: the error's first line (the whole message is the sweep's)."""
+    from playground.core.errors import PlaygroundError
+
+    text = exc.message() if isinstance(exc, PlaygroundError) else f"{type(exc).__name__}: {exc}"
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
 def _rows(all_trials: list) -> list[TrialRow]:
     """trial_rows, in the study's order."""
     from optuna.trial import TrialState
@@ -55,12 +63,16 @@ def _rows(all_trials: list) -> list[TrialRow]:
         if "duplicate" in attrs or t.state == TrialState.WAITING or (t.state == TrialState.FAIL
                                                                      and t.number in retried):
             continue
-        message = attrs.get("refused") or attrs.get("diverged")
+        message = attrs.get("refused") or attrs.get("diverged") or attrs.get("failed")
         status = ("refused" if "refused" in attrs else "diverged" if "diverged" in attrs else
-                  "interrupted" if "interrupted" in attrs else t.state.name.lower())
+                  "interrupted" if "interrupted" in attrs else "fail" if "failed" in attrs else
+                  t.state.name.lower())
+        run = attrs.get("run")
+        if run is not None and not (Path(run) / "run.json").exists():
+            run = None   # the trial failed before its run began: its folder holds nothing to open
         value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
                                                      if t.intermediate_values else None)
-        rows.append(TrialRow(t.number, status, value, dict(t.params), attrs.get("run"), message))
+        rows.append(TrialRow(t.number, status, value, dict(t.params), run, message))
     return rows
 
 
@@ -275,7 +287,7 @@ def retry_failed(study) -> list[int]:
     retried = {t.system_attrs.get("failed_trial") for t in trials}
     for t in trials:
         if t.state == TrialState.FAIL and t.number not in retried and "duplicate" not in t.user_attrs:
-            attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", WORKER)}
+            attrs = {k: v for k, v in t.user_attrs.items() if k not in ("interrupted", "failed", WORKER)}
             study.add_trial(create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
                                          user_attrs=attrs, system_attrs={**t.system_attrs, "failed_trial": t.number}))
             again.append(t.number)
@@ -335,7 +347,10 @@ class Objective:
         except TrainingError as err:   # diverged: this value is bad, the sweep goes on
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned() from None
-        except BaseException:   # Ctrl-C, missing data, a device error: the point is tried again on continue
+        except Exception as exc:   # missing data, a device error: the point is tried again on continue
+            trial.set_user_attr("failed", _first_line(exc))
+            raise
+        except BaseException:   # Ctrl-C, a stop signal: likewise
             trial.set_user_attr("interrupted", True)
             raise
         if trained.stopped and not trained.pruned:

@@ -95,7 +95,21 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
     try:
         return cls(str(root), download=True, **split)
     except Exception as exc:  # network errors come in many types
-        raise _missing(info, raw, f"downloading it failed: {type(exc).__name__}: {exc}") from None
+        raise _missing(info, raw, f"downloading it failed ({_download_failure(exc)})") from None
+
+
+def _download_failure(exc: Exception) -> str:
+    """Why a download failed, in one line: torchvision's message lists every mirror it
+    tried with the same network error ('<urlopen error [Errno -2] Name or service not known>')."""
+    import re
+
+    text = str(exc)
+    reasons = list(dict.fromkeys(re.findall(r"<urlopen error (.*?)>", text)))
+    if reasons:
+        return "no download server could be reached: " + "; ".join(
+            re.sub(r"^\[Errno -?\d+\] ", "", r) for r in reasons) + "; is this machine online?"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
