@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -416,6 +417,50 @@ def test_a_picked_run_stays_picked(folders, data_dir):
     _train(at)
     assert at.selectbox(key="predict_run").value == first
     assert any(c.value.startswith("A newer run exists") for c in at.caption)
+
+
+def test_what_belongs_to_one_spec_does_not_follow_the_next_one_opened(folders, data_dir):
+    at = _tiny_page(folders, data_dir)                       # tiny.yaml, its data folder set
+    _open_layer(at, 0)
+    assert at.session_state["open-0"] is True
+    at.selectbox(key="spec_pick").set_value("lenet5.yaml").run()
+    _no_exceptions(at)
+    assert at.text_input(key="data_dir").value == "data"        # the default, not tiny's
+    assert at.session_state["open-0"] is False                  # lenet5's first card starts closed
+    assert any("Data folder: data (was " in s.value for s in at.sidebar.success)
+    at.selectbox(key="spec_pick").set_value("tiny.yaml").run()
+    assert at.text_input(key="data_dir").value == str(data_dir)   # tiny's own, as it was set
+
+
+def test_predict_picks_the_newest_finished_run_sweep_trials_too_and_reads_a_runs_own_data_root(folders, data_dir):
+    from playground.app import editing
+    from playground.check.analysis import load_checked
+    from playground.format.datasets import data_root
+    from playground.train.engine import Trainer
+
+    at = _tiny_page(folders, data_dir)
+    _by_label(at.number_input, "Epochs").set_value(1)
+    finished = Path(_train(at).snapshot().run_dir)
+    stopped = Path(_train(at).snapshot().run_dir)
+    info = json.loads((stopped / "run.json").read_text())
+    (stopped / "run.json").write_text(json.dumps({**info, "status": "stopped", "epochs_trained": 0.11}))
+    at.run()
+    assert at.selectbox(key="predict_run").value == str(finished)     # not the 0.11-epoch stopped one
+    assert any(c.value.startswith(f"A newer run exists: {stopped.name} (stopped)") for c in at.caption)
+    # a run trained elsewhere (the command line) with its own data root; the page's folder is elsewhere
+    spec, summary = load_checked(editing.file_text(TINY), data_root=data_root(str(data_dir)),
+                                 overrides={"train.epochs": 1})
+    trial = folders / "sweeps" / "by-hand" / "trial-000"
+    list(Trainer(spec, summary=summary, out=trial, data_dir=str(data_dir), download=False).events())
+    at.text_input(key="data_dir").set_value(str(folders / "nothing-here")).run()
+    options = at.selectbox(key="predict_run").options
+    assert "sweep by-hand / trial-000" in options                        # sweep trials can be picked
+    at.selectbox(key="predict_run").set_value(str(trial)).run()
+    at.toggle(key="browse_toggle").set_value(True).run()
+    _no_exceptions(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Test images from the run's own data root, {data_dir}." in captions
+    assert "test images misclassified" in captions and not at.error
 
 
 def test_missing_data_points_to_the_data_folder_field(folders):

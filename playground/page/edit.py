@@ -33,6 +33,7 @@ class Keys:
     add_pos: str = "add_pos"                # "at position"
     add_pos_default: str = "add_pos_default"   # the position last offered (the end): follows the count
     add: str = "add_layer"                  # the "Add layer" button
+    cards_for: str = "cards_for"            # shared.opened when the cards' open state was last reset
     export: str = "spec"                    # the export buttons: export-spec-<format>
 
     def open(self, index: int) -> str:
@@ -55,7 +56,7 @@ class Keys:
 
 
 KEYS = Keys()
-DEFAULTS = {KEYS.bad_seen: frozenset()}
+DEFAULTS = {KEYS.bad_seen: frozenset(), KEYS.cards_for: 0}
 
 
 def _state():
@@ -109,8 +110,20 @@ def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
 
 # -- the tab ---------------------------------------------------------------------------
 
+def _follow_opened() -> None:
+    """A spec just opened: its layer cards start closed (an open card's state is by
+    index, and would follow into the next spec), its errors open theirs afresh."""
+    state = _state()
+    if state[KEYS.cards_for] != shared.opened:
+        state[KEYS.cards_for] = shared.opened
+        for key in [k for k in state if isinstance(k, str) and k.startswith("open-")]:
+            state[key] = False
+        state[KEYS.bad_seen] = frozenset()
+
+
 def render(checked: editing.Checked) -> None:
     shared.setdefaults(DEFAULTS)
+    _follow_opened()
     text_col, shapes_col = st.columns([4, 5])   # the table a little wider: whole numbers in narrow windows
     with text_col:
         st.text_area("Spec (YAML)", key=SHARED.text, height=520, on_change=shared.typed,

@@ -1,5 +1,5 @@
-"""The Predict tab: a trained run (the newest, until one is picked), its
-exports, a digit drawn on a canvas with the model's probabilities, and its
+"""The Predict tab: a trained run (the newest that finished, until one is
+picked; sweep trials too), its exports, a digit drawn on a canvas with the model's probabilities, and its
 test images with predictions and the confusion matrix."""
 
 from __future__ import annotations
@@ -58,19 +58,44 @@ def _on_pick_run() -> None:
     _state()[KEYS.pinned] = True
 
 
+def _choices(folders: Folders) -> dict[str, str]:
+    """{run folder: its name in the list}: runs/ newest first, then each sweep's trials."""
+    found = {str(p): p.name for p in runs.list_runs(folders.runs) if (p / runs.CHECKPOINT_FILE).exists()}
+    if folders.sweeps.is_dir():
+        for sweep in sorted((p for p in folders.sweeps.iterdir() if p.is_dir()), reverse=True):
+            found.update({str(p): f"sweep {sweep.name} / {p.name}" for p in runs.list_runs(sweep)
+                          if (p / runs.CHECKPOINT_FILE).exists()})
+    return found
+
+
+def _status(path: str) -> str | None:
+    try:
+        return runs.read_info(path).get("status")
+    except runs.RunError:
+        return None
+
+
+def _default(choices: list[str]) -> str:
+    """The newest run that finished (a stopped or failed one is picked only by hand), else the newest."""
+    return next((p for p in choices if _status(p) == "completed"), choices[0])
+
+
 def render(folders: Folders) -> None:
     shared.setdefaults(DEFAULTS)
     state = _state()
-    choices = [str(p) for p in runs.list_runs(folders.runs) if (p / runs.CHECKPOINT_FILE).exists()]
+    names = _choices(folders)
+    choices = list(names)
     if not choices:
         st.info("Train a model (Train tab) or put run folders under runs/ to try predictions.")
         return
     if not state[KEYS.pinned] or state.get(KEYS.run) not in choices:
-        state[KEYS.run], state[KEYS.pinned] = choices[0], False   # the newest, until one is picked
+        state[KEYS.run], state[KEYS.pinned] = _default(choices), False   # until one is picked
     path = st.selectbox("Model (run folder)", choices, key=KEYS.run, on_change=_on_pick_run,
-                        format_func=lambda p: Path(p).name + ("  (newest)" if p == choices[0] else ""))
+                        format_func=lambda p: names[p] + ("  (newest)" if p == choices[0] else ""),
+                        help="Runs under runs/, newest first, then the trials of each sweep. The newest run "
+                             "that finished is shown until you pick one.")
     if path != choices[0]:
-        st.caption(f"A newer run exists: {Path(choices[0]).name}.")
+        st.caption(f"A newer run exists: {names[choices[0]]} ({_status(choices[0]) or 'unreadable'}).")
     stamp = (Path(path) / runs.CHECKPOINT_FILE).stat().st_mtime
     run = _load_run(path, stamp)
     try:
@@ -85,7 +110,21 @@ def render(folders: Folders) -> None:
     else:
         draw.info(f"Drawing is for models of 28x28 grayscale digits; this one takes "
                   f"{fmt(run.spec.input.shape())} images. Browse its test images instead.")
-    panel(browse, "Test images", browse_panel, path, stamp)
+    panel(browse, "Test images", browse_panel, path, stamp, _data_root(path))
+
+
+def _data_root(path: str) -> tuple[str | None, str]:
+    """Where the run's test images are: the data root its run.json records when it is
+    there (a run trained elsewhere, e.g. from the command line), else the page's Data folder."""
+    try:
+        recorded = runs.read_info(path).get("data_root")
+    except runs.RunError:
+        recorded = None
+    if recorded and Path(recorded).is_dir():
+        return recorded, f"the run's own data root, {recorded}"
+    page = shared.data_dir
+    why = f" ({recorded}, where it was trained, is not here)" if recorded else ""
+    return page, f"the Data folder on the Train tab, {page or 'the default'}{why}"
 
 
 def _on_clear() -> None:
@@ -138,12 +177,14 @@ def confusion_heatmap(ev) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def browse_panel(path: str, stamp: float) -> None:
+def browse_panel(path: str, stamp: float, where: tuple[str | None, str]) -> None:
     if not st.toggle("Show test images with predictions", key=KEYS.browse):
         return
     from playground.train.data import DataError
+    root, said = where
+    st.caption(f"Test images from {said}.")
     try:
-        ev = _evaluate(path, stamp, shared.data_dir)
+        ev = _evaluate(path, stamp, root)
     except DataError as exc:
         st.error(views.error_markdown(exc.message(WORDS)))
         return

@@ -48,6 +48,8 @@ class Keys:
     job: str = "job"                   # the training job (jobs.TrainingJob), running or done
     sweep_job: str = "sweep_job"       # the sweep job (jobs.SweepJob), running or done
     flash: str = "flash"               # (kind, message) the sidebar shows on the next run
+    opened: str = "opened"             # how many specs were opened: a tab's per-spec state follows it
+    data_dirs: str = "data_dirs"       # {(source kind, name): the data folder set while it was open}
 
 
 KEYS = Keys()
@@ -72,6 +74,10 @@ class Folders:
         """The specs to open: the folder's own, then those one folder down (``zoo/vit_b_16.yaml``)."""
         return sorted(p.name for p in self.specs.glob("*.y*ml")) + \
             sorted(p.relative_to(self.specs).as_posix() for p in self.specs.glob("*/*.y*ml"))
+
+
+def _default_data() -> str:
+    return os.environ.get("PLAYGROUND_DATA", "data")
 
 
 def _active(job) -> bool:
@@ -99,8 +105,8 @@ class PageState:
             state[KEYS.source] = editing.Source.file(DEFAULT_SPEC, text) if path.exists() else \
                 editing.Source("new", "", text)
             state[KEYS.history] = History.start(text, f"opened {DEFAULT_SPEC}")
-        self.setdefaults({KEYS.flash: None, KEYS.job: None, KEYS.sweep_job: None,
-                          KEYS.data_dir: os.environ.get("PLAYGROUND_DATA", "data"), KEYS.download: True})
+        self.setdefaults({KEYS.flash: None, KEYS.job: None, KEYS.sweep_job: None, KEYS.data_dir: _default_data(),
+                          KEYS.download: True, KEYS.opened: 0, KEYS.data_dirs: {}})
 
     def setdefaults(self, defaults: Mapping[str, Any]) -> None:
         """Set each key that has no value yet (a tab's own defaults, too)."""
@@ -142,13 +148,29 @@ class PageState:
             self._state[KEYS.text] = text
 
     def open(self, source: editing.Source, label: str) -> None:
-        """Open ``source``'s text (undo brings back what it replaced) and say so."""
+        """Open ``source``'s text (undo brings back what it replaced) and say so.
+        What belongs to one spec does not follow it to the next: the data folder
+        comes back as it was set for this spec (else the default), and tabs
+        reset their per-spec state when ``opened`` changes."""
+        state = self._state
         replaced = self.source.describe(self.text)
         edited = self.source.edited(self.text)
+        folders = dict(state[KEYS.data_dirs])
+        before = folders[(self.source.kind, self.source.name)] = state[KEYS.data_dir]
+        state[KEYS.data_dirs] = folders
+        state[KEYS.data_dir] = folders.get((source.kind, source.name), _default_data())
         self.apply(source.text, label)
         self.source = source
+        state[KEYS.opened] += 1
         self.say("success", f"Opened {source.describe(source.text)}."
-                 + (f" Undo brings back {replaced}." if edited else ""))
+                 + (f" Undo brings back {replaced}." if edited else "")
+                 + (f" Data folder: {state[KEYS.data_dir] or 'the default'} (was {before or 'the default'})."
+                    if state[KEYS.data_dir] != before else ""))
+
+    @property
+    def opened(self) -> int:
+        """How many specs this session opened (a tab resets what it kept for the last one when it changes)."""
+        return self._state[KEYS.opened]
 
     def edit(self, change: Callable[[str], str], label: str) -> bool:
         """Apply ``change`` (text in, text out) to the text; False, and a message
