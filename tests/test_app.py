@@ -699,6 +699,8 @@ def test_a_sweep_from_the_page_shows_its_trials_best_first_and_applies_the_best(
     assert accuracies == sorted(accuracies, reverse=True)                     # best first
     assert any(p.proto.text.startswith("Finished: 4 of 4 trials; best: trial") for p in at.get("progress"))
     assert len(list((folders / "sweeps").glob("*/trial-*"))) == 2            # refused ones train nothing
+    in_order = [r.params for r in sorted(job.snapshot().rows, key=lambda r: r.number)]
+    assert in_order == [{"train.lr": lr, "layers.conv.kernel_size": k} for lr in (0.01, 0.1) for k in (5, 40)]
     best = job.snapshot().best
     before = _text(at)
     _button(at.button, f"Apply the best values to the open spec (trial {best.number}: train.lr = "

@@ -212,3 +212,16 @@ def test_the_temporary_file_lies_beside_the_target(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
     fileio.atomic_write_text(tmp_path / "t.txt", "héllo")
     assert (tmp_path / "t.txt").read_bytes() == "héllo".encode()
+
+
+def test_spec_differences_come_in_the_specs_order_and_say_when_only_the_names_differ():
+    from playground.runs.listing import diff_text, spec_diff
+
+    a = {"name": "a", "layers": [{"type": "conv2d", "out_channels": 4}, {"type": "relu"}], "train": {"lr": 0.01}}
+    b = {"name": "a", "layers": [{"type": "conv2d", "out_channels": 4, "padding": 1}, {"type": "gelu"}],
+         "train": {"lr": 0.05}}
+    assert [path for path, _ in spec_diff([a, b])] == ["layers[0].padding", "layers[1].type", "train.lr"]
+    assert diff_text(["x", "y"], spec_diff([a, b])).splitlines()[0] == 'layers[0].padding: — -> 1'
+    assert diff_text(["x", "y"], spec_diff([a, dict(a)])) == "The resolved specs are the same."
+    assert diff_text(["x", "y"], spec_diff([a, {**a, "name": "b"}])) == \
+        'The resolved specs are the same except their names: "a", "b".'

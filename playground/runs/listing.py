@@ -12,6 +12,7 @@ row that says so, never an error.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -159,19 +160,33 @@ MISSING = "—"
 
 
 def spec_diff(specs: list[dict]) -> list[tuple[str, list[Any]]]:
-    """The paths whose values differ between the specs, in first-seen order, with each spec's value."""
+    """The paths whose values differ between the specs, with each spec's value, in
+    the specs' own order: each section, layer and field where it first comes in
+    any of them (a field only the second spec's layers[0] has is listed with
+    layers[0], not after train.*). ``name`` is among them when the names differ."""
     flat = [flatten(s) for s in specs]
-    paths: dict[str, None] = {}
+    rank: dict[tuple, int] = {}
     for f in flat:
-        paths.update(dict.fromkeys(f))
+        for path in f:
+            parts = tuple(_PART.findall(path))
+            for n in range(1, len(parts) + 1):
+                rank.setdefault(parts[:n], len(rank))
+    paths = sorted({p: None for f in flat for p in f},
+                   key=lambda p: [rank[parts[:n]] for parts in [tuple(_PART.findall(p))]
+                                  for n in range(1, len(parts) + 1)])
     return [(p, [f.get(p, MISSING) for f in flat]) for p in paths
-            if len({json.dumps(f.get(p, MISSING), sort_keys=True) for f in flat}) > 1 and p != "name"]
+            if len({json.dumps(f.get(p, MISSING), sort_keys=True) for f in flat}) > 1]
+
+
+_PART = re.compile(r"\[\d+\]|[^.\[]+")   # 'layers[3].type' -> 'layers', '[3]', 'type'
 
 
 def diff_text(names: list[str], diff: list[tuple[str, list[Any]]]) -> str:
     """``train.lr: 0.01 -> 0.05`` for two runs; a table with a column per run for more."""
     if not diff:
-        return "The resolved specs are the same (except their names)."
+        return "The resolved specs are the same."
+    if [path for path, _ in diff] == ["name"]:
+        return "The resolved specs are the same except their names: " + ", ".join(map(_show, diff[0][1])) + "."
     if len(names) == 2:
         return "\n".join(f"{path}: {_show(a)} -> {_show(b)}" for path, (a, b) in diff)
     return texts.aligned([("field", *names), *((path, *(_show(v) for v in values)) for path, values in diff)])
