@@ -644,10 +644,17 @@ def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(
 
 
 def test_the_open_spec_offers_each_export_format_while_it_is_valid(app):
-    labels = [b.proto.label for b in app.get("download_button")]
+    labels = [b.label for b in app.button]
     assert {"ONNX", "TorchScript", "torch.export (.pt2)", "PyTorch source (.py)"} <= set(labels)
-    _type(app, _text(app).replace("in_features: 320", "in_features: 300"))
-    labels = [b.proto.label for b in app.get("download_button")]
+    _button(app.button, "PyTorch source (.py)").click().run()
+    _no_exceptions(app)
+    (offer,) = [b for b in app.get("download_button") if b.proto.label.startswith("Download mnist_cnn.py")]
+    assert all(not b.disabled for b in app.button if (b.key or "").startswith("export-spec-"))   # enabled again
+    edited = _text(app).replace("out_features: 10}", "out_features: 12}")
+    _type(app, edited)
+    assert not [b for b in app.get("download_button") if b.proto.label.startswith("Download mnist_cnn")]  # stale
+    _type(app, edited.replace("in_features: 320", "in_features: 300"))
+    labels = [b.label for b in app.button]
     assert "ONNX" not in labels   # nothing to export until the spec checks
 
 

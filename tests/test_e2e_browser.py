@@ -330,22 +330,37 @@ def test_a_block_is_drawn_as_a_cluster_and_its_layers_edited_in_its_card(page):
 
 
 def test_the_open_spec_downloads_as_source_and_onnx_without_touching_the_text(page):
-    """The export buttons make the file on the click: a download, and the page
-    (the text being edited) as it was."""
+    """An export button makes the file (every export button disabled meanwhile),
+    then offers it: a download, and the text being edited as it was."""
     import onnx
 
     _type_yaml(page, _editor(page).input_value().replace("# ", "# my note: ", 1))
     before = _wait_for_yaml(page, lambda t: "my note" in t)
     # The server has run with the new text (a click during that rerun would hit the old buttons).
     _expect(page.get_by_text("mnist_cnn.yaml (edited)").first).to_be_visible(timeout=30_000)
-    for label, check in [("PyTorch source (.py)", lambda data: b"class MnistCnn(nn.Sequential):" in data),
-                         ("ONNX", lambda data: onnx.load_from_string(data).graph.input[0].name == "images")]:
+    for label, ext, check in [
+            ("PyTorch source (.py)", "py", lambda data: b"class MnistCnn(nn.Sequential):" in data),
+            ("ONNX", "onnx", lambda data: onnx.load_from_string(data).graph.input[0].name == "images")]:
+        page.get_by_role("button", name=label, exact=True).click()
+        offer = page.get_by_role("button", name=f"Download mnist_cnn.{ext}", exact=False)
+        _expect(offer).to_be_visible(timeout=90_000)
         with page.expect_download(timeout=90_000) as info:
-            page.get_by_role("button", name=label).click()
+            offer.click()
         download = info.value
-        assert download.suggested_filename.startswith("mnist_cnn.")
+        assert download.suggested_filename == f"mnist_cnn.{ext}"
         assert check(Path(download.path()).read_bytes())
     assert _editor(page).input_value() == before
+    assert "Traceback" not in page.content()
+
+
+def test_a_slow_export_shows_its_progress_and_cannot_be_clicked_twice(page):
+    _open_spec(page, "zoo/resnet18.yaml")
+    page.get_by_role("button", name="torch.export (.pt2)", exact=True).click()   # about 6 s for ResNet-18
+    _expect(page.get_by_text("Exporting resnet18 as torch.export (.pt2)...")).to_be_visible(timeout=30_000)
+    for label in ("ONNX", "TorchScript", "torch.export (.pt2)", "PyTorch source (.py)"):
+        _expect(page.get_by_role("button", name=label, exact=True)).to_be_disabled()
+    _expect(page.get_by_role("button", name="Download resnet18.pt2", exact=False)).to_be_visible(timeout=120_000)
+    _expect(page.get_by_role("button", name="ONNX", exact=True)).to_be_enabled()
     assert "Traceback" not in page.content()
 
 

@@ -1,5 +1,6 @@
 """Parts more than one tab draws: a guarded panel (a failure is a message on the
-page, never a traceback), the export buttons, a light line chart. No state."""
+page, never a traceback), the export buttons (their state is theirs, keyed by
+the caller's ``key``), a light line chart."""
 
 from __future__ import annotations
 
@@ -35,23 +36,44 @@ def panel(column, title: str, render, *args) -> None:
 
 
 def export_buttons(spec, run_dir: str | None, key: str, summary=None) -> None:
-    """One download button per export format; the file is made when it is clicked.
-    ``summary``: the page's check of ``spec`` (with its data folder), which the
-    export builds from instead of checking the spec again."""
+    """One button per export format. A click makes that file (a spinner says so,
+    every export button is disabled meanwhile: a big network takes seconds), then
+    offers it for download. ``summary``: the page's check of ``spec`` (with its
+    data folder), which the export builds from instead of checking the spec again.
+    The file made is offered only for the spec or run it was made from."""
     from playground import export
 
-    def making(kind: str):
-        def data() -> bytes:   # runs on the click, outside the script run: no session state here
-            item = export.load(run_dir) if run_dir else export.from_spec(spec, summary=summary)
-            return export.to_bytes(item, kind)
-        return data
-
+    state = st.session_state
+    busy_key, ready_key = f"export-{key}-busy", f"export-{key}-ready"
+    made_from = run_dir or spec.model_dump_json()
+    stem = Path(run_dir).name if run_dir else spec.name
+    busy = state.get(busy_key)
     cols = st.columns(len(export.FORMATS) + 1)
     cols[0].markdown("**Export**")
-    stem = Path(run_dir).name if run_dir else spec.name
-    for col, (kind, ext) in zip(cols[1:], export.FORMATS.items(), strict=True):
-        col.download_button(EXPORT_LABELS[kind], making(kind), file_name=f"{stem}{ext}", key=f"export-{key}-{kind}",
-                            on_click="ignore", mime="application/octet-stream", width="stretch")
+    for col, kind in zip(cols[1:], export.FORMATS, strict=True):
+        col.button(EXPORT_LABELS[kind], key=f"export-{key}-{kind}", disabled=busy is not None, width="stretch",
+                   on_click=state.__setitem__, args=(busy_key, kind))
+    if busy is not None:
+        state[ready_key] = None
+        try:
+            with st.spinner(f"Exporting {stem} as {EXPORT_LABELS[busy]}..."):
+                item = export.load(run_dir) if run_dir else export.from_spec(spec, summary=summary)
+                state[ready_key] = (made_from, busy, export.to_bytes(item, busy))
+        except Exception as exc:  # shown under the buttons; the full story goes to the server log
+            log.exception("exporting %s as %s failed", stem, busy)
+            state[ready_key] = (made_from, busy, f"Exporting as {EXPORT_LABELS[busy]} failed: {exc}")
+        finally:
+            state[busy_key] = None
+        st.rerun()   # the buttons enabled again, the file offered
+    ready = state.get(ready_key)
+    if ready is not None and ready[0] == made_from:
+        _, kind, data = ready
+        if isinstance(data, str):
+            st.error(data)
+            return
+        name = f"{stem}{export.FORMATS[kind]}"
+        st.download_button(f"Download {name} ({len(data) / 1e6:.1f} MB)", data, file_name=name,
+                           key=f"export-{key}-download", on_click="ignore", mime="application/octet-stream")
 
 
 def line_chart(frame: pd.DataFrame, x: str, y: str, points: bool = False, integer_x: bool = False,
