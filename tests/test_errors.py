@@ -81,6 +81,12 @@ CASES = [
     ("unknown key", "conv1, out_channels: 10, kernel_size: 5", "conv1, out_channels: 10, kernel_size: 5, strid: 2",
      "layers[0] (conv2d 'conv1').strid", CONV1, ["unknown key 'strid' for conv2d. Did you mean 'stride'?",
                                                  "Valid keys: name, in_channels, out_channels"]),
+    ("typo of a required key: one problem, the rename", "conv1, out_channels: 10, kernel_size: 5",
+     "conv1, out_channels: 10, kernal_size: 5", "layers[0] (conv2d 'conv1').kernal_size", CONV1,
+     ["unknown key 'kernal_size' for conv2d; the required key 'kernel_size' is missing.\n"
+      "  Rename `kernal_size` to `kernel_size`, keeping its value: `kernel_size: 5`."]),
+    ("typo of a required section key", "out_features: 10}", "out_feature: 10}",
+     "layers[7] (linear 'fc').out_feature", 13, ["Rename `out_feature` to `out_features`, keeping its value"]),
     ("missing key", "conv1, out_channels: 10, kernel_size: 5", "conv1, out_channels: 10",
      "layers[0] (conv2d 'conv1').kernel_size", CONV1, ["missing required key 'kernel_size'", "Add `kernel_size: 3`"]),
     ("layer written as a string", "  - {type: relu}\n", "  - relu\n",
@@ -122,6 +128,8 @@ def test_bad_spec_names_the_place(mnist_text, old, new, path, line, substrings):
     for part in substrings:
         assert part in message
     assert len(message.splitlines()) <= 25  # one screen
+    if "Rename" in message:
+        assert len(err.problems) == 1 and "missing required key" not in message
 
 
 def test_file_errors_carry_the_file_name(tmp_path, mnist_text):

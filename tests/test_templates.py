@@ -127,7 +127,7 @@ def test_every_shipped_spec_writes_out_as_yaml_and_reads_back_equal(path):
 @pytest.mark.parametrize("bad,message", [
     ({"params": {"w": "integer"}, "layers": [{"type": "relu"}]}, "Input should be 'int', 'float'"),
     ({"params": {}, "layers": []}, "at least 1 item"),
-    ({"layer": [{"type": "relu"}]}, "unknown key 'layer' for blocks.b. Did you mean 'layers'?"),
+    ({"layer": [{"type": "relu"}]}, "unknown key 'layer' for blocks.b; the required key 'layers' is missing."),
     ({"params": {"w": {"type": "int", "defualt": 3}}, "layers": [{"type": "relu"}]},
      "unknown key 'defualt' for blocks.b.params.w. Did you mean 'default'?"),
 ])

@@ -251,7 +251,43 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry,
                             < (-len(kept[0]), _rank(kept[1]["type"], kept[1].get("input")))):
             by_field[field] = (path, err)
     where = (at[1], at[2], len(at[0])) if at else None
-    return [_problem(path, err, data, registry, where) for path, err in by_field.values()]
+    found = list(by_field.values())
+    renames = _renames(found)
+    return [_renamed(_problem(path, err, data, registry, where), found[renames[i]][0][-1], err.get("input"))
+            if i in renames else _problem(path, err, data, registry, where)
+            for i, (path, err) in enumerate(found) if i not in renames.values()]
+
+
+def _renames(found: list[tuple[Path, dict]]) -> dict[int, Any]:
+    """{index of an unknown key: index of the missing required key it is a typo of}, in
+    the same layer or section: `kernal_size: 5` where `kernel_size` is required is one
+    problem (rename the key), not a missing key and an unknown one."""
+    import difflib
+
+    missing = {(path[:-1], path[-1]): i for i, (path, err) in enumerate(found)
+               if err["type"] == "missing" and path and isinstance(path[-1], str)}
+    out: dict[int, Any] = {}
+    for i, (path, err) in enumerate(found):
+        if err["type"] == "extra_forbidden" and path and isinstance(path[-1], str):
+            keys = [key for owner, key in missing if owner == path[:-1] and missing[(owner, key)] not in
+                    out.values()]
+            close = difflib.get_close_matches(path[-1], keys, n=1, cutoff=0.6)
+            if close:
+                out[i] = missing[(path[:-1], close[0])]
+    return out
+
+
+def _renamed(problem: Problem, right: str, value: Any) -> Problem:
+    """The unknown key's problem ("unknown key 'kernal_size' for conv2d."), said as the
+    rename it needs, keeping the value."""
+    import dataclasses
+
+    typo = problem.path[-1]
+    unknown = problem.message.split(" Did you mean", 1)[0].rstrip(".")
+    scalar = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+    return dataclasses.replace(problem, message=f"{unknown}; the required key '{right}' is missing.",
+                               fix=f"Rename `{typo}` to `{right}`, keeping its value"
+                                   + (f": `{right}: {value}`." if scalar else "."))
 
 
 def rewriter(registry: Registry):
