@@ -225,3 +225,15 @@ def test_spec_differences_come_in_the_specs_order_and_say_when_only_the_names_di
     assert diff_text(["x", "y"], spec_diff([a, dict(a)])) == "The resolved specs are the same."
     assert diff_text(["x", "y"], spec_diff([a, {**a, "name": "b"}])) == \
         'The resolved specs are the same except their names: "a", "b".'
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_has_its_one_accuracy_as_best_and_last(tmp_path):
+    from playground.runs import listing as records
+
+    runs.write_info(tmp_path, {"spec": "net", "status": "stopped", "epochs_trained": 0.11, "test_accuracy": 0.8596})
+    record = records.read_record(tmp_path)
+    assert record.best_accuracy == record.last_accuracy == 0.8596
+    runs.write_metrics(tmp_path, [{"epoch": 1, "test_accuracy": 0.9}, {"epoch": 2, "test_accuracy": 0.85}])
+    runs.write_info(tmp_path, {"spec": "net", "status": "stopped", "epochs_trained": 2.4, "test_accuracy": 0.87})
+    record = records.read_record(tmp_path)
+    assert (record.best_accuracy, record.last_accuracy) == (0.9, 0.85)

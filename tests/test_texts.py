@@ -140,3 +140,20 @@ def test_the_shape_table_html_keeps_numbers_whole_and_marks_the_failing_row(mnis
     assert "max-height" not in html                                  # up to 30 rows: no inner scrolling
     long = views.table_html([{"#": str(i), "name": "<b>x</b>"} for i in range(31)])
     assert "max-height: 932px" in long and "<b>x</b>" not in long and "&lt;b&gt;x&lt;/b&gt;" in long
+
+
+def test_grid_columns_fit_their_widest_text_and_charts_read_whole(monkeypatch):
+    import pandas as pd
+
+    from playground.page import widgets
+
+    widths = views.column_widths(["time", "run"], [["2 min 5 s", "a"], ["11.5 s", "mnist_cnn-20261201-153012"]])
+    assert widths["time"] >= views.CHAR_PX * len("2 min 5 s") + 16
+    assert widths["run"] >= views.CHAR_PX * len("mnist_cnn-20261201-153012") + 16
+    drawn = []
+    monkeypatch.setattr(widgets.st, "vega_lite_chart", lambda frame, spec, **_: drawn.append(spec))
+    frame = pd.DataFrame({"epoch": [1, 1], "acc": [96.780002, 96.78], "run": ["x-153012", "x-153530"]})
+    widgets.line_chart(frame, "epoch", "acc", integer_x=True, color="run")
+    (spec,) = drawn
+    assert spec["encoding"]["y"]["axis"]["format"] == ".4~g"                  # 96.78, not 96.780002
+    assert spec["encoding"]["color"]["legend"]["labelLimit"] == 0            # whole names, not 'x-15...'

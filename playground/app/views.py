@@ -71,6 +71,19 @@ def table_html(rows: list[dict], columns=TABLE_COLUMNS, max_rows: int = 30) -> s
             f"<tbody>{body}</tbody></table></div>")
 
 
+CHAR_PX, CELL_PAD_PX, MAX_COLUMN_PX = 8, 28, 420   # a grid cell's text, as wide as it is written
+
+
+def column_widths(columns, rows) -> dict[str, int]:
+    """{column: pixels} for a grid of ``rows`` (lists of texts): the widest text of
+    each column, its header included, fits whole (up to MAX_COLUMN_PX)."""
+    out = {}
+    for k, name in enumerate(columns):
+        longest = max([len(str(name)), *(len(str(row[k])) for row in rows)])
+        out[str(name)] = min(MAX_COLUMN_PX, CELL_PAD_PX + CHAR_PX * longest)
+    return out
+
+
 def layer_title(view: LayerView) -> str:
     """The layer editor's heading for one layer: '✗ 7: linear 'fc' → ?'."""
     mark = "✗ " if view.bad else ""

@@ -12,7 +12,7 @@ import streamlit as st
 
 from playground.app import editing
 from playground.page.state import Folders, shared
-from playground.page.widgets import line_chart
+from playground.page.widgets import fitted_columns, line_chart
 from playground.runs import folders as runs
 
 
@@ -60,7 +60,8 @@ def render(folders: Folders) -> None:
     frame = pd.DataFrame.from_records([dict(zip(records.COLUMNS, records.row_texts(r), strict=True)) for r in rows])
     st.caption(f"{len(rows)} run folders under {base}, newest first. Select rows to compare them.")
     picked = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                          key=KEYS.pick(base))
+                          key=KEYS.pick(base), column_config=fitted_columns(
+                              frame, right=("params", "MACs", "epochs", "best acc", "last acc", "time")))
     chosen = [rows[i] for i in picked.selection.rows] if picked and picked.selection else []
     if not chosen:
         return

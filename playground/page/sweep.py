@@ -13,6 +13,7 @@ from playground.app import document, editing, views
 from playground.core import texts
 from playground.core.errors import SpecError
 from playground.page.state import WORDS, Folders, shared
+from playground.page.widgets import fitted_columns
 
 SAMPLER_CHOICES = ("auto", "grid", "random", "tpe")
 
@@ -169,8 +170,9 @@ def _sweep() -> None:
     if s.error:
         st.error(views.error_markdown(s.error))
     if s.rows:
-        st.dataframe(pd.DataFrame.from_records(views.sweep_rows(s.rows)), hide_index=True, width="stretch",
-                     key=KEYS.table)
+        frame = pd.DataFrame.from_records(views.sweep_rows(s.rows))
+        st.dataframe(frame, hide_index=True, width="stretch", key=KEYS.table,
+                     column_config=fitted_columns(frame, right=("test accuracy",)))
     best = s.best
     if best is not None and not s.active:
         st.button(f"Apply the best values to the open spec (trial {best.number}: "

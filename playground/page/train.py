@@ -21,7 +21,7 @@ from playground.format.spec import Data
 from playground.layers.shapes import fmt
 from playground.page.state import KEYS as SHARED
 from playground.page.state import WORDS, Folders, shared
-from playground.page.widgets import TABLE_ROW_PX, guard, line_chart
+from playground.page.widgets import TABLE_ROW_PX, fitted_columns, guard, line_chart
 from playground.runs import folders as runs
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -242,9 +242,9 @@ def runs_table() -> None:
     records = [r for r in (_run_record(Path(d)) for d in reversed(_state()[KEYS.session_runs])) if r]
     if records:
         st.subheader("This session's runs")
-        st.dataframe(pd.DataFrame.from_records(records), hide_index=True, width="stretch",
-                     column_config={"params": st.column_config.TextColumn(alignment="right"),
-                                    "test accuracy": st.column_config.TextColumn(alignment="right")})
+        frame = pd.DataFrame.from_records(records)
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config=fitted_columns(frame, right=("params", "test accuracy", "epochs", "time")))
 
 
 def _job_status(s) -> str:

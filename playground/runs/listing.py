@@ -66,13 +66,17 @@ def read_record(folder: Path) -> RunRecord:
     if status in ("completed", "stopped", "interrupted") and (broken := runs.checkpoint_problem(folder)):
         problems.append(broken)
     accuracies = [m["test_accuracy"] for m in metrics if isinstance(m, dict) and "test_accuracy" in m]
+    last = accuracies[-1] if accuracies else info.test_accuracy
+    # the best of every accuracy measured: a run stopped before its first epoch ended has
+    # only the one taken at the stop (it read "best —" beside "last 85.96%")
+    best = max([*accuracies, *([last] if last is not None else [])], default=None)
     dataset = info.dataset
     if dataset is None:   # runs from before run.json named it: read the resolved spec
         dataset = _spec_dataset(folder)
     return RunRecord(
         str(folder), info.spec, status, dataset, info.params, info.macs,
         info.epochs_trained if info.epochs_trained is not None else info.epochs_done,   # older runs: whole epochs
-        max(accuracies) if accuracies else None, accuracies[-1] if accuracies else info.test_accuracy,
+        best, last,
         info.seconds, info.device, info.world_size, info.started, "; ".join(problems) or None)
 
 
@@ -163,7 +167,8 @@ def spec_diff(specs: list[dict]) -> list[tuple[str, list[Any]]]:
     """The paths whose values differ between the specs, with each spec's value, in
     the specs' own order: each section, layer and field where it first comes in
     any of them (a field only the second spec's layers[0] has is listed with
-    layers[0], not after train.*). ``name`` is among them when the names differ."""
+    layers[0], not after train.*). ``name`` is among them when the names differ
+    (``diff_text`` says it only when nothing else differs)."""
     flat = [flatten(s) for s in specs]
     rank: dict[tuple, int] = {}
     for f in flat:
@@ -187,6 +192,7 @@ def diff_text(names: list[str], diff: list[tuple[str, list[Any]]]) -> str:
         return "The resolved specs are the same."
     if [path for path, _ in diff] == ["name"]:
         return "The resolved specs are the same except their names: " + ", ".join(map(_show, diff[0][1])) + "."
+    diff = [(path, values) for path, values in diff if path != "name"]   # the names are the runs' own
     if len(names) == 2:
         return "\n".join(f"{path}: {_show(a)} -> {_show(b)}" for path, (a, b) in diff)
     return texts.aligned([("field", *names), *((path, *(_show(v) for v in values)) for path, values in diff)])
