@@ -551,3 +551,31 @@ def test_a_string_that_does_not_start_with_a_parameter_is_left_as_it_is():
                                                  "padding": "same"}]}
     spec = playground.load_spec(_spec({"b": block}, [{"type": "use", "block": "b", "with": {"w": 2}}]))
     assert spec.layers[0].padding == "same"
+
+
+def test_a_number_in_a_template_used_at_several_widths_gets_the_fix_that_holds_in_every_use():
+    """Not 'Set in_channels: 128', which fails in the uses at other widths (and says
+    'Set in_channels: 64' once followed): how many uses fail, and the parameter."""
+    from conftest import SPECS
+
+    import playground
+    from playground.core.errors import SpecError
+
+    text = (SPECS / "zoo" / "resnet18.yaml").read_text()
+    conv2 = "- {type: conv2d, name: conv2, out_channels: $width,"
+    for written in (64, 128):
+        bad = text.replace(conv2, conv2.replace("conv2, ", f"conv2, in_channels: {written}, "))
+        with pytest.raises(SpecError) as info:
+            playground.load_spec(bad)
+        (p,) = info.value.problems
+        assert p.path == ("blocks", "basic", "layers", 0, "body", 3, "in_channels")
+        assert p.fix.startswith(f"`in_channels: {written}` fails in 6 of 8 uses of block 'basic' (they need ")
+        assert p.fix.endswith("Write `in_channels: $width`, which holds in every use, or leave it out to infer it.")
+    fixed = text.replace(conv2, conv2.replace("conv2, ", "conv2, in_channels: $width, "))
+    assert playground.summarize(playground.load_spec(fixed)).total_params == 11_689_512   # the fix holds
+    conv1 = "- {type: conv2d, name: conv1, out_channels: $width,"
+    bad = text.replace(conv1, conv1.replace("conv1, ", "conv1, in_channels: 64, "))
+    with pytest.raises(SpecError) as info:   # a block's first conv takes the stage before's width: no parameter
+        playground.load_spec(bad)
+    assert info.value.problems[0].fix == ("`in_channels: 64` fails in 5 of 8 uses of block 'basic' (they need 128, "
+                                          "256, 512). Leave it out to infer it: no one number holds in every use.")

@@ -12,6 +12,7 @@ input, any output shape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -213,9 +214,63 @@ def analyze(spec: SpecBase, data_root=None) -> Summary:
         with gc_paused():   # every row lives on: the cyclic collector would only rescan them
             return _analyze(spec, rows, data_root)
     except SpecError as err:
-        located = spec.locate(err)
+        located = _in_every_use(spec, err, spec.locate(err), data_root)
         located.rows = tuple(rows)  # what was worked out before the failure, for partial tables
         raise located from None
+
+
+_SET = re.compile(r"^Set (\w+): (\S+), or leave it out to infer it\.$")
+MAX_USES_CHECKED = 64
+
+
+def _at(spec: SpecBase, path: Path):
+    node = spec
+    for part in path:
+        node = node[part] if isinstance(part, int) else getattr(node, part)
+    return node
+
+
+def _in_every_use(spec: SpecBase, err: SpecError, located: SpecError, data_root) -> SpecError:
+    """A number written in a block's template that is wrong in one use: the fix that
+    holds in every use. Its one-use fix ("Set in_channels: 128") would be wrong in
+    the uses at other widths (following it gave "Set in_channels: 64"). The spec is
+    checked again with the number left out where it failed, until every use is
+    known: the fix says in how many uses it fails, and names a parameter of the
+    block that equals what each use needs (``$width``), else says to leave it out."""
+    import dataclasses
+
+    first, raw = (located.problems[0], err.problems[0]) if err.problems and located.problems else (None, None)
+    match = _SET.match(first.fix or "") if first is not None else None
+    origins = getattr(spec, "_origin", None)
+    if match is None or first.path[:1] != ("blocks",) or origins is None or len(raw.path) < 2:
+        return located
+    key, template = match.group(1), first.path
+    instances = [(o, (*o.expanded, *template[len(o.template):])) for o in origins[2].origins.values()
+                 if template[:len(o.template)] == o.template]
+    if len(instances) < 2:
+        return located
+    written = _at(spec, raw.path[:-1]).__dict__.get(key)
+    trial, needs, problem = spec.model_copy(deep=True), {}, raw
+    for _ in range(MAX_USES_CHECKED):
+        needs[problem.path] = _SET.match(problem.fix).group(2)
+        object.__setattr__(_at(trial, problem.path[:-1]), key, None)   # left out: inferred there
+        try:
+            _analyze(trial, [], data_root)
+            break
+        except SpecError as again:
+            problem = again.problems[0]
+            if trial.locate(again).problems[0].path != template or not _SET.match(problem.fix or ""):
+                break
+    needed = {path: needs.get(path, str(written)) for _, path in instances}
+    params = [name for name, _ in instances[0][0].values
+              if all(str(dict(o.values).get(name)) == needed[path] for o, path in instances)]
+    block = instances[0][0].block
+    values = ", ".join(dict.fromkeys(v for v in needed.values() if v != str(written)))
+    said = f"`{key}: {written}` fails in {len(needs)} of {len(instances)} uses of block '{block}' (they need {values})."
+    fix = (f"{said} Write `{key}: ${params[0]}`, which holds in every use, or leave it out to infer it."
+           if params else f"{said} Leave it out to infer it: no one number holds in every use.")
+    out = SpecError([dataclasses.replace(first, fix=fix), *located.problems[1:]], located.filename)
+    return out
 
 
 def load_checked(source, *, data_root=None, overrides=None, registry=None) -> tuple[SpecBase, Summary]:
