@@ -787,3 +787,19 @@ def test_a_sweep_without_its_data_points_to_the_data_folder_field_and_continues_
     _no_exceptions(at)
     s = again.snapshot()
     assert s.status == "completed" and sorted(r.status for r in s.rows) == ["complete", "complete"]
+
+
+def test_an_error_inside_a_template_is_shown_and_fixed_in_the_templates_card(app):
+    text = (SPECS / "zoo" / "resnet18.yaml").read_text()
+    conv2 = "- {type: conv2d, name: conv2, out_channels: $width,"
+    _type(app, text.replace(conv2, conv2.replace("conv2, ", "conv2, in_channels: 64, ")))
+    _no_exceptions(app)
+    assert app.session_state["open-block-basic"] is True                  # the template's card opened
+    card_layers = app.text_area(key="block-layers-basic")
+    assert "in_channels: 64" in card_layers.value
+    assert any("fails in 6 of 8 uses of block 'basic'" in e.value for e in app.error)
+    assert any("The problem is in block 'basic'" in w.value for w in app.warning)   # the use's card points there
+    card_layers.set_value(card_layers.value.replace("in_channels: 64", "in_channels: $width")).run()
+    _no_exceptions(app)
+    assert "            in_channels: $width\n" in _text(app) and "in_channels: 64" not in _text(app)
+    assert not app.error and "11,689,512 parameters" in " ".join(c.value for c in app.caption)

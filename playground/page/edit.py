@@ -54,6 +54,12 @@ class Keys:
     def field(self, index: int, name: str) -> str:
         return f"f-{index}-{name}"          # a field's widget: this, then -<widget kind>
 
+    def block(self, name: str) -> str:
+        return f"block-{name}"              # a block template's card; its toggle is open-block-<name>
+
+    def block_layers(self, name: str) -> str:
+        return f"block-layers-{name}"       # the template's layers, as YAML
+
 
 KEYS = Keys()
 DEFAULTS = {KEYS.bad_seen: frozenset(), KEYS.cards_for: 0}
@@ -96,6 +102,11 @@ def _on_add(count: int) -> None:
     if shared.edit(lambda t: document.add_layer(t, index, kind), f"added a {kind} layer"):
         _shift_open({i: i + 1 if i >= index else i for i in range(count)})
         state[KEYS.open(index)] = True   # a new layer opens, ready to edit
+
+
+def _on_block_layers(name: str, key: str) -> None:
+    value = from_text(_state()[key])
+    shared.edit(lambda t: document.set_paths(t, {f"blocks.{name}.layers": value}), f"edited block {name}")
 
 
 def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
@@ -223,6 +234,42 @@ def _widget(form: FieldForm, value, key_base: str, index: int) -> None:
     render[kind]()
 
 
+def block_templates(checked: editing.Checked) -> None:
+    """A card per block template (``blocks:``), its layers edited as YAML where they
+    are written; a problem inside a template is shown, and its card opened, here."""
+    blocks = (checked.doc or {}).get("blocks")
+    if not isinstance(blocks, dict) or not blocks:
+        return
+    state = _state()
+    problems: dict[str, list] = {}
+    for p in checked.error.problems if checked.error is not None else ():
+        if p.path[:1] == ("blocks",) and len(p.path) > 1:
+            problems.setdefault(p.path[1], []).append(p)
+    st.markdown("**Block templates**")
+    for name, block in blocks.items():
+        if not isinstance(block, dict):
+            continue
+        toggle = f"open-{KEYS.block(name)}"
+        if problems.get(name) and not state.get(f"{toggle}-seen"):
+            state[toggle] = True   # a template that just went wrong opens once
+        state[f"{toggle}-seen"] = bool(problems.get(name))
+        params = block.get("params")
+        listed = ", ".join(map(str, params)) if isinstance(params, dict) else ""
+        mark = "✗ " if problems.get(name) else ""
+        with st.container(border=True, key=KEYS.block(name)):
+            if not st.toggle(views.markdown_text(f"{mark}block '{name}'" + (f" ({listed})" if listed else "")),
+                             key=toggle):
+                continue
+            key = KEYS.block_layers(name)
+            shown = to_text(block.get("layers"))
+            if state.get(key) != shown:
+                state[key] = shown
+            st.text_area("layers", key=key, height=160, on_change=_on_block_layers, args=(name, key),
+                         help="The template's layers as YAML, one per line; `$param` for its parameters.")
+            for problem in problems.get(name, []):
+                st.error(views.error_markdown(problem.render(None)))
+
+
 def layer_editor(checked: editing.Checked) -> None:
     state = _state()
     registry = get_registry()
@@ -271,7 +318,12 @@ def layer_editor(checked: editing.Checked) -> None:
                 with st.popover("What the fields mean", icon=":material/help:"):
                     st.markdown("\n".join(f"- **{form.name}**: {views.markdown_text(form.help)}" for form in forms))
             for problem in problems.get(i, []):   # after the fields, so they never move
-                st.error(views.error_markdown(problem.render(None)))
+                if problem.path[:1] == ("blocks",):   # written in a template: edited in its card
+                    st.warning(f"The problem is in block '{problem.path[1]}', which this layer uses: "
+                               "see its card under “Block templates”.")
+                else:
+                    st.error(views.error_markdown(problem.render(None)))
+    block_templates(checked)
     st.divider()
     types = registry.names()
     add = st.columns([2, 1, 1])
