@@ -532,7 +532,8 @@ def test_two_sessions_on_one_file_never_overwrite_each_other_unasked(server, spe
     original = (specs / "lenet5.yaml").read_text()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        a, b = (browser.new_context(viewport={"width": 1500, "height": 1300}).new_page() for _ in range(2))
+        # the narrow of the two widths the big-network test uses (the other tests use the wide one)
+        a, b = (browser.new_context(viewport={"width": 1280, "height": 1000}).new_page() for _ in range(2))
         for page in (a, b):
             page.goto(server[0], wait_until="domcontentloaded")
             _expect(page.get_by_text("7: linear 'fc' → 10")).to_be_visible(timeout=90_000)
