@@ -268,6 +268,11 @@ def test_train_then_draw_a_digit(page, server):
     page.mouse.up()
     _expect(page.get_by_text("what the model sees (28x28)")).to_be_visible(timeout=30_000)
     _expect(page.get_by_test_id("stMetricLabel").get_by_text("Prediction")).to_be_visible()
+    clear = page.get_by_role("button", name="Clear the drawing")
+    page.set_viewport_size({"width": 1280, "height": 1300})   # the narrow width: its label was cut there
+    page.wait_for_timeout(500)
+    assert clear.evaluate("b => [b, ...b.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+    page.set_viewport_size({"width": 1500, "height": 1300})
     _expect(page.get_by_text("probability", exact=False).first).to_be_visible()
     # the predicted class, checked independently: the image the page shows, fed to the
     # run's checkpoint in this process. The page's process need not compute the same bits

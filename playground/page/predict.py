@@ -145,9 +145,9 @@ def drawing_panel(run) -> None:
     result = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000", height=280, width=280,
                        drawing_mode="freedraw", return_image_data=True,
                        key=KEYS.canvas(_state()[KEYS.canvas_round]))
-    left, right = st.columns([1, 2], vertical_alignment="center")
-    left.button("Clear the drawing", on_click=_on_clear)
-    right.caption("Draw with the mouse. Clear starts over; the canvas toolbar's arrows undo strokes.")
+    # the button on its own line: in a column a third of the panel's width its label was cut
+    st.button("Clear the drawing", on_click=_on_clear)
+    st.caption("Draw with the mouse. Clear starts over; the canvas toolbar's arrows undo strokes.")
     data = result.image_data
     if data is None or data[..., :3].max() == 0:
         st.caption("Draw a white digit on the black square.")
