@@ -185,7 +185,8 @@ def disk_panel(change: editing.DiskChange, folders: Folders) -> None:
         return
     st.toggle("Compare with the file", key=KEYS.compare, help="What your text changes in the file as it is now.")
     if _state()[KEYS.compare]:
-        st.code(change.diff(shared.text) or "(the same text)", language="diff")
+        # wrapped: the sidebar is too narrow for a spec's lines
+        st.code(change.diff(shared.text) or "(the same text)", language="diff", wrap_lines=True)
     st.button(f"Reload {change.name} from disk", on_click=_on_reload, args=(folders,), width="stretch",
               help="Opens the file as it is now; Undo brings back your text.")
     st.caption("Or keep both: save yours under another name.")
