@@ -548,9 +548,9 @@ def test_blocks_show_as_a_collapsible_tree(app):
     assert list(table["#"][:7]) == ["0", "1", "2", "3", "4", "4.0", "4.1"]
     assert list(table["type"][4:7]) == ["sequential", "· residual", "· residual"]
     assert list(table["params"][4:7]) == ["147,968", "73,984", "73,984"]
-    app.select_slider(key="table_depth").set_value(0).run()
+    app.select_slider(key="table_depth-2").set_value(0).run()
     assert len(_table(app)) == 11
-    app.select_slider(key="table_depth").set_value(2).run()
+    app.select_slider(key="table_depth-2").set_value(2).run()
     assert "· · conv2d" in list(_table(app)["type"])
     chart = app.get("graphviz_chart")[0].proto.spec
     assert "subgraph cluster_" in chart and 'label="+"' in chart   # residual blocks drawn as clusters

@@ -27,7 +27,7 @@ class Keys:
     """The Edit tab's keys in st.session_state (widget keys among them). The
     text area's is the shared text's (state.KEYS.text)."""
 
-    depth: str = "table_depth"              # "Nesting shown": the table's depth of blocks
+    depth_prefix: str = "table_depth"       # "Nesting shown": the table's depth of blocks, see depth()
     bad_seen: str = "bad_seen"              # layers already opened for their error
     add_type: str = "add_type"              # "Add a layer of type"
     add_pos: str = "add_pos"                # "at position"
@@ -35,6 +35,11 @@ class Keys:
     add: str = "add_layer"                  # the "Add layer" button
     cards_for: str = "cards_for"            # shared.opened when the cards' open state was last reset
     export: str = "spec"                    # the export buttons: export-spec-<format>
+
+    def depth(self, deepest: int) -> str:
+        """One slider per depth a spec can have: its default (1) is then the widget's own,
+        never set from code, so the browser cannot send back the slider's first option."""
+        return f"{self.depth_prefix}-{deepest}"
 
     def open(self, index: int) -> str:
         return f"open-{index}"              # the toggle that shows a layer's fields
@@ -159,10 +164,8 @@ def show_table(checked: editing.Checked) -> None:
     deepest = checked.depth
     depth = None
     if deepest:   # blocks: collapse them to a depth, as torchinfo does
-        state = _state()
-        if not isinstance(state.get(KEYS.depth), int) or state[KEYS.depth] > deepest:
-            state[KEYS.depth] = min(1, deepest)   # a new spec, or one less deep than the last
-        depth = st.select_slider("Nesting shown", options=list(range(deepest + 1)), key=KEYS.depth,
+        depth = st.select_slider("Nesting shown", options=list(range(deepest + 1)), value=min(1, deepest),
+                                 key=KEYS.depth(deepest),
                                  help="0 shows each block as one row with its totals; more shows the layers "
                                       "inside blocks, indented with ·. The diagram follows.")
     # HTML, not st.dataframe: a grid's columns have fixed widths that cut long numbers
@@ -182,7 +185,8 @@ def show_diagram(checked: editing.Checked) -> None:
     if checked.summary is not None and checked.depth:   # blocks as clusters, branches and merges
         # to the depth the table shows: deeper blocks are one node each (a double border),
         # so a big network is drawn legibly rather than shrunk to fit
-        dot = tree_diagram(checked.spec, checked.summary, _state().get(KEYS.depth))
+        dot = tree_diagram(checked.spec, checked.summary,
+                           _state().get(KEYS.depth(checked.depth), min(1, checked.depth)))
         caption = ("Blocks are drawn to the depth of “Nesting shown” (above the table); a double border is a "
                    "block drawn as one box.")
     else:
