@@ -55,7 +55,8 @@ def page_server(env: dict, log: Path, timeout: float = 90):
                 proc.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process and its threads so far (Linux /proc)."""
+def cpu_seconds(pid: int | str) -> float:
+    """User plus system CPU time so far of a process and its threads, or of one
+    thread ("PID/task/TID"), from Linux's /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -801,6 +801,8 @@ def test_an_error_inside_a_template_is_shown_and_fixed_in_the_templates_card(app
     assert "in_channels: 64" in card_layers.value
     assert any("fails in 6 of 8 uses of block 'basic'" in e.value for e in app.error)
     assert any("The problem is in block 'basic'" in w.value for w in app.warning)   # the use's card points there
+    diagram = app.get("graphviz_chart")[0].proto.spec
+    assert "subgraph cluster_" in diagram and 'color="#c0392b"' in diagram   # the blocks drawn, the use red
     card_layers.set_value(card_layers.value.replace("in_channels: 64", "in_channels: $width")).run()
     _no_exceptions(app)
     assert "            in_channels: $width\n" in _text(app) and "in_channels: 64" not in _text(app)

@@ -75,3 +75,35 @@ def test_a_block_past_the_depth_is_one_node_with_a_double_border():
     assert "subgraph" not in dot
     assert re.search(r'label="4: layer1\\n\w+", peripheries=2\]', dot)
     assert re.search(r'label="3: maxpool2d"\]', dot)
+
+
+def test_a_spec_that_fails_its_shape_check_keeps_its_blocks_the_layer_at_fault_red():
+    """A wrong in_channels inside ResNet's block template: the check stops at the
+    template's second use (layers[5]), so there are no shapes from there on; the
+    diagram still draws every block as a cluster, that use's border red, the
+    layers past the error grey with "?" on their edges."""
+    from playground.app.editing import check_text
+
+    conv2 = "- {type: conv2d, name: conv2, out_channels: $width,"
+    text = (SPECS / "zoo" / "resnet18.yaml").read_text()
+    checked = check_text(text.replace(conv2, conv2.replace("conv2, ", "conv2, in_channels: 64, ")))
+    assert checked.summary is None and checked.spec is not None and len(checked.rows) == 5
+    assert checked.bad_paths == {("layers", 5)}
+    full = playground.summarize(playground.load_spec(SPECS / "zoo" / "resnet18.yaml"))
+
+    dot = tree_diagram(checked.spec, None, rows=checked.rows, bad=checked.bad_paths)
+    where, edges, labels = read_dot(dot)
+    drawn = {labels[n].split(":")[0]: clusters for n, clusters in where.items() if ":" in labels[n]}
+    expected = _expected(full.rows)
+    # a projection shortcut is made by its block when the block is checked: past the error it is not drawn,
+    # the block's input goes to its merge instead
+    assert drawn == {p: c for p, c in expected.items() if int(p.split(".")[0]) < 5 or "shortcut" not in p}
+    assert re.search(r'subgraph cluster_\d+ \{ label="5: layer2\\n\w+"; style="rounded"; color="#c0392b";', dot)
+    assert dot.count('#c0392b') == 1                              # only the use at fault
+    node = {label.split(":")[0]: n for n, label in labels.items()}
+    assert (node["4.1.after.0"], node["5.0.body.0"]) in edges
+    assert f'{node["4.1.after.0"]} -> {node["5.0.body.0"]} [label=" 64x56x56"]' in dot   # checked: its shape
+    assert f'{node["5.0.body.0"]} [label="5.0.body.0: conv1\\nconv2d", fillcolor="#eeeeee"]' in dot
+    assert f'{node["10"]} -> output [label=" ?"]' in dot
+    merges = [n for n, label in labels.items() if label == "+"]
+    assert all(sum(b == m for _, b in edges) == 2 for m in merges)   # every + adds two things

@@ -64,13 +64,19 @@ class Checked:
         the check where it got that far, else as written in the document (the
         layers of a block that failed keep their names, with no shapes). A
         problem marks the innermost layer it is about."""
+        return self._views(max_depth, self.bad_paths)
+
+    @functools.cached_property
+    def bad_paths(self) -> frozenset[tuple]:
+        """Where in ``layers`` each problem is: the innermost layer at fault, or
+        the use of the block template a problem is inside."""
         bad = set()
         for p in self.error.problems if self.error else ():
             if p.layer_path is not None and p.layer_path[0] == "layers":
-                bad.add(p.layer_path)              # the innermost layer at fault
+                bad.add(p.layer_path)
             elif p.layer_index is not None:
-                bad.add(("layers", p.layer_index))  # e.g. inside a block's template: the use
-        return self._views(max_depth, bad)
+                bad.add(("layers", p.layer_index))
+        return frozenset(bad)
 
     def _views(self, max_depth: int | None, bad: set) -> list[LayerView]:
         rows = {r.index: r for r in self.rows}

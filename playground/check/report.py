@@ -99,28 +99,38 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def tree_diagram(spec, summary: Summary, max_depth: int | None = None) -> str:
+def tree_diagram(spec, summary: Summary | None, max_depth: int | None = None, *, rows=None,
+                 bad=frozenset()) -> str:
     """Graphviz DOT of a checked spec, blocks drawn as clusters: branches fork
     from a block's input and meet at its merge (+, concat, ×); every edge is
     labelled with the shape on it. Blocks deeper than ``max_depth`` are drawn
     as one node each (0: every top-level layer is one node), so that a big
     network stays legible.
 
+    A spec whose check failed has no summary: ``rows`` are the top-level rows
+    the check got to, and the layers past them are drawn from the spec alone,
+    grey, their shapes "?"; the layers (or blocks) at the paths in ``bad`` are
+    red, so that an error keeps the network's picture.
+
     Each node is declared in the cluster of the block that holds it and every
     edge after all of them, at the top level: Graphviz puts both ends of an
     edge written inside a cluster into that cluster (the layer before a block
     would be drawn inside it)."""
-    dot = _Dot()
-    tail = _chain_dot(dot, spec.layers, summary.rows, "input", fmt(summary.input_shape), "  ", 0, max_depth)
+    dot = _Dot(frozenset(bad))
+    rows = summary.rows if summary is not None else tuple(rows or ())
+    shape = fmt(summary.input_shape if summary is not None else spec.input.shape())
+    paths = [("layers", i) for i in range(len(spec.layers))]
+    tail = _chain_dot(dot, spec.layers, rows, paths, "input", shape, "  ", 0, max_depth)
     return dot.text(*tail)
 
 
 class _Dot:
     """DOT text being built: node lines where they belong, edges kept for the end."""
 
-    def __init__(self):
+    def __init__(self, bad: frozenset = frozenset()):
         self.lines: list[str] = list(_DOT_HEAD)
         self.edges: list[str] = []
+        self.bad = bad
         self._ids = iter(range(1 << 30))
 
     def new_id(self) -> str:
@@ -133,51 +143,80 @@ class _Dot:
         return _dot_end(self.lines + self.edges, last, shape)
 
 
-def _chain_dot(dot: _Dot, layers, rows, node: str, shape: str, pad: str, depth: int,
+_BAD_NODE = ', fillcolor="#f8d7da", color="#c0392b", penwidth=2'
+_UNCHECKED_NODE = ', fillcolor="#eeeeee"'
+
+
+def _chain_dot(dot: _Dot, layers, rows, paths, node: str, shape: str, pad: str, depth: int,
                max_depth: int | None) -> tuple[str, str]:
-    for layer, row in zip(layers, rows, strict=True):
-        node, shape = _layer_dot(dot, layer, row, node, shape, pad, depth, max_depth)
+    """Each layer after the last, from ``node`` whose output is ``shape``; a layer
+    past the end of ``rows`` (where a failed check stopped) has no row."""
+    rows = list(rows)
+    for i, (layer, path) in enumerate(zip(layers, paths, strict=True)):
+        row = rows[i] if i < len(rows) else None
+        node, shape = _layer_dot(dot, layer, row, row.path if row is not None else path, node, shape, pad, depth,
+                                 max_depth)
     return node, shape
 
 
-def _layer_dot(dot: _Dot, layer, row, node: str, shape: str, pad: str, depth: int,
+def _layer_dot(dot: _Dot, layer, row, path, node: str, shape: str, pad: str, depth: int,
                max_depth: int | None) -> tuple[str, str]:
     from playground.layers.base import Container
 
-    title = f"{position(row.path)}: {row.name}\n{row.type}" if row.name else f"{position(row.path)}: {row.type}"
+    name, kind = (row.name, row.type) if row is not None else (getattr(layer, "name", None), layer.type_name())
+    title = f"{position(path)}: {name}\n{kind}" if name else f"{position(path)}: {kind}"
+    out = shape_label(row.output_shape) if row is not None else "?"
     container = isinstance(layer, Container)
     if not container or (max_depth is not None and depth >= max_depth):
         me = f"n{dot.new_id()}"
         folded = ', peripheries=2' if container else ''   # a block drawn as one node: a double border
-        dot.lines.append(f'{pad}{me} [label="{_dot_text(title)}"{folded}];')
+        bad = any(b[:len(path)] == path for b in dot.bad)   # it, or a layer it holds and hides
+        style = _BAD_NODE if bad else _UNCHECKED_NODE if row is None else ""
+        dot.lines.append(f'{pad}{me} [label="{_dot_text(title)}"{folded}{style}];')
         dot.edge(node, me, shape)
-        return me, shape_label(row.output_shape)
+        return me, out
+    border = "#c0392b" if path in dot.bad else "#8aa4c8"
     dot.lines.append(f'{pad}subgraph cluster_{dot.new_id()} {{ label="{_dot_text(title)}"; style="rounded"; '
-                     'color="#8aa4c8";')
+                     f'color="{border}";')
     inner = pad + "  "
-    groups: dict[tuple, list] = {}
-    for child in row.children:
-        groups.setdefault(child.path[len(row.path):-1], []).append(child)
     lists = dict(layer.layer_lists())
+    groups: dict[tuple, list] = {}      # where -> the rows of that list (none past a failed check)
+    if row is not None:
+        for child in row.children:
+            groups.setdefault(child.path[len(row.path):-1], []).append(child)
+    else:
+        groups = {where: [] for where in lists}
+
+    def chain(where, node, shape):
+        held = lists.get(where, [None] * len(groups[where]))
+        return _chain_dot(dot, held, groups[where], [(*path, *where, j) for j in range(len(held))], node, shape,
+                          inner, depth + 1, max_depth)
+
     if layer.merge is None:   # one list after another
-        for where, children in groups.items():
-            node, shape = _chain_dot(dot, lists[where], children, node, shape, inner, depth + 1, max_depth)
+        for where in groups:
+            node, shape = chain(where, node, shape)
         dot.lines.append(f"{pad}}}")
         return node, shape
     merge = f"n{dot.new_id()}"
     after = [w for w in groups if w[0] in layer.after_fields]
     ends = [(node, shape)] if layer.merges_input() else []
-    for where, children in groups.items():
+    for where in groups:
         if where not in after:
             # layers the container made itself (a projection shortcut) are plain layers
-            ends.append(_chain_dot(dot, lists.get(where, [None] * len(children)), children, node, shape, inner,
-                                   depth + 1, max_depth))
+            ends.append(chain(where, node, shape))
+    if row is None and len(ends) == 1:
+        # unchecked, the layers a block makes itself (a projection shortcut) are not known;
+        # a merge of one input would read wrong: its input goes to the merge
+        ends.insert(0, (node, shape))
     dot.lines.append(f'{inner}{merge} [label="{_dot_text(layer.merge)}", fillcolor="#ffffff", penwidth=2];')
     for end, end_shape in ends:
         dot.edge(end, merge, end_shape)
-    y = shape_label(row.output_shape) if not after else shape_label(groups[after[0]][0].input_shape)
+    if row is None:
+        y = "?"
+    else:
+        y = shape_label(row.output_shape) if not after else shape_label(groups[after[0]][0].input_shape)
     node, shape = merge, y
     for where in after:
-        node, shape = _chain_dot(dot, lists[where], groups[where], node, shape, inner, depth + 1, max_depth)
+        node, shape = chain(where, node, shape)
     dot.lines.append(f"{pad}}}")
     return node, shape

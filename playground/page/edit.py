@@ -182,11 +182,13 @@ def show_diagram(checked: editing.Checked) -> None:
     if not checked.layer_count:
         st.caption("The diagram appears once the layers can be read.")
         return
-    if checked.summary is not None and checked.depth:   # blocks as clusters, branches and merges
+    if checked.spec is not None and checked.depth:   # blocks as clusters, branches and merges
         # to the depth the table shows: deeper blocks are one node each (a double border),
-        # so a big network is drawn legibly rather than shrunk to fit
+        # so a big network is drawn legibly rather than shrunk to fit; after a failed
+        # shape check, from the spec, the layers at fault red
         dot = tree_diagram(checked.spec, checked.summary,
-                           _state().get(KEYS.depth(checked.depth), min(1, checked.depth)))
+                           _state().get(KEYS.depth(checked.depth), min(1, checked.depth)),
+                           rows=checked.rows, bad=checked.bad_paths)
         caption = ("Blocks are drawn to the depth of “Nesting shown” (above the table); a double border is a "
                    "block drawn as one box.")
     else:
