@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,22 +59,52 @@ def page(tmp: Path, data: str, epochs: int) -> dict:
         field.fill(str(epochs))
         field.press("Enter")
         tab.wait_for_timeout(1500)
-        cpu0, browser0, started = cpu_seconds(proc.pid), _browser_cpu(), time.monotonic()
+        cpu0, browser0, threads0 = cpu_seconds(proc.pid), _browser_cpu(), _thread_cpu(proc.pid)
+        started, seen, done = time.monotonic(), dict(threads0), threading.Event()
+        sampler = threading.Thread(target=_sample_threads, args=(proc.pid, seen, done), daemon=True)
+        sampler.start()
         tab.get_by_role("button", name="Train mnist_cnn").click()
         expect(tab.get_by_text("This session's runs")).to_be_visible(timeout=3_600_000)
         wall, cpu = time.monotonic() - started, cpu_seconds(proc.pid) - cpu0
         browser_cpu = _browser_cpu() - browser0
+        done.set()
+        sampler.join()
+        threads = {tid: (name, cpu - threads0.get(tid, ("", 0.0))[1]) for tid, (name, cpu) in seen.items()}
         browser.close()
-    return {**_one_run(tmp / "page-runs"), "wall": wall, "cpu": cpu, "browser_cpu": browser_cpu}
+    return {**_one_run(tmp / "page-runs"), "wall": wall, "cpu": cpu, "browser_cpu": browser_cpu,
+            "threads": sorted(threads.values(), key=lambda t: -t[1])}
 
 
-def _browser_cpu() -> float:
-    """CPU seconds of every Chromium process so far (what drawing the page costs the machine)."""
+def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread of the page's server: its name and CPU seconds so far (where the CPU went)."""
+    found = {}
+    for task in list(Path(f"/proc/{pid}/task").iterdir()):
+        try:
+            found[int(task.name)] = ((task / "comm").read_text().strip(), cpu_seconds(f"{pid}/task/{task.name}"))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _sample_threads(pid: int, seen: dict, done: threading.Event) -> None:
+    """Every 0.2 s, each thread's CPU so far into ``seen`` (a thread that ends keeps its last figure)."""
+    while not done.wait(0.2):
+        seen.update(_thread_cpu(pid))
+
+
+def _browser_cpu(by_kind: dict | None = None) -> float:
+    """CPU seconds of every Chromium process so far (what drawing the page costs the machine);
+    ``by_kind`` gets them by process type (renderer, gpu-process, the browser itself)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"chromium" in stat.read_bytes().split(b"\0")[0]:
-                total += cpu_seconds(int(stat.parent.name))
+            words = stat.read_bytes().replace(b"\0", b" ").split()   # Chromium rewrites its title
+            if b"chromium" in words[0]:
+                seconds = cpu_seconds(int(stat.parent.name))
+                total += seconds
+                if by_kind is not None:
+                    kind = next((w[7:].decode() for w in words if w.startswith(b"--type=")), "browser")
+                    by_kind[kind] = by_kind.get(kind, 0.0) + seconds
         except (OSError, ValueError, IndexError):
             pass
     return total
@@ -108,6 +139,9 @@ def main() -> None:
         seconds = float(info["seconds"])
         print(f"{what:>4}: {seconds:6.1f} s training ({args.epochs * TRAIN_IMAGES / seconds:,.0f} images/s), "
               f"{info['wall']:.1f} s from start to done, test accuracy {100 * info['test_accuracy']:.2f}%")
+    for info in runs.get("page", []):
+        print("  server threads' CPU while training: " + ", ".join(
+            f"{name} {cpu:.1f} s" for name, cpu in info["threads"][:6] if cpu >= 0.05))
     if args.only:
         return
     ratio = float(results["page"]["seconds"]) / float(results["CLI"]["seconds"])

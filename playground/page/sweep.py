@@ -13,7 +13,7 @@ from playground.app import document, editing, views
 from playground.core import texts
 from playground.core.errors import SpecError
 from playground.page.state import WORDS, Folders, shared
-from playground.page.widgets import fitted_columns
+from playground.page.widgets import LIVE_EVERY_S, fitted_columns
 
 SAMPLER_CHOICES = ("auto", "grid", "random", "tpe")
 
@@ -143,7 +143,7 @@ def _sweep_status(s) -> str:
 
 
 def sweep_panel() -> None:
-    """The sweep's progress: redrawn every 2 s while it runs (a fragment), drawn
+    """The sweep's progress: redrawn every LIVE_EVERY_S while it runs (a fragment), drawn
     once when it is done, so that an idle page does nothing."""
     job = shared.sweep_job
     if job is None:
@@ -187,4 +187,4 @@ def _sweep() -> None:
         st.rerun()  # the whole page: the Runs tab lists the new trial folders; no more timed redraws
 
 
-_live_sweep = st.fragment(run_every=2.0)(_sweep)
+_live_sweep = st.fragment(run_every=LIVE_EVERY_S)(_sweep)

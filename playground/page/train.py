@@ -21,7 +21,7 @@ from playground.format.spec import Data
 from playground.layers.shapes import fmt
 from playground.page.state import KEYS as SHARED
 from playground.page.state import WORDS, Folders, shared
-from playground.page.widgets import TABLE_ROW_PX, fitted_columns, guard, line_chart
+from playground.page.widgets import LIVE_EVERY_S, TABLE_ROW_PX, fitted_columns, guard, line_chart
 from playground.runs import folders as runs
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -264,7 +264,7 @@ def _job_status(s) -> str:
 
 
 def training_panel() -> None:
-    """The job's progress: redrawn every 2 s while it runs (a fragment, not the
+    """The job's progress: redrawn every LIVE_EVERY_S while it runs (a fragment, not the
     whole page), drawn once when it is done, so that an idle page does nothing."""
     job = shared.job
     if job is None:
@@ -301,4 +301,4 @@ def _training() -> None:
         st.rerun()  # the whole page: the updated runs table, and no more timed redraws
 
 
-_live_training = st.fragment(run_every=2.0)(_training)
+_live_training = st.fragment(run_every=LIVE_EVERY_S)(_training)

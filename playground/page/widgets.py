@@ -15,6 +15,12 @@ TABLE_ROW_PX, MAX_UNSCROLLED_ROWS = 35, 30   # a dataframe's row height; rows sh
 EXPORT_LABELS = {"onnx": "ONNX", "torchscript": "TorchScript", "exported": "torch.export (.pt2)",
                  "python": "PyTorch source (.py)"}
 log = logging.getLogger("playground.app")
+# How often a running job's progress is redrawn. Each redraw costs the browser about
+# 0.2 s of CPU (Streamlit's rerun cycle, whatever it draws), and on a machine of few
+# cores that time is taken from the training's threads, which wait on one another:
+# every 2 s made the page's training 1.5x slower than the command line's, every 5 s
+# (bench/page_training.py) keeps most of that.
+LIVE_EVERY_S = 5.0
 
 
 @contextmanager
