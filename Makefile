@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 train: setup
 	$(PY) -m playground.train $(SPEC) $(ARGS)
 
+# In parallel, a test file per worker (the browser tests share one page server); ARGS="-n 0" runs one at a time.
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n auto --dist loadfile $(ARGS)
 
 # Property tests with many more examples than CI's fixed, derandomized set, and the outputs
 # of every zoo file (CI compares those up to 135M parameters, the structure of the rest).

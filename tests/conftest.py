@@ -21,6 +21,21 @@ settings.register_profile("long", max_examples=5000, print_blob=True)
 settings.register_profile("mutants", max_examples=100, derandomize=True)   # `make mutants`: each mutant, quickly
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Every test, and every process a test starts, runs as on a CPU without bfloat16 arithmetic
+# (float32 training, as the exactness tests against hand-written loops assume), whatever
+# this machine's CPU; the tests of bfloat16 training turn the switch on themselves.
+os.environ["PLAYGROUND_CPU_BF16"] = "0"
+
+# `make test` runs the suite in parallel (pytest-xdist, a test file per worker): each
+# worker's torch gets its share of the cores, and so do the processes its tests start,
+# rather than every worker's threads on every core (they wait on one another there).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", _threads)
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 ZOO = SPECS / "zoo"

@@ -441,6 +441,12 @@ def _open_spec(page, name: str) -> None:
     page.keyboard.type(name)   # the list is long: typing filters it
     page.get_by_role("option", name=name, exact=True).click()
     _expect(sidebar.get_by_text(f"Open now: {name}", exact=True)).to_be_visible(timeout=30_000)
+    _idle(page)   # the sidebar is drawn first: the main area's buttons are the new spec's only once the run ends
+
+
+def _idle(page) -> None:
+    """Wait for the server's run of the page to end (Streamlit marks the app's state)."""
+    _expect(page.locator('[data-test-script-state="notRunning"]')).to_have_count(1, timeout=60_000)
 
 
 CUT_CELLS = """() => [...document.querySelectorAll('.pg-table td, .pg-table th')]
