@@ -45,3 +45,27 @@ def test_a_loaded_run_defaults_to_the_cpu(monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         inference.load_run("anywhere")
     assert asked == ["cpu"]
+
+
+@pytest.mark.parametrize("found,source", [({"_is_amx_tile_supported": True}, "AMX"),
+                                          ({"_is_avx512_bf16_supported": True}, "AVX-512 BF16"),
+                                          ({}, None)])
+def test_bfloat16_on_the_cpu_follows_what_the_cpu_computes(no_accelerators, monkeypatch, found, source):
+    """Detected from the instructions torch reports (not guessed from a model name), unless the switch says."""
+    monkeypatch.delenv(devices.CPU_BF16_ENV)
+    for check, _ in devices._CPU_BF16_FEATURES:
+        monkeypatch.setattr(torch.cpu, check, lambda check=check: found.get(check, False))
+    assert devices.cpu_bfloat16_source() == source
+    setup = devices.resolve("auto")
+    assert setup.amp_dtype == (torch.bfloat16 if source else None)
+    assert setup.describe().endswith(f"autocast bfloat16 ({source}; test pass in float32)" if source else "float32")
+    assert devices.resolve("cpu", amp=False).amp_dtype is None      # --no-amp, train.amp: false
+    assert setup.test_dtype is None                                  # the test pass: float32 on the CPU
+
+
+@pytest.mark.parametrize("value,expected", [("1", torch.bfloat16), ("0", None)])
+def test_one_switch_overrides_the_detection(no_accelerators, monkeypatch, value, expected):
+    for check, _ in devices._CPU_BF16_FEATURES:
+        monkeypatch.setattr(torch.cpu, check, lambda: value == "0")   # the opposite of the switch
+    monkeypatch.setenv(devices.CPU_BF16_ENV, value)
+    assert devices.resolve("cpu").amp_dtype is expected

@@ -107,9 +107,41 @@ def test_other_seed_other_weights(spec, tmp_path, data_dir):
     assert _metrics(tmp_path / "a") != _metrics(tmp_path / "b")
 
 
-@pytest.mark.parametrize("stop_at,recipe", [((2, 3), False), ((1, 10), False), ((2, 3), True)],
-                         ids=["mid-epoch-2", "end-of-epoch-1", "mid-epoch-2-augmented-cosine"])
-def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at, recipe):
+def test_bfloat16_trains_in_bfloat16_and_tests_in_float32(spec, tmp_path, data_dir, monkeypatch):
+    """On a CPU that computes bfloat16 (the switch stands in for one, on any CPU): the
+    forward pass runs in bfloat16 autocast, so the weights leave the float32 run's;
+    train.amp: false and amp=False (--no-amp) train exactly the float32 run, and the
+    run's spec.yaml records it; the reported test accuracy is a float32 test pass."""
+    from playground.train.inference import evaluate_run, load_run
+
+    one = with_overrides(spec, epochs=1)
+    _run(one, tmp_path, data_dir, "f32")
+    monkeypatch.setenv("PLAYGROUND_CPU_BF16", "1")
+    _run(one, tmp_path, data_dir, "bf16")
+    _run(with_overrides(one, amp=False), tmp_path, data_dir, "amp-false")
+    _run(one, tmp_path, data_dir, "no-amp", amp=False)
+    device = {name: runs.read_info(tmp_path / name)["device"] for name in ("f32", "bf16", "amp-false", "no-amp")}
+    assert device["bf16"].endswith("autocast bfloat16 (PLAYGROUND_CPU_BF16=1; test pass in float32)")
+    assert all(device[name].endswith("float32") for name in ("f32", "amp-false", "no-amp"))
+    f32 = _weights(tmp_path / "f32")
+    assert any(not torch.equal(value, f32[key]) for key, value in _weights(tmp_path / "bf16").items())
+    for name in ("amp-false", "no-amp"):
+        assert all(torch.equal(value, f32[key]) for key, value in _weights(tmp_path / name).items()), name
+    assert "amp: false" in (tmp_path / "no-amp" / runs.SPEC_FILE).read_text()
+    reported = runs.read_metrics(tmp_path / "bf16")[-1]
+    ev = evaluate_run(load_run(tmp_path / "bf16"), data_dir, download=False)   # float32, no autocast
+    assert reported["test_accuracy"] == pytest.approx(ev.accuracy, abs=1e-9)
+    assert reported["test_loss"] == pytest.approx(ev.test_loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("stop_at,recipe,precision", [((2, 3), False, "float32"), ((1, 10), False, "float32"),
+                                                      ((2, 3), True, "float32"), ((2, 3), False, "bfloat16")],
+                         ids=["mid-epoch-2", "end-of-epoch-1", "mid-epoch-2-augmented-cosine", "mid-epoch-2-bfloat16"])
+def test_resume_equals_uninterrupted(spec, tmp_path, data_dir, stop_at, recipe, precision, monkeypatch):
+    """Bit for bit, in float32 and in bfloat16 autocast alike: the same kernels on the same
+    shapes round the same way, so a resumed run repeats what an uninterrupted one computes."""
+    if precision == "bfloat16":
+        monkeypatch.setenv("PLAYGROUND_CPU_BF16", "1")
     if recipe:   # augmentation and the schedule are drawn from (seed, epoch, step): resume stays exact
         from tinydata import TINY
 

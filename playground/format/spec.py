@@ -143,6 +143,10 @@ class Train(Section):
     device: str = Field(
         "auto", pattern=rf"^({DEVICE_NAMES})$",
         description="auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.")
+    amp: bool = Field(
+        True, description="Train in bfloat16 autocast where the device computes bfloat16 natively (CUDA GPUs "
+                          "that support it; CPUs with AMX or AVX-512 BF16), float32 elsewhere; false: float32 "
+                          "everywhere (the command line's --no-amp). The test pass is float32 on the CPU.")
 
     @field_validator("momentum")
     @classmethod

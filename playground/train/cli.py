@@ -42,7 +42,9 @@ def parse_args(argv):
     p.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
     p.add_argument("--out", help="run folder to create (default: runs/<spec name>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument("--no-amp", action="store_true", help="on CUDA, train in float32 instead of bfloat16 autocast")
+    p.add_argument("--no-amp", action="store_true",
+                   help="train in float32, not in bfloat16 autocast (the default on CUDA and on CPUs with AMX "
+                        "or AVX-512 BF16); the same as train.amp: false")
     args = p.parse_args(argv)
     if args.resume and (args.spec or args.lr or args.batch_size or args.seed is not None or args.out):
         p.error("--resume continues a run with its own spec; only --epochs, --device and --data-dir apply")

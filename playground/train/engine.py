@@ -250,7 +250,7 @@ def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate
 def score_test_set(p: Prepared) -> tuple[float, float]:
     """Mean test loss and accuracy (0..1) of the model as it is now; under
     torchrun each rank tests its part of the test set, and the sums are added up."""
-    batch, amp_dtype = p.spec.data.test_batch_size, p.setup.amp_dtype
+    batch, amp_dtype = p.spec.data.test_batch_size, p.setup.test_dtype
     if not p.world.active:
         loss, preds = evaluate(p.model, p.test_x, p.test_y, batch, amp_dtype)
         return loss, (preds == p.test_y).float().mean().item()
@@ -328,6 +328,8 @@ class Trainer:
         self.world = distributed.from_environment()   # torchrun's processes, or one
         if self.world.active and spec.data.batch_size % self.world.size:
             raise distributed.batch_error(spec, self.world)
+        if not amp and spec.train.amp:   # --no-amp: the run's spec.yaml says so, and a resume keeps it
+            spec = spec.model_copy(update={"train": spec.train.model_copy(update={"amp": False})})
         self.spec = spec
         self.data_root = data_root(data_dir)
         self.summary = summary if summary is not None else analyze(spec, self.data_root)
@@ -395,7 +397,7 @@ class Trainer:
         """The device set up, the process group joined (under torchrun), and the
         data read, yielding DataProgress while an image folder decodes."""
         spec = self.spec
-        setup = devices.resolve(spec.train.device, amp=self.amp,
+        setup = devices.resolve(spec.train.device, amp=self.amp and spec.train.amp,
                                 local_rank=self.world.local_rank if self.world.active else None)
         world = self.world = distributed.join(self.world, setup.device)
         if not world.main:   # rank 0 reads (and an image folder decodes) first; the others then read its cache
