@@ -51,7 +51,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def page(server):
+def page(server, request):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -61,7 +61,29 @@ def page(server):
         page.goto(server[0], wait_until="domcontentloaded")
         _expect(page.get_by_text("7: linear 'fc' → 10")).to_be_visible(timeout=90_000)
         yield page
+        _nothing_cut_when_narrow(page, request.node.name)
         browser.close()
+
+
+# Every visible button label, table cell and metric that does not fit its box (drawn cut).
+CUT_TEXT = """() => [...document.querySelectorAll(
+        'button, button *, .pg-table td, .pg-table th, [data-testid="stMetricValue"], [data-testid="stMetricValue"] *')]
+    .filter(e => e.offsetParent !== null && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => (e.innerText || e.getAttribute('aria-label') || e.tagName).trim().slice(0, 60))"""
+
+
+def _nothing_cut_when_narrow(page, test: str) -> None:
+    """Where each test leaves the page, the same page at the narrow of the two widths
+    the tests use (1280 px; the rest run at 1500): no label, cell or metric is cut."""
+    if page.is_closed():
+        return
+    _idle(page)
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    page.wait_for_timeout(400)   # the layout follows the new width
+    cut = page.evaluate(CUT_TEXT)
+    if cut:
+        page.screenshot(path=str(ARTIFACTS / f"cut-{test[:60]}.png"), full_page=False)
+    assert not cut, f"drawn cut at 1280 px after {test}: {cut}"
 
 
 @pytest.fixture

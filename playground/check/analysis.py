@@ -12,7 +12,6 @@ input, any output shape.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -91,7 +90,7 @@ class Summary:
 def _layer_problem(path: Path, layer: Layer, err: ShapeError) -> SpecError:
     field = (err.field,) if isinstance(err.field, str) else tuple(err.field or ())
     return SpecError([Problem((*path, *field), err.message, err.fix, label=layer.label(), reason="shape",
-                              layer=path)])
+                              layer=path, needs=err.needs)])
 
 
 def _rank_problem(path: Path, layer: Layer, x: Shape, ranks: tuple[int, ...]) -> SpecError:
@@ -219,7 +218,6 @@ def analyze(spec: SpecBase, data_root=None) -> Summary:
         raise located from None
 
 
-_SET = re.compile(r"^Set (\w+): (\S+), or leave it out to infer it\.$")
 MAX_USES_CHECKED = 64
 
 
@@ -240,11 +238,10 @@ def _in_every_use(spec: SpecBase, err: SpecError, located: SpecError, data_root)
     import dataclasses
 
     first, raw = (located.problems[0], err.problems[0]) if err.problems and located.problems else (None, None)
-    match = _SET.match(first.fix or "") if first is not None else None
     origins = getattr(spec, "_origin", None)
-    if match is None or first.path[:1] != ("blocks",) or origins is None or len(raw.path) < 2:
+    if first is None or raw.needs is None or first.path[:1] != ("blocks",) or origins is None or len(raw.path) < 2:
         return located
-    key, template = match.group(1), first.path
+    key, template = raw.path[-1], first.path
     instances = [(o, (*o.expanded, *template[len(o.template):])) for o in origins[2].origins.values()
                  if template[:len(o.template)] == o.template]
     if len(instances) < 2:
@@ -252,14 +249,14 @@ def _in_every_use(spec: SpecBase, err: SpecError, located: SpecError, data_root)
     written = _at(spec, raw.path[:-1]).__dict__.get(key)
     trial, needs, problem = spec.model_copy(deep=True), {}, raw
     for _ in range(MAX_USES_CHECKED):
-        needs[problem.path] = _SET.match(problem.fix).group(2)
+        needs[problem.path] = str(problem.needs)
         object.__setattr__(_at(trial, problem.path[:-1]), key, None)   # left out: inferred there
         try:
             _analyze(trial, [], data_root)
             break
         except SpecError as again:
             problem = again.problems[0]
-            if trial.locate(again).problems[0].path != template or not _SET.match(problem.fix or ""):
+            if trial.locate(again).problems[0].path != template or problem.needs is None:
                 break
     needed = {path: needs.get(path, str(written)) for _, path in instances}
     params = [name for name, _ in instances[0][0].values

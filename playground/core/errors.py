@@ -71,6 +71,7 @@ class Problem:
     layer: Path | None = None
     note: str | None = None     # where a block template was used, for problems inside one
     used_at: Path | None = None  # for a problem inside a block: the top-level layer that uses it
+    needs: int | None = None     # a size the input decides: the one value the field at fault needs here
 
     @property
     def layer_index(self) -> int | None:

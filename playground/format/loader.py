@@ -253,8 +253,7 @@ def _rewrite(exc: ValidationError, data: Mapping, registry: Registry,
     where = (at[1], at[2], len(at[0])) if at else None
     found = list(by_field.values())
     renames = _renames(found)
-    return [_renamed(_problem(path, err, data, registry, where), found[renames[i]][0][-1], err.get("input"))
-            if i in renames else _problem(path, err, data, registry, where)
+    return [_problem(path, err, data, registry, where, rename_to=found[renames[i]][0][-1] if i in renames else None)
             for i, (path, err) in enumerate(found) if i not in renames.values()]
 
 
@@ -277,19 +276,6 @@ def _renames(found: list[tuple[Path, dict]]) -> dict[int, Any]:
     return out
 
 
-def _renamed(problem: Problem, right: str, value: Any) -> Problem:
-    """The unknown key's problem ("unknown key 'kernal_size' for conv2d."), said as the
-    rename it needs, keeping the value."""
-    import dataclasses
-
-    typo = problem.path[-1]
-    unknown = problem.message.split(" Did you mean", 1)[0].rstrip(".")
-    scalar = isinstance(value, (int, float, str)) and not isinstance(value, bool)
-    return dataclasses.replace(problem, message=f"{unknown}; the required key '{right}' is missing.",
-                               fix=f"Rename `{typo}` to `{right}`, keeping its value"
-                                   + (f": `{right}: {value}`." if scalar else "."))
-
-
 def rewriter(registry: Registry):
     """For the block expansion: a SpecError from validating ``model`` at ``place``."""
     def rewrite(exc: ValidationError, place: Path, model: type[BaseModel], label: str | None) -> SpecError:
@@ -298,7 +284,9 @@ def rewriter(registry: Registry):
 
 
 def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
-             where: tuple[type[BaseModel], str | None, int] | None = None) -> Problem:
+             where: tuple[type[BaseModel], str | None, int] | None = None, rename_to: str | None = None) -> Problem:
+    """One pydantic error as a located problem. ``rename_to``: the unknown key is a
+    typo of this missing required key (``_renames``), said as the rename it needs."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     model, label, n = where or _model_at(path, data, registry)
     key = path[-1] if path and isinstance(path[-1], str) else None
@@ -327,6 +315,11 @@ def _problem(path: Path, err: dict, data: Mapping, registry: Registry,
         # a layer's own type goes without saying; it has at least `name`
         valid = [f.alias or k for k, f in model.model_fields.items() if k != "type" or not label]
         valid.sort(key=lambda k: k == "register_before")   # the layer's own keys before the one every layer has
+        if rename_to is not None:   # keeping its value
+            scalar = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            return Problem(path, f"unknown key '{key}' for {owner}; the required key '{rename_to}' is missing.",
+                           f"Rename `{key}` to `{rename_to}`, keeping its value"
+                           + (f": `{rename_to}: {value}`." if scalar else "."), label=label, layer=layer)
         return Problem(path, f"unknown key '{key}' for {owner}.{did_you_mean(key, valid)}",
                        f"Valid keys: {', '.join(valid)}.", label=label, layer=layer)
     if kind == "string_pattern_mismatch" and key == "name" and isinstance(value, str) \

@@ -95,11 +95,20 @@ class ShapeError(Exception):
     """Raised by a shape rule. ``field`` names the parameter at fault, if one is:
     a field name, or a path inside the layer such as ``("branches", "b2")``."""
 
-    def __init__(self, message: str, fix: str | None = None, field: str | tuple[str | int, ...] | None = None):
+    def __init__(self, message: str, fix: str | None = None, field: str | tuple[str | int, ...] | None = None,
+                 needs: int | None = None):
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.field = field
+        self.needs = needs   # the one value ``field`` must have here, where the input decides it
+
+    @classmethod
+    def inferable(cls, field: str, needs: int, message: str) -> ShapeError:
+        """A size the input decides (in_channels, in_features, num_features): set it to
+        ``needs`` or leave it out. The check uses ``needs`` where one number must fit
+        every use of a block template."""
+        return cls(message, fix=f"Set {field}: {needs}, or leave it out to infer it.", field=field, needs=needs)
 
 
 class Layer(BaseModel):

@@ -123,9 +123,8 @@ class Conv2d(Layer):
 
 def check_in_channels(in_channels: int | None, x: Shape) -> None:
     if in_channels is not None and in_channels != x[0]:
-        raise ShapeError(
-            f"in_channels={in_channels}, but its input {fmt(x)} has {x[0]} channels.",
-            fix=f"Set in_channels: {x[0]}, or leave it out to infer it.", field="in_channels")
+        raise ShapeError.inferable("in_channels", x[0], f"in_channels={in_channels}, but its input {fmt(x)} has "
+                                   f"{x[0]} channels.")
 
 
 class ConvTranspose2d(Layer):

@@ -78,9 +78,7 @@ class Linear(Layer):
         n = x[-1]
         if self.in_features is not None and self.in_features != n:
             has = describe_features(x) if len(x) == 1 else f"{fmt(x)} has {n} features on its last axis"
-            raise ShapeError(
-                f"in_features={self.in_features}, but its input {has}.",
-                fix=f"Set in_features: {n}, or leave it out to infer it.", field="in_features")
+            raise ShapeError.inferable("in_features", n, f"in_features={self.in_features}, but its input {has}.")
         if len(x) == 1:
             return Shape((self.out_features,))
         return x.with_last(self.out_features)

@@ -52,9 +52,8 @@ class _BatchNorm(Elementwise):
 
     def output_shape(self, x: Shape) -> Shape:
         if self.num_features is not None and self.num_features != x[0]:
-            raise ShapeError(
-                f"num_features={self.num_features}, but its input {fmt(x)} has {x[0]} channels.",
-                fix=f"Set num_features: {x[0]}, or leave it out to infer it.", field="num_features")
+            raise ShapeError.inferable(
+                "num_features", x[0], f"num_features={self.num_features}, but its input {fmt(x)} has {x[0]} channels.")
         return x
 
     def _kwargs(self) -> dict:
@@ -133,8 +132,7 @@ class _LayerNorm(Elementwise):
     def _check(self, x: Shape, field: str, what: str) -> None:
         given, n = self._size(), x[self._axis()]
         if given is not None and given != n:
-            raise ShapeError(f"{field}={given}, but its input {fmt(x)} has {n} {what}.",
-                             fix=f"Set {field}: {n}, or leave it out to infer it.", field=field)
+            raise ShapeError.inferable(field, n, f"{field}={given}, but its input {fmt(x)} has {n} {what}.")
 
     def _options(self) -> dict:
         return dict(eps=unless(self.eps, 1e-5), elementwise_affine=unless(self.elementwise_affine, True))
