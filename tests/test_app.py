@@ -75,6 +75,11 @@ def _text(at) -> str:
     return at.text_area(key="yaml_text").value
 
 
+def _data_field(widgets, name: str):
+    """The Train tab's widget for data.<name> (its key names the value it shows)."""
+    return next(w for w in widgets if (w.key or "").startswith(f"data_{name}-"))
+
+
 def _type(at, text: str) -> None:
     at.text_area(key="yaml_text").set_value(text).run()
 
@@ -622,10 +627,10 @@ def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(
 
     write_image_folder(tmp_path / "pics")
     app.text_input(key="data_dir").set_value(str(tmp_path)).run()
-    app.selectbox(key="data_dataset").set_value("image_folder").run()
+    _data_field(app.selectbox, "dataset").set_value("image_folder").run()
     assert "dataset: image_folder" in _text(app)
     assert any("needs a path" in e.value for e in app.error) or "Fix the spec first" in str(app.warning)
-    app.text_input(key="data_path").set_value("pics").run()
+    _data_field(app.text_input, "path").set_value("pics").run()
     text = _text(app)
     assert text.index("dataset: image_folder") < text.index("path: pics") < text.index("batch_size")
     _no_exceptions(app)
@@ -636,12 +641,12 @@ def test_an_image_folder_is_chosen_previewed_and_normalized_from_the_data_panel(
     assert any("cut.jpg is not a readable image" in c.value for c in app.caption)   # 6 samples, one broken
     # the check looks in the page's data folder too: the tutorial's 10 outputs are not the folder's 3 classes
     assert any("the image folder pics has 3 classes" in e.value for e in app.error)
-    app.text_input(key="data_mean").set_value("[0.5, 0.4, 0.3]").run()
+    _data_field(app.text_input, "mean").set_value("[0.5, 0.4, 0.3]").run()
     assert "mean: [0.5, 0.4, 0.3]" in _text(app)
     _button(app.sidebar.button, "↶ Undo").click().run()
-    assert "mean: [0.5, 0.4, 0.3]" not in _text(app) and app.text_input(key="data_mean").value == "0.1307"
+    assert "mean: [0.5, 0.4, 0.3]" not in _text(app) and _data_field(app.text_input, "mean").value == "0.1307"
     _type(app, _text(app).replace("path: pics", "path: nowhere"))
-    assert app.text_input(key="data_path").value == "nowhere"
+    assert _data_field(app.text_input, "path").value == "nowhere"
     assert any("does not exist" in w.value for w in app.warning)
 
 
@@ -807,3 +812,23 @@ def test_an_error_inside_a_template_is_shown_and_fixed_in_the_templates_card(app
     _no_exceptions(app)
     assert "            in_channels: $width\n" in _text(app) and "in_channels: 64" not in _text(app)
     assert not app.error and "11,689,512 parameters" in " ".join(c.value for c in app.caption)
+
+
+def test_a_data_value_the_browser_holds_from_the_last_spec_is_not_written_into_the_next(app):
+    """The browser sends every widget's value with each action; one sent before it drew the
+    newly opened spec still holds the last spec's. mnist_cnn's mean, sent after lenet5 (which
+    writes none) opened, once went into lenet5's text; it belongs to a widget that is gone."""
+    stale = _data_field(app.text_input, "mean")
+    assert stale.value == "0.1307"
+    app.selectbox(key="spec_pick").set_value("lenet5.yaml").run()
+    assert "mean:" not in _text(app) and _data_field(app.text_input, "mean").value == ""
+    # what the browser sends: the values of the widgets drawn now, and the stale one's with them
+    # (AppTest's public API sends only the widgets of one tree)
+    states = app._tree.get_widget_states()
+    sent = states.widgets.add()
+    sent.id, sent.string_value = stale.id, "0.1307"
+    app._run(states)
+    _no_exceptions(app)
+    assert "mean:" not in _text(app) and "(edited)" not in " ".join(c.value for c in app.sidebar.markdown)
+    _data_field(app.text_input, "mean").set_value("0.2").run()    # typed into the widget drawn now: written
+    assert "mean: 0.2" in _text(app)

@@ -177,6 +177,17 @@ def _tree_views(raw, row, path: tuple, depth: int, max_depth: int | None, bad: s
                     max_depth, bad, out)
 
 
+def written_section(text: str, section: str) -> dict:
+    """The mapping ``text`` writes under ``section`` (possibly invalid), or {} where
+    there is none or the text does not parse."""
+    try:
+        doc = parse(text).data
+    except SpecError:
+        return {}
+    found = doc.get(section) if isinstance(doc, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def check_text(text: str, registry: Registry | None = None, data_root=None) -> Checked:
     """Everything the live view shows for ``text``; never raises for bad input.
     ``data_root``: where an image folder's relative path is looked up."""

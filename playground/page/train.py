@@ -5,6 +5,7 @@ and this session's runs."""
 
 from __future__ import annotations
 
+import hashlib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,9 @@ def render(checked: editing.Checked, folders: Folders) -> None:
 
 # -- the Data panel ---------------------------------------------------------------------
 
-def _on_data_field(name: str, key: str, widget: str) -> None:
+def _on_data_field(name: str, key: str, widget: str, shown) -> None:
+    if _written(name) != shown:   # drawn for an earlier text: its value would undo what came since
+        return
     value = _state()[key]
     if widget == "text":
         value = value.strip() or None
@@ -144,11 +147,22 @@ def _on_data_field(name: str, key: str, widget: str) -> None:
     shared.edit(lambda t: document.set_section_field(t, "data", name, value, DATA_FIELDS), f"set data.{name}")
 
 
-def _data_widget(kind, label: str, name: str, current, widget: str, **options) -> None:
-    """A widget for data.<name> that shows the text's value and writes changes back to it."""
-    key = KEYS.data(name)
+def _written(name: str):
+    """data.<name> as the open text writes it now (None: not written, or not readable)."""
+    return editing.written_section(shared.text, "data").get(name)
+
+
+def _data_widget(kind, label: str, name: str, current, widget: str, data: dict, **options) -> None:
+    """A widget for data.<name> that shows the text's value and writes changes back to it.
+    Its key names the value it shows: a value the browser still holds from an earlier
+    text (a spec opened, or the YAML edited, while the page redrew) belongs to a widget
+    that is gone and is dropped, instead of being written back over the new text (it
+    put mnist_cnn's mean and std into lenet5 when a click came mid-redraw). Its change
+    is written only if the text still holds what the widget was drawn from."""
+    shown = data.get(name)
+    key = f"{KEYS.data(name)}-{hashlib.sha1(repr(shown).encode()).hexdigest()[:10]}"
     _state()[key] = current   # the text is the source of truth: typed YAML shows here at once
-    kind(label, key=key, on_change=_on_data_field, args=(name, key, widget), **options)
+    kind(label, key=key, on_change=_on_data_field, args=(name, key, widget, shown), **options)
 
 
 def data_panel(checked: editing.Checked) -> None:
@@ -163,18 +177,18 @@ def data_panel(checked: editing.Checked) -> None:
     cols[1].checkbox("Download if missing", key=SHARED.download)
     cols = st.columns([2, 3, 2])
     if dataset in DATASET_CHOICES:
-        _data_widget(cols[0].selectbox, "Dataset", "dataset", dataset, "choice", options=DATASET_CHOICES,
+        _data_widget(cols[0].selectbox, "Dataset", "dataset", dataset, "choice", data, options=DATASET_CHOICES,
                      help=Data.model_fields["dataset"].description)
     else:
         cols[0].caption(f"Dataset: {dataset!r} (see the spec's problems)")
     if dataset == "image_folder":
         path = data.get("path")
         _data_widget(cols[1].text_input, "Image folder (data.path)", "path", path if isinstance(path, str) else "",
-                     "text", placeholder="e.g. shapes, or /home/me/pictures",
+                     "text", data, placeholder="e.g. shapes, or /home/me/pictures",
                      help=Data.model_fields["path"].description)
         resize = data.get("resize", "center_crop")
         if resize in RESIZE_CHOICES:
-            _data_widget(cols[2].selectbox, "Resize", "resize", resize, "choice", options=RESIZE_CHOICES,
+            _data_widget(cols[2].selectbox, "Resize", "resize", resize, "choice", data, options=RESIZE_CHOICES,
                          help=Data.model_fields["resize"].description)
     spec = checked.spec
     cols = st.columns(2)
@@ -182,7 +196,7 @@ def data_panel(checked: editing.Checked) -> None:
         written = data.get(name)
         default = "" if spec is None or getattr(spec.data, name) is None else to_text(getattr(spec.data, name))
         _data_widget(col.text_input, f"Normalization {name}", name, "" if written is None else to_text(written),
-                     "yaml", placeholder=f"the dataset's: {default}" if default else "the training images' own",
+                     "yaml", data, placeholder=f"the dataset's: {default}" if default else "the training images' own",
                      help=Data.model_fields[name].description)
     if dataset == "image_folder" and isinstance(data.get("path"), str) and data["path"].strip():
         folder_preview(data["path"], spec)
