@@ -1,12 +1,17 @@
-"""playground against the tutorial's hand-written script, on this machine.
+"""playground against the tutorial's hand-written script, and both against the floor, on this machine.
 
-Runs, one after the other: (a) bench/tutorial_mnist.py, the tutorial's script,
-and (b) python -m playground.train specs/mnist_cnn.yaml, with the same
-hyperparameters. Each epoch's time (training plus test pass) is measured the
-same way for both, from the moment each command prints the line that ends the
-epoch. Prints seconds per epoch, their ratio and both test accuracies.
-Goal on a 2-core CPU: playground at least 3x faster per epoch, and 98.7% or
-better after 10 epochs.
+Runs, one after the other: (a) bench/tutorial_mnist.py, the tutorial's script;
+(b) python -m playground.train specs/mnist_cnn.yaml with the same
+hyperparameters, in float32 (as on a CPU without bfloat16 arithmetic,
+PLAYGROUND_CPU_BF16=0) and (c) in bfloat16 autocast where this CPU computes it;
+(d) the floor: a bare channels-last step loop on ready-made batches (938 steps
+of 64, an epoch) in both precisions, and one float32 test pass of 10,000 images.
+Each epoch's time (training plus test pass) is measured the same way for the
+scripts, from the moment each prints the line that ends the epoch; the whole
+process's time too. Prints the CPU's bfloat16 features, seconds per epoch and
+per process, the ratios and the test accuracies. Goals on a 2-core CPU with
+bfloat16: the whole default run at least 3.5x the tutorial's script, its epoch
+within 10% of the bfloat16 floor plus one test pass, 98.7% or so after 10 epochs.
 
 Then times one training step of the spec-built model against the
 hand-written Net on the same batch, same settings: the ratio must stay within 1.03.
@@ -51,22 +56,69 @@ def epoch_times(lines, start_pattern: str, end_pattern: str) -> list[float]:
     return [b - a for a, b in zip([start, *ends], ends, strict=False)]
 
 
-def run_tutorial(epochs: int, env: dict) -> tuple[list[float], float]:
+def run_tutorial(epochs: int, env: dict) -> tuple[list[float], float, float]:
     lines = timed_lines([sys.executable, "-u", str(ROOT / "bench" / "tutorial_mnist.py"), "--epochs", str(epochs),
                          "--no-cuda"], env)
     times = epoch_times(lines, r"^Train Epoch: 1 \[0/", r"^Test set:")
     correct = [int(m.group(1)) for _, text in lines if (m := re.search(r"Accuracy: (\d+)/10000", text))]
-    return times, correct[-1] / 10000
+    return times, correct[-1] / 10000, lines[-1][0]   # the whole process: to its last line
 
 
-def run_playground(epochs: int, env: dict) -> tuple[list[float], float, str]:
+def run_playground(epochs: int, env: dict, bf16: bool) -> tuple[list[float], float, str, float]:
+    """Per-epoch seconds, test accuracy, the device line and the whole process's seconds."""
     out = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
+    env = {**env, "PLAYGROUND_CPU_BF16": "1" if bf16 else "0"}
+    if bf16 and cpu_bf16():
+        del env["PLAYGROUND_CPU_BF16"]   # as a user's run finds it
     lines = timed_lines([sys.executable, "-m", "playground.train", str(ROOT / "specs" / "mnist_cnn.yaml"),
                          "--epochs", str(epochs), "--device", "cpu", "--out", str(out), "--no-download"], env)
     times = epoch_times(lines, r"^data: ", r"epoch \d+/\d+: train loss")
-    accuracy = float(re.search(r"test accuracy ([\d.]+)%", [t for _, t in lines if "test accuracy" in t][-1])[1])
+    accuracy = float([m[1] for _, t in lines if (m := re.search(r"^epoch \d+/\d+: .*test accuracy ([\d.]+)%", t))][-1])
     device = next(t for _, t in lines if t.startswith("device: "))
-    return times, accuracy / 100, device
+    return times, accuracy / 100, device, lines[-1][0]
+
+
+def cpu_bf16() -> list[str]:
+    """The bfloat16 instructions this CPU has, as playground detects them."""
+    import torch
+
+    from playground.train.devices import _CPU_BF16_FEATURES
+
+    return [name for check, name in _CPU_BF16_FEATURES if getattr(torch.cpu, check, lambda: False)()]
+
+
+def floor(rounds: int = 3) -> tuple[float, float, float]:
+    """Seconds of an epoch of bare channels-last steps (938 of 64 on ready-made batches) in
+    float32 and in bfloat16 autocast (best of ``rounds``), and of one float32 test pass."""
+    import torch
+    import torch.nn.functional as F
+
+    import playground
+
+    spec = playground.load_spec(ROOT / "specs" / "mnist_cnn.yaml")
+    torch.manual_seed(0)
+    x = torch.randn(60_000, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (60_000,))
+    test = torch.randn(10_000, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    model = playground.build(spec).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+    best = {}
+    for dtype in (None, torch.bfloat16) * rounds:
+        model.train()
+        start = time.perf_counter()
+        for i in range(0, 60_000, 64):
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                loss = F.cross_entropy(model(x[i:i + 64]).float(), y[i:i + 64])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        best[dtype] = min(best.get(dtype, float("inf")), time.perf_counter() - start)
+    model.eval()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, 10_000, 1000):
+            model(test[i:i + 1000])
+    return best[None], best[torch.bfloat16], time.perf_counter() - start
 
 
 def step_ratio(rounds: int = 30, steps: int = 100) -> tuple[float, float, float]:
@@ -114,23 +166,33 @@ def main() -> None:
         raise SystemExit("set PLAYGROUND_DATA to the dataset root (holding MNIST/raw)")
 
     import torch
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
-    pg_times, pg_acc, device = run_playground(args.epochs, env)
-    print(f"playground: {device}")
-    print("playground epochs (s): " + " ".join(f"{t:.1f}" for t in pg_times))
-    pg = statistics.mean(pg_times)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; bfloat16 "
+          f"instructions: {', '.join(cpu_bf16()) or 'none (bfloat16 autocast would be emulated)'}")
+    runs = {}
+    for name, bf16 in (("float32", False), ("bfloat16", True)):
+        times, acc, device, whole = run_playground(args.epochs, env, bf16)
+        runs[name] = (statistics.mean(times), acc, whole)
+        print(f"playground {name}: {device}; epochs (s): " + " ".join(f"{t:.1f}" for t in times))
+    f32, bf, test = floor()
+    print(f"floor: an epoch of bare steps {f32:.2f} s float32, {bf:.2f} s bfloat16 ({f32 / bf:.2f}x); "
+          f"a float32 test pass {test:.2f} s")
+    table = [(f"playground {n}", *runs[n]) for n in runs]
     if not args.skip_tutorial:
-        tut_times, tut_acc = run_tutorial(args.epochs, env)
-        print("tutorial epochs (s):   " + " ".join(f"{t:.1f}" for t in tut_times))
-        tut = statistics.mean(tut_times)
-        print(f"\n{'':12}{'s/epoch':>9}{'test acc':>10}")
-        print(f"{'tutorial':12}{tut:9.2f}{100 * tut_acc:9.2f}%")
-        print(f"{'playground':12}{pg:9.2f}{100 * pg_acc:9.2f}%")
-        print(f"speed-up per epoch: {tut / pg:.2f}x (goal: at least 3x)")
-    else:
-        print(f"playground: {pg:.2f} s/epoch, test accuracy {100 * pg_acc:.2f}%")
+        tut_times, tut_acc, tut_whole = run_tutorial(args.epochs, env)
+        print("tutorial epochs (s): " + " ".join(f"{t:.1f}" for t in tut_times))
+        table.insert(0, ("tutorial", statistics.mean(tut_times), tut_acc, tut_whole))
+    print(f"\n{'':20}{'s/epoch':>9}{'whole run':>11}{'test acc':>10}")
+    for name, epoch, acc, whole in table:
+        print(f"{name:20}{epoch:9.2f}{whole:10.1f}s{100 * acc:9.2f}%")
+    print(f"{'floor bfloat16+test':20}{bf + test:9.2f}")
+    best = runs["bfloat16"]
+    print(f"playground bfloat16 epoch / (bfloat16 floor + test pass): {best[0] / (bf + test):.2f} (goal: at most 1.10)")
+    if not args.skip_tutorial:
+        print(f"whole run: tutorial / playground bfloat16 {tut_whole / best[2]:.2f}x (goal: at least 3.5x); "
+              f"per epoch {statistics.mean(tut_times) / best[0]:.2f}x")
     if args.epochs >= 10:
-        print(f"accuracy after {args.epochs} epochs: {100 * pg_acc:.2f}% (goal: 98.7% or better)")
+        print(f"accuracy after {args.epochs} epochs: float32 {100 * runs['float32'][1]:.2f}%, bfloat16 "
+              f"{100 * best[1]:.2f}%")
 
     net, ours, ratio = step_ratio()
     print(f"\none training step, batch 64: tutorial Net {1e3 * net:.3f} ms, spec-built {1e3 * ours:.3f} ms "
