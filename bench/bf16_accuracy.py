@@ -30,12 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from playground.train.devices import cpu_bfloat16_instructions
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def mnist_run(seed: int, epochs: int, bf16: bool, data: str, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PLAYGROUND_CPU_BF16": "1" if bf16 else "0"}
-    if bf16 and _native():
+    if bf16 and cpu_bfloat16_instructions():
         del env["PLAYGROUND_CPU_BF16"]   # as a user's run would find it
     run = out / f"seed{seed}-{'bf16' if bf16 else 'f32'}"
     subprocess.run([sys.executable, "-m", "playground.train", str(ROOT / "specs" / "mnist_cnn.yaml"), "--epochs",
@@ -43,14 +45,6 @@ def mnist_run(seed: int, epochs: int, bf16: bool, data: str, out: Path) -> dict:
                     "--out", str(run)], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return json.loads((run / "run.json").read_text())
-
-
-def _native() -> list[str]:
-    import torch
-
-    from playground.train.devices import _CPU_BF16_FEATURES
-
-    return [name for check, name in _CPU_BF16_FEATURES if getattr(torch.cpu, check, lambda: False)()]
 
 
 def resnet_curves(steps: int, seed: int, bf16: bool) -> list[float]:
@@ -95,7 +89,7 @@ def main() -> None:
         raise SystemExit("set PLAYGROUND_DATA (or --data-dir) to the dataset root holding MNIST/raw")
     import torch
 
-    features = _native()
+    features = cpu_bfloat16_instructions()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; this CPU computes bfloat16 with: "
           f"{', '.join(features) or 'nothing (bfloat16 is emulated here)'}")
     acc: dict[bool, list[float]] = {False: [], True: []}

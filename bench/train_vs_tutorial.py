@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from playground.train.devices import cpu_bfloat16_instructions  # noqa: E402
+
 
 def timed_lines(cmd: list[str], env: dict) -> list[tuple[float, str]]:
     """Run cmd, returning (seconds since start, line) for every line of its output."""
@@ -68,7 +70,7 @@ def run_playground(epochs: int, env: dict, bf16: bool) -> tuple[list[float], flo
     """Per-epoch seconds, test accuracy, the device line and the whole process's seconds."""
     out = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
     env = {**env, "PLAYGROUND_CPU_BF16": "1" if bf16 else "0"}
-    if bf16 and cpu_bf16():
+    if bf16 and cpu_bfloat16_instructions():
         del env["PLAYGROUND_CPU_BF16"]   # as a user's run finds it
     lines = timed_lines([sys.executable, "-m", "playground.train", str(ROOT / "specs" / "mnist_cnn.yaml"),
                          "--epochs", str(epochs), "--device", "cpu", "--out", str(out), "--no-download"], env)
@@ -76,15 +78,6 @@ def run_playground(epochs: int, env: dict, bf16: bool) -> tuple[list[float], flo
     accuracy = float([m[1] for _, t in lines if (m := re.search(r"^epoch \d+/\d+: .*test accuracy ([\d.]+)%", t))][-1])
     device = next(t for _, t in lines if t.startswith("device: "))
     return times, accuracy / 100, device, lines[-1][0]
-
-
-def cpu_bf16() -> list[str]:
-    """The bfloat16 instructions this CPU has, as playground detects them."""
-    import torch
-
-    from playground.train.devices import _CPU_BF16_FEATURES
-
-    return [name for check, name in _CPU_BF16_FEATURES if getattr(torch.cpu, check, lambda: False)()]
 
 
 def floor(rounds: int = 3) -> tuple[float, float, float]:
@@ -167,7 +160,7 @@ def main() -> None:
 
     import torch
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; bfloat16 "
-          f"instructions: {', '.join(cpu_bf16()) or 'none (bfloat16 autocast would be emulated)'}")
+          f"instructions: {', '.join(cpu_bfloat16_instructions()) or 'none (bfloat16 autocast would be emulated)'}")
     runs = {}
     for name, bf16 in (("float32", False), ("bfloat16", True)):
         times, acc, device, whole = run_playground(args.epochs, env, bf16)

@@ -115,8 +115,7 @@ class Checked:
     @property
     def data_section(self) -> dict:
         """The spec's ``data`` mapping as written (possibly invalid), or {}."""
-        data = (self.doc or {}).get("data")
-        return data if isinstance(data, dict) else {}
+        return _section(self.doc, "data")
 
 
 @dataclass(frozen=True)
@@ -181,9 +180,12 @@ def written_section(text: str, section: str) -> dict:
     """The mapping ``text`` writes under ``section`` (possibly invalid), or {} where
     there is none or the text does not parse."""
     try:
-        doc = parse(text).data
+        return _section(parse(text).data, section)
     except SpecError:
         return {}
+
+
+def _section(doc, section: str) -> dict:
     found = doc.get(section) if isinstance(doc, dict) else None
     return found if isinstance(found, dict) else {}
 

@@ -60,16 +60,21 @@ CPU_BF16_ENV = "PLAYGROUND_CPU_BF16"
 _CPU_BF16_FEATURES = (("_is_amx_tile_supported", "AMX"), ("_is_avx512_bf16_supported", "AVX-512 BF16"))
 
 
+def cpu_bfloat16_instructions() -> list[str]:
+    """The instructions for bfloat16 this CPU has, as torch reports them ("AMX",
+    "AVX-512 BF16": what oneDNN's bfloat16 convolutions and matrix products run on)."""
+    cpu = getattr(torch, "cpu", None)
+    return [name for check, name in _CPU_BF16_FEATURES if bool(getattr(cpu, check, lambda: False)())]
+
+
 def cpu_bfloat16_source() -> str | None:
-    """What makes this CPU compute bfloat16 natively ("AMX", "AVX-512 BF16": the
-    instructions oneDNN's bfloat16 convolutions and matrix products run on), or None:
-    there bfloat16 autocast is emulated, slower than float32. ``PLAYGROUND_CPU_BF16``
-    overrides the detection."""
+    """What makes this CPU compute bfloat16 natively (its first such instruction set),
+    or None: there bfloat16 autocast is emulated, slower than float32.
+    ``PLAYGROUND_CPU_BF16`` overrides the detection."""
     forced = os.environ.get(CPU_BF16_ENV, "").strip()
     if forced in ("0", "1"):
         return f"{CPU_BF16_ENV}={forced}" if forced == "1" else None
-    cpu = getattr(torch, "cpu", None)
-    return next((name for check, name in _CPU_BF16_FEATURES if bool(getattr(cpu, check, lambda: False)())), None)
+    return next(iter(cpu_bfloat16_instructions()), None)
 
 
 def cpu_computes_bfloat16() -> bool:

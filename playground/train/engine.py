@@ -334,7 +334,6 @@ class Trainer:
         self.data_root = data_root(data_dir)
         self.summary = summary if summary is not None else analyze(spec, self.data_root)
         self.download = download
-        self.amp = amp
         self.progress_every = max(1, progress_every)
         self._out, self._runs_base = out, runs_base
         self._resume = _resume  # (run folder, its checkpoint) when continuing a run
@@ -397,7 +396,7 @@ class Trainer:
         """The device set up, the process group joined (under torchrun), and the
         data read, yielding DataProgress while an image folder decodes."""
         spec = self.spec
-        setup = devices.resolve(spec.train.device, amp=self.amp and spec.train.amp,
+        setup = devices.resolve(spec.train.device, amp=spec.train.amp,
                                 local_rank=self.world.local_rank if self.world.active else None)
         world = self.world = distributed.join(self.world, setup.device)
         if not world.main:   # rank 0 reads (and an image folder decodes) first; the others then read its cache
