@@ -15,8 +15,8 @@ from tinydata import FOLDER_CLASSES, write_image_folder
 import playground
 from playground.core.errors import SpecError
 from playground.runs import folders as runs
+from playground.train import cache, imagefolder
 from playground.train import data as datamod
-from playground.train import imagefolder
 from playground.train.engine import DataProgress, RunStarted, Trainer
 
 FOLDER_SPEC = """\
@@ -106,7 +106,7 @@ def test_decoding_happens_once_and_again_when_the_folder_changes(folder):
 
 def test_parallel_decoding_gives_the_serial_result(folder):
     serial = load(folder)
-    for path in imagefolder.cache_root().glob("image_folder/*"):
+    for path in cache.root().glob("image_folder/*"):
         import shutil
         shutil.rmtree(path)
     parallel = load(folder, workers=2)

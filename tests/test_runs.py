@@ -94,10 +94,13 @@ def test_info_errors_say_what_is_wrong(tmp_path):
 def test_run_info_writes_its_fields_in_order_and_the_ending_ones_once_set(tmp_path):
     info = runs.RunInfo(spec="net", status="running", device="cpu", world_size=1, params=8490, epochs=3,
                         epochs_done=0, epochs_trained=0.0, data_notes=("a note",), started="2026-11-28T10:15:00")
+    fields = ["spec", "status", "device", "world_size", "backend", "params", "macs", "dataset",
+              "epochs", "epochs_done", "epochs_trained", "test_accuracy", "data_root", "data_notes", "started", "host",
+              "pid"]
+    assert list(info.to_json()) == fields   # no start-up timed (a run folder written by hand), not ended
+    info = dataclasses.replace(info, startup_seconds=5.2, startup="torch 2.61 s, data 0.07 s")
     written = info.to_json()
-    assert list(written) == ["spec", "status", "device", "world_size", "backend", "params", "macs", "dataset",
-                             "epochs", "epochs_done", "epochs_trained", "test_accuracy", "data_root", "data_notes",
-                             "started", "host", "pid"]   # a running run has no updated, seconds or error
+    assert list(written) == [*fields, "startup_seconds", "startup"]   # a running run has no updated, seconds or error
     assert written["data_notes"] == ["a note"] and written["test_accuracy"] is None
     ended = dataclasses.replace(info, status="failed", updated="2026-11-28T10:16:00", seconds=1.5, error="why")
     assert list(ended.to_json())[-3:] == ["updated", "seconds", "error"]

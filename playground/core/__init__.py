@@ -10,4 +10,5 @@
   next step, a second one aborts
 - ``processes``: whether a process of this machine is gone, and the machine's name as
   records write it (what a killed process left, told from what a live one holds)
+- ``clock``: when this process started, and a command's start-up phases (``Phases``)
 """

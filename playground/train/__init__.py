@@ -1,8 +1,9 @@
 """Training: a checked spec in, a run folder and a stream of events out.
 
 - ``engine``: ``Trainer`` and its events (``RunStarted``, ``StepDone``, ``EpochDone``, ``RunEnded``), the schedules
-- ``data``: datasets as normalized tensors, batched augmentation
-- ``imagefolder``: your own pictures: scanning, parallel decoding, the uint8 cache
+- ``data``: datasets as normalized tensors, batched augmentation; torchvision's read once into the cache
+- ``cache``: the dataset cache: sealed folders of uint8 splits, made once, mapped by later runs
+- ``imagefolder``: your own pictures: scanning, parallel decoding into the cache
 - ``devices``: device choice and its settings
 - ``distributed``: torchrun: ranks, each process's share of a batch, the collectives
 - ``inference``: a finished run loaded back, predicting, evaluating

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from playground.core.clock import Phases, process_started
 from playground.core.errors import PlaygroundError, report
 from playground.core.signals import stop_on_signals
 from playground.core.texts import COMMAND_LINE
@@ -83,7 +84,9 @@ class Console:
                   f"device: {event.device}\n"
                   f"data: {event.train_size:,} train / {event.test_size:,} test images, "
                   f"{event.steps_per_epoch} steps per epoch; model: {event.params:,} parameters\n"
-                  f"recipe: {event.recipe}", file=self.stream)
+                  f"recipe: {event.recipe}\n"
+                  f"start-up: {event.startup_seconds:.2f} s to the first step ("
+                  + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in event.startup) + ")", file=self.stream)
             for note in event.notes:
                 print(f"note: {note}", file=self.stream)
         elif isinstance(event, StepDone):
@@ -121,6 +124,8 @@ class Console:
 
 
 def main(argv: list[str] | None = None) -> int:
+    startup = Phases(process_started() if argv is None else None)   # called from Python: timed from the call
+    startup.mark("python")   # the interpreter, and importing this command
     args = parse_args(argv)
     from playground.check.analysis import load_checked, require_dataset
     from playground.format.datasets import data_root
@@ -134,15 +139,18 @@ def main(argv: list[str] | None = None) -> int:
             require_dataset(spec)
     except PlaygroundError as err:
         return report(err, COMMAND_LINE)
+    startup.mark("spec")
 
     from playground.train import distributed
     from playground.train.engine import Trainer
+
+    startup.mark("torch")
 
     world = distributed.from_environment()   # under torchrun, rank 0 alone prints
     quiet = open(os.devnull, "w") if not world.main else None   # noqa: SIM115  (lives as long as the run)
     console = Console(quiet)
     err_stream = quiet or sys.stderr
-    options = dict(data_dir=args.data_dir, download=not args.no_download, amp=not args.no_amp)
+    options = dict(data_dir=args.data_dir, download=not args.no_download, amp=not args.no_amp, startup=startup)
     try:
         if args.resume:
             trainer = Trainer.resume(args.resume, epochs=args.epochs, device=args.device, **options)

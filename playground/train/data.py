@@ -1,5 +1,7 @@
-"""Datasets as tensors: read once through torchvision's own dataset classes,
-then normalized once into one tensor on the training device.
+"""Datasets as tensors: read once through torchvision's own dataset classes
+into the dataset cache (``cache``), from which later runs map them without
+parsing anything or importing torchvision, then normalized once into one
+tensor on the training device.
 
 The data root comes from ``--data-dir``, else the ``PLAYGROUND_DATA``
 environment variable, else ``./data``. torchvision's layout applies
@@ -10,16 +12,20 @@ where the files must go.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from playground.core.errors import PlaygroundError, Setting
 from playground.format.datasets import DATASETS, IMAGE_FOLDER, DatasetInfo, folder_path
 from playground.layers.shapes import fmt
-from playground.train import imagefolder
+from playground.train import cache, imagefolder
+
+READER_VERSION = 1   # bump when reading a torchvision dataset changes what its cache holds
 
 DATA_ROOT = Setting("data_root")   # a fix that points at where the data is looked up
 
@@ -121,8 +127,77 @@ def _missing(info: DatasetInfo, raw: Path, why: str) -> DataError:
 
 
 def load_raw(dataset: str, root: Path, *, download: bool = True) -> RawData:
-    """Read both splits with torchvision's dataset class, as uint8 tensors."""
+    """Both splits of a torchvision dataset as uint8 tensors: from the cache when
+    it was made from the dataset's files as they are now, else read with
+    torchvision's class (downloading it if allowed) and cached for later runs."""
     info = DATASETS[dataset]
+    folder = cache_folder(info, root)
+    fingerprint = _fingerprint(info, root)
+    if fingerprint is not None:
+        cached = _from_cache(info, root, folder, fingerprint)
+        if cached is not None:
+            return cached
+    raw = _read_torchvision(info, root, download)
+    fingerprint = _fingerprint(info, root)   # (after a download, the files are there now)
+    if fingerprint is None:   # torchvision read it from files other than the ones named: nothing to key a cache on
+        return raw
+    try:
+        _write_cache(raw, folder, fingerprint)
+    except OSError as exc:   # a read-only or full disk costs later runs a parse, never this one
+        note = f"could not cache {info.torchvision_class} in {folder} ({exc.strerror or exc}): later runs read it again"
+    else:
+        note = f"{info.torchvision_class} read once from {root / info.files_folder} into the cache {folder}"
+    return RawData(raw.info, raw.root, raw.train, raw.test, raw.classes, (*raw.notes, note))
+
+
+def cache_folder(info: DatasetInfo, root: Path) -> Path:
+    """Where the cache of ``info``'s dataset under the data root ``root`` lives: one per (dataset, root)."""
+    key = f"{Path(root).resolve()}|{info.name}|v{READER_VERSION}"
+    return cache.root() / "datasets" / f"{info.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _fingerprint(info: DatasetInfo, root: Path) -> list | None:
+    """The dataset's files as they are now (name, size, modification time), or None if one is missing."""
+    files = Path(root) / info.files_folder
+    try:
+        return [[name, st.st_size, st.st_mtime_ns] for name in info.files for st in [(files / name).stat()]]
+    except OSError:
+        return None
+
+
+def _from_cache(info: DatasetInfo, root: Path, folder: Path, fingerprint: list) -> RawData | None:
+    meta = cache.read_meta(folder, {"fingerprint": fingerprint, "reader": READER_VERSION, "dataset": info.name})
+    if meta is None:
+        return None
+    classes, shape = meta.get("classes"), meta.get("shape")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+            and isinstance(shape, list) and all(isinstance(v, int) for v in shape)):
+        return None
+    splits = cache.read_splits(folder, shape, len(classes))
+    if splits is None:
+        return None
+    train, test = (Split(torch.from_numpy(images), torch.from_numpy(labels)) for images, labels in splits)
+    return RawData(info, root, train, test, tuple(classes))
+
+
+def _write_cache(raw: RawData, folder: Path, fingerprint: list) -> None:
+    tmp = cache.begin(folder)
+    try:
+        for name, split in (("train", raw.train), ("test", raw.test)):
+            np.save(tmp / f"{name}.npy", split.images.numpy())
+            np.save(tmp / f"{name}.labels.npy", split.labels.numpy())
+        cache.seal(tmp, {"dataset": raw.info.name, "fingerprint": fingerprint, "reader": READER_VERSION,
+                         "source": str(Path(raw.root).resolve() / raw.info.files_folder),
+                         "classes": list(raw.classes), "shape": list(raw.train.images.shape[1:])})
+        cache.publish(tmp, folder)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> RawData:
+    """Read both splits with torchvision's dataset class, as uint8 tensors."""
     splits = []
     for train in (True, False):
         ds = _torchvision_split(info, root, train, download)

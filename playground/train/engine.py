@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from playground.check.analysis import Summary, analyze, require_dataset
 from playground.check.builder import build
-from playground.core import processes, texts
+from playground.core import clock, processes, texts
 from playground.core.errors import PlaygroundError
 from playground.format.datasets import data_root
 from playground.format.loader import read_spec
@@ -71,6 +71,9 @@ class RunStarted:
     params: int
     recipe: str = ""      # the optimizer and schedule in words (texts.recipe)
     notes: tuple[str, ...] = ()   # about the data: files skipped, a cache used, batches streamed
+    startup_seconds: float = 0.0  # from the command (clock.process_started), or the Trainer's making, to now
+    startup: tuple[tuple[str, float], ...] = ()   # where they went: (phase, seconds) in order
+    at: float = field(default_factory=time.time)   # wall clock: the first step starts now
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class StepDone:
     steps: int
     loss: float           # mean training loss so far this epoch
     images_per_s: float
+    at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class EpochDone:
     seconds: float        # training time of this epoch
     eval_seconds: float
     images_per_s: float
+    at: float = field(default_factory=time.time)
 
     def as_metrics(self) -> dict:
         return {"epoch": self.epoch, "train_loss": self.train_loss, "test_loss": self.test_loss,
@@ -107,6 +112,7 @@ class RunEnded:
     run_dir: Path
     epochs_trained: float = 0.0   # including the part of an epoch a stop cut short, e.g. 1.3
     seconds: float = 0.0          # wall time of the whole run, resumed parts included
+    at: float = field(default_factory=time.time)
 
 
 DataProgress = datamod.Progress   # images being decoded (an image folder's first use), before RunStarted
@@ -321,9 +327,13 @@ class Trainer:
 
     def __init__(self, spec: SpecBase, *, summary: Summary | None = None, out: str | Path | None = None,
                  runs_base: str | Path = runs.DEFAULT_RUNS, data_dir: str | Path | None = None, download: bool = True,
-                 amp: bool = True, progress_every: int = 20, _resume: tuple[Path, dict] | None = None):
+                 amp: bool = True, progress_every: int = 20, startup: clock.Phases | None = None,
+                 _resume: tuple[Path, dict] | None = None):
         """``summary`` is the check's result for ``spec`` under this ``data_dir``
-        (``playground.load_checked``); without it the spec is checked here."""
+        (``playground.load_checked``); without it the spec is checked here. ``startup``:
+        the phases of a command's start so far (RunStarted adds the run's own); without
+        it the start-up is timed from here."""
+        self._phases = startup if startup is not None else clock.Phases()
         require_dataset(spec)
         self.world = distributed.from_environment()   # torchrun's processes, or one
         if self.world.active and spec.data.batch_size % self.world.size:
@@ -373,7 +383,7 @@ class Trainer:
         try:   # from here on, however the run ends, run.json says how
             yield RunStarted(record.dir, record.info.device, epochs, start.epoch + 1, start.step, p.steps,
                              len(p.train_x), len(p.test_x), self.summary.total_params, texts.recipe(p.spec.train),
-                             record.info.data_notes)
+                             record.info.data_notes, self._phases.since_began(), tuple(self._phases.parts))
             for epoch in range(start.epoch, epochs):
                 ran = yield from self._epoch(p, record, running, epoch, start.step if epoch == start.epoch else 0)
                 if ran.stopped_at is not None:
@@ -412,6 +422,7 @@ class Trainer:
     def _prepare(self) -> Generator[DataProgress, None, Prepared]:
         """The data read, then the model and its optimizer built and the data put on the device."""
         setup, raw = yield from self._read_data()
+        self._phases.mark("data")
         spec, t, world, device = self.spec, self.spec.train, self.world, setup.device
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
         model = build(spec, self.summary).to(device)
@@ -429,6 +440,7 @@ class Trainer:
         train_x, train_y = datamod.Images(raw.train.images, *args), raw.train.labels.to(device)
         test_x, test_y = datamod.Images(raw.test.images, *args), raw.test.labels.to(device)
         fill = datamod.black(spec.data.mean, spec.data.std, train_x.channels, device)
+        self._phases.mark("model")
         return Prepared(spec, setup, world, model, forward, optimizer, train_x, train_y, test_x, test_y,
                         tuple(raw.classes), tuple(notes), fill, math.ceil(len(train_x) / spec.data.batch_size))
 
@@ -465,6 +477,7 @@ class Trainer:
                          f"{world.size}: the same global batches and weights updates; batch norm statistics "
                          "are now gathered over {} images per process".format(spec.data.batch_size // world.size))
         t = spec.train
+        self._phases.mark("run folder")
         info = runs.RunInfo(
             spec=spec.name, status="running",
             device=p.setup.describe() + (f"; {world.describe()}" if world.active else ""),
@@ -473,7 +486,8 @@ class Trainer:
             epochs=t.epochs, epochs_done=start.epoch, epochs_trained=round(start.epoch + start.step / p.steps, 2),
             test_accuracy=start.metrics[-1]["test_accuracy"] if start.metrics else None,
             data_root=str(self.data_root), data_notes=tuple(notes), started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            host=processes.host(), pid=os.getpid())
+            host=processes.host(), pid=os.getpid(),
+            startup_seconds=round(self._phases.since_began(), 3), startup=self._phases.words())
         record = Recorder(p, self.run_dir, info, start.metrics, (earlier.seconds or 0.0) if earlier else 0.0, began)
         if world.main:
             runs.write_run_info(self.run_dir, info)

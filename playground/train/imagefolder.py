@@ -3,12 +3,11 @@
 torchvision's ImageFolder, decoded once, in parallel, into a uint8 cache that
 later runs map from disk.
 
-The cache holds each split as an N x H x W x C ``.npy`` file at the spec's
-size and channels, the labels, and the training split's per-channel
-statistics. It lives under ``$PLAYGROUND_CACHE`` (else
-``$XDG_CACHE_HOME/playground``, else ``~/.cache/playground``), one folder per
-(image folder, size, channels, resize mode), and is rebuilt when a file in the
-image folder is added, removed or changed. A file that cannot be decoded is
+The cache (``cache``) holds each split as an N x H x W x C ``.npy`` file at
+the spec's size and channels, the labels, and the training split's
+per-channel statistics, one folder per (image folder, size, channels, resize
+mode), and is rebuilt when a file in the image folder is added, removed or
+changed. A file that cannot be decoded is
 skipped and reported, never a crash.
 
 Nothing here imports torch but the scan (torchvision's ImageFolder): decoding
@@ -18,7 +17,6 @@ needs only Pillow and numpy, on a pool of threads.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -31,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from playground.core.errors import PlaygroundError
-from playground.core.fileio import atomic_write_text, clean_leftovers, temp_name
+from playground.train import cache
 
-CACHE_ENV = "PLAYGROUND_CACHE"
+CACHE_ENV = cache.CACHE_ENV
 DECODER_VERSION = 2          # bump when decoding changes what a cache holds (2: 16-bit images scaled)
 TEST_NAMES = ("test", "val")
 RESIZE_MODES = ("center_crop", "stretch")
@@ -310,15 +308,10 @@ class Cached:
         return out
 
 
-def cache_root() -> Path:
-    base = os.environ.get(CACHE_ENV) or (Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "playground")
-    return Path(base).expanduser()
-
-
 def cache_folder(root: Path, channels: int, height: int, width: int, resize: str) -> Path:
     key = f"{root.resolve()}|{channels}x{height}x{width}|{resize}|v{DECODER_VERSION}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / "image_folder" / f"{root.resolve().name}-{channels}x{height}x{width}-{resize}-{digest}"
+    return cache.root() / "image_folder" / f"{root.resolve().name}-{channels}x{height}x{width}-{resize}-{digest}"
 
 
 def load(root: Path, channels: int, height: int, width: int, resize: str = "center_crop",
@@ -333,10 +326,7 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
     if cached is not None:
         return cached
     began = time.perf_counter()
-    clean_leftovers(folder.parent, folder.name)   # what a killed decode of this cache left
-    tmp = folder.with_name(temp_name(folder.name) + "decode.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = cache.begin(folder)
     try:
         skipped = {}
         for split, samples in (("train", found.train), (found.test_name, found.test)):
@@ -350,11 +340,9 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
         mean, std = _statistics(np.load(tmp / "train.npy", mmap_mode="r"))
         meta = {"fingerprint": fingerprint, "source": str(root.resolve()), "classes": list(found.classes),
                 "shape": [height, width, channels], "resize": resize, "mean": mean, "std": std,
-                "skipped": skipped, "seconds": round(time.perf_counter() - began, 3),
-                "decoder": DECODER_VERSION, "checksums": {name: _checksum(tmp / name) for name in CACHE_FILES}}
-        meta["sealed"] = _sealed(meta)
-        atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))   # last: a cache without it is unused
-        _replace_dir(tmp, folder)
+                "skipped": skipped, "seconds": round(time.perf_counter() - began, 3), "decoder": DECODER_VERSION}
+        cache.seal(tmp, meta)
+        cache.publish(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     cached = _read(folder, fingerprint)
@@ -420,41 +408,14 @@ def _statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
-CACHE_FILES = ("train.npy", "train.labels.npy", "test.npy", "test.labels.npy")
-
-
-def _checksum(path: Path) -> int:
-    """CRC-32 of a file's bytes (zlib's, over 1 GB/s): what the cache's files held when written."""
-    import zlib
-
-    crc = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            crc = zlib.crc32(block, crc)
-    return crc
-
-
-def _sealed(meta: dict) -> int:
-    """CRC-32 of meta.json's own content (all but this seal), so a changed value is seen."""
-    import zlib
-
-    return zlib.crc32(json.dumps({k: v for k, v in meta.items() if k != "sealed"}, sort_keys=True).encode())
-
-
 def _read(folder: Path, fingerprint: str) -> Cached | None:
     """The cache in ``folder`` if it is complete, whole and made from the folder as it is now; None
     (decode again) for anything else: another fingerprint or decoder, a file whose bytes changed
-    since it was written (same-size garbage included), labels out of range, values of the wrong kind."""
+    since it was written, labels out of range, values of the wrong kind."""
+    meta = cache.read_meta(folder, {"fingerprint": fingerprint, "decoder": DECODER_VERSION})
+    if meta is None:
+        return None
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint \
-                or meta.get("decoder") != DECODER_VERSION:
-            return None
-        if meta.get("sealed") != _sealed(meta):   # meta.json itself changed since it was written
-            return None
-        sums = meta.get("checksums")
-        if not isinstance(sums, dict) or any(sums.get(n) != _checksum(folder / n) for n in CACHE_FILES):
-            return None
         classes, mean, std, shape = meta["classes"], meta["mean"], meta["std"], meta["shape"]
         channels = shape[-1]
         if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
@@ -462,24 +423,11 @@ def _read(folder: Path, fingerprint: str) -> Cached | None:
                         and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) for v in (mean, std))
                 and min(std) >= 0):
             return None
-        splits = tuple((np.load(folder / f"{s}.npy", mmap_mode="c"), np.load(folder / f"{s}.labels.npy"))
-                       for s in ("train", "test"))
-        for images, labels in splits:
-            if images.dtype != np.uint8 or list(images.shape[1:]) != list(shape) or labels.dtype != np.int64 \
-                    or len(labels) != len(images) or (len(labels) and not 0 <= labels.min() <= labels.max()
-                                                      < len(classes)):
-                return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (KeyError, TypeError, IndexError, ValueError):
+        return None
+    splits = cache.read_splits(folder, shape, len(classes))
+    if splits is None:
         return None
     return Cached(folder, tuple(classes), splits[0], splits[1], tuple(mean), tuple(std),
                   meta.get("skipped", {}) if isinstance(meta.get("skipped"), dict) else {},
                   seconds=meta.get("seconds", 0.0) if isinstance(meta.get("seconds"), (int, float)) else 0.0)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put the finished folder ``new`` at ``target``; readers see the old cache or the new one."""
-    old = target.with_name(temp_name(target.name) + "cache.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
