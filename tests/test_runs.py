@@ -140,7 +140,7 @@ def test_checkpoint_errors_say_what_is_wrong(tmp_path):
     with pytest.raises(RunError, match="has no checkpoint.pt: the run stopped before its first checkpoint."):
         runs.load_checkpoint(tmp_path)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RunError, match="cannot be loaded safely: it is not a checkpoint torch can read") as info:
+    with pytest.raises(RunError, match="cannot be loaded safely: it is not a file torch can read") as info:
         runs.load_checkpoint(tmp_path)
     assert "weights_only" not in str(info.value)
     fileio.atomic_write(tmp_path / "checkpoint.pt", lambda f: torch.save({"format": 99}, f))

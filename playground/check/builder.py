@@ -36,9 +36,9 @@ def _model(spec: SpecBase, modules: OrderedDict[str, nn.Module]) -> nn.Module:
     return model
 
 
-def _chain(layers: list[Layer], rows) -> OrderedDict[str, nn.Module]:
+def _chain(layers: list[Layer], rows, record: dict | None = None) -> OrderedDict[str, nn.Module]:
     """The modules of ``layers``, from the check's rows for them (their input shapes), in run order."""
-    return OrderedDict((layer.name or str(j), _module(layer, row))
+    return OrderedDict((layer.name or str(j), _module(layer, row, record))
                        for j, (layer, row) in enumerate(zip(layers, rows, strict=True)))
 
 
@@ -66,17 +66,21 @@ def sequence(layers: list[Layer], modules: OrderedDict[str, nn.Module]) -> nn.Mo
     return Reordered(OrderedDict((name, modules[name]) for name in order), list(modules))
 
 
-def _module(layer: Layer, row: LayerRow) -> nn.Module:
+def _module(layer: Layer, row: LayerRow, record: dict | None = None) -> nn.Module:
+    """The module of ``layer`` from its row; ``record`` (when given) gets each row's module by its path."""
     x = Shape(row.input_shape)
     if not layer.holds_layers:
-        return layer.build(x)
+        module = layer.build(x)
+    else:
+        def chain(where, layers, _x):   # the rows of what the container holds at `where`, in order
+            prefix = (*row.path, *where)
+            rows = [c for c in row.children if c.path[:-1] == prefix]
+            return sequence(layers, _chain(layers, rows, record)), Shape(rows[-1].output_shape)
 
-    def chain(where, layers, _x):   # the rows of what the container holds at `where`, in order
-        prefix = (*row.path, *where)
-        rows = [c for c in row.children if c.path[:-1] == prefix]
-        return sequence(layers, _chain(layers, rows)), Shape(rows[-1].output_shape)
-
-    return layer.build(x, chain)
+        module = layer.build(x, chain)
+    if record is not None:
+        record[row.path] = module
+    return module
 
 
 def build_layer(layer: Layer, x: Shape) -> tuple[nn.Module, Shape]:
@@ -86,9 +90,10 @@ def build_layer(layer: Layer, x: Shape) -> tuple[nn.Module, Shape]:
     return _module(layer, row), Shape(row.output_shape)
 
 
-def build(spec: SpecBase, summary: Summary | None = None) -> nn.Module:
+def build(spec: SpecBase, summary: Summary | None = None, record: dict | None = None) -> nn.Module:
     """The spec's model, built from the check's rows: every shape is worked out
     once. ``summary`` is the check's result where the caller has it; else the
-    spec is checked here (SpecError if it does not fit)."""
+    spec is checked here (SpecError if it does not fit). ``record``: a dict that
+    gets each row's module, by the row's spec path."""
     summary = summary if summary is not None else analyze(spec)
-    return _model(spec, _chain(spec.layers, summary.rows))
+    return _model(spec, _chain(spec.layers, summary.rows, record))

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from playground.check.analysis import load_checked
+    from playground.check.parts import frozen_by_row
     from playground.check.report import table
     from playground.format.datasets import data_root
 
@@ -43,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
                             "macs_count": "convolutions and linear layers",
                             "layers": [_row_json(r, args.depth) for r in summary.rows]})
         else:
-            print(("\n" if i else "") + table(summary, spec.data.batch_size, args.depth))
+            try:   # what train.freeze freezes, on a model built on the meta device (shapes, no memory)
+                frozen = frozen_by_row(spec, summary) if spec.train.freeze else None
+            except PlaygroundError as err:
+                status = report(err, COMMAND_LINE)
+                continue
+            print(("\n" if i else "") + table(summary, spec.data.batch_size, args.depth, frozen))
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()

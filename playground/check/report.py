@@ -23,17 +23,24 @@ def position(path) -> str:
     return ".".join(str(p) for p in path[1:] if p != "layers")
 
 
-def table(summary: Summary, batch_size: int | None = None, max_depth: int | None = None) -> str:
+def table(summary: Summary, batch_size: int | None = None, max_depth: int | None = None,
+          frozen: dict[tuple, int] | None = None) -> str:
     """The per-layer table; a container's layers are indented under it, down to
-    ``max_depth`` (0: the top-level layers only, each container with its totals)."""
-    header = ("#", "name", "type", "output", "params", "MACs")
-    body = [("", "", "input", fmt(summary.input_shape), "", "")]
+    ``max_depth`` (0: the top-level layers only, each container with its totals).
+    ``frozen``: the parameters ``train.freeze`` freezes, by row path
+    (``parts.frozen_by_row``), shown in a column of their own and in the totals."""
+    header = ("#", "name", "type", "output", "params", "MACs") + (("frozen",) if frozen is not None else ())
+    extra = ("",) if frozen is not None else ()
+    body = [("", "", "input", fmt(summary.input_shape), "", "", *extra)]
     body += [(position(r.path), r.name or "", "  " * r.depth + r.type, shape_label(r.output_shape), f"{r.params:,}",
-              f"{r.macs:,}") for r in summary.walk(max_depth)]
-    footer = ("", "", "total", "", f"{summary.total_params:,}", f"{summary.total_macs:,}")
+              f"{r.macs:,}", *((f"{frozen[r.path]:,}" if frozen.get(r.path) else "",) if frozen is not None else ()))
+             for r in summary.walk(max_depth)]
+    frozen_total = sum(frozen.get(r.path, 0) for r in summary.rows) if frozen is not None else 0
+    footer = ("", "", "total", "", f"{summary.total_params:,}", f"{summary.total_macs:,}",
+              *((f"{frozen_total:,}",) if frozen is not None else ()))
     rows = [header, *body, footer]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {4, 5}
+    right = {4, 5, 6}
 
     def line(row):
         cells = [cell.rjust(w) if i in right else cell.ljust(w)
@@ -49,7 +56,9 @@ def table(summary: Summary, batch_size: int | None = None, max_depth: int | None
     memory = f"activations: {human(summary.activation_bytes())}B per sample"
     if batch_size:
         memory += f", {human(summary.activation_bytes(batch_size))}B per batch of {batch_size}"
-    out.append(f"params: {human(summary.total_params)} ({human(summary.total_params * 4)}B float32), "
+    trains = (f"; trainable {summary.total_params - frozen_total:,}, frozen {frozen_total:,}"
+              if frozen is not None else "")
+    out.append(f"params: {human(summary.total_params)} ({human(summary.total_params * 4)}B float32{trains}), "
                f"MACs: {human(summary.total_macs)} per sample, {memory}")
     out.append("MACs count convolutions, linear layers and attention's matrix products, "
                "as torchvision's GFLOPS column does.")

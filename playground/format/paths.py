@@ -42,7 +42,7 @@ def set_path(doc: dict, path: str, value: Any) -> None:
             node = named[part]
         elif isinstance(node, dict):
             if part not in node:
-                if i == 0 and part in ("train", "data", "budget"):   # a section left out: its defaults
+                if i == 0 and part in ("train", "data", "init", "budget"):   # a section left out: its defaults
                     node[part] = {}
                 else:
                     raise PathError(f"{path}: {where or 'the spec'} has no '{part}'."

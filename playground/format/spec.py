@@ -148,6 +148,25 @@ class Train(Section):
                           "that support it; CPUs with AMX or AVX-512 BF16), float32 elsewhere; false: float32 "
                           "everywhere (the command line's --no-amp). The test pass is float32 on the CPU.")
 
+    freeze: list[PartName] = Field(
+        default_factory=list, max_length=1000,
+        description="Layers and blocks (by name or dotted module path, e.g. layer1, layer3.0; all: every one) "
+                    "whose parameters do not train: no gradient, no optimizer state.")
+    trainable: list[PartName] = Field(
+        default_factory=list, max_length=1000,
+        description="Parts that train inside a frozen one: freeze: [all] with trainable: [fc] trains the head "
+                    "alone.")
+    unfreeze_epoch: int | None = Field(
+        None, ge=2, le=10000, description="From this epoch (1-based) on, the frozen parts train too.")
+    frozen_norm: Literal["eval", "train"] = Field(
+        "eval", description="A frozen part's batch norms: eval keeps their running statistics (they normalize "
+                            "as the weights were trained, the convention of Keras and timm); train updates them "
+                            "from the batches, as an unfrozen layer's do.")
+    lr_parts: dict[PartName, Annotated[float, Field(gt=0, le=10)]] = Field(
+        default_factory=dict, max_length=1000,
+        description="Learning rates of parts (by name or dotted module path), e.g. {fc: 0.01} with a smaller "
+                    "train.lr for the rest; the schedule scales each the same way.")
+
     @field_validator("momentum")
     @classmethod
     def _momentum_is_sgd_only(cls, momentum, info: ValidationInfo):
@@ -164,11 +183,37 @@ class Train(Section):
         if self.nesterov and not (self.optimizer == "sgd" and self.momentum):
             raise PydanticCustomError("nesterov", "nesterov needs optimizer sgd with a momentum above 0", {
                 "at": ("train", "nesterov"), "fix": "Set optimizer: sgd and momentum: 0.9, or remove nesterov."})
+        if self.unfreeze_epoch is not None and not self.freeze:
+            raise PydanticCustomError("unfreeze", "unfreeze_epoch needs a frozen part", {
+                "at": ("train", "unfreeze_epoch"),
+                "fix": "Freeze a part (freeze: [layer1]), or remove unfreeze_epoch."})
+        if self.trainable and not self.freeze:
+            raise PydanticCustomError("trainable", "trainable names exceptions to freeze, and nothing is frozen", {
+                "at": ("train", "trainable"), "fix": "Add freeze: [all], or remove trainable."})
         if self.warmup_epochs > self.epochs:
             raise PydanticCustomError("warmup", "warmup_epochs={w} is longer than the run's {e} epochs", {
                 "w": self.warmup_epochs, "e": self.epochs, "at": ("train", "warmup_epochs"),
                 "fix": "Warm up for a few epochs at most, e.g. warmup_epochs: 1."})
         return self
+
+
+PartName = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")]
+
+
+class Init(Section):
+    """Where the weights start from: fresh (seeded by train.seed), or weights trained before."""
+
+    weights: str | None = Field(
+        None, min_length=1, max_length=1000,
+        description="torchvision's published weights for a zoo spec, named as torchvision names them "
+                    "(torchvision:ResNet18_Weights.IMAGENET1K_V1; from torch's hub cache in $TORCH_HOME, "
+                    "downloaded when online), a run folder (its checkpoint), or a state-dict file (.pt, .pth). "
+                    "Loaded safely (weights_only). The command line's --init overrides it.")
+    skip: list[PartName] = Field(
+        default_factory=list, max_length=1000,
+        description="Layers and blocks (by name or dotted module path, e.g. fc, layer4.1) whose tensors are not "
+                    "loaded: they stay freshly initialized. A last layer whose size differs from the weights' "
+                    "(another class count) is left fresh without being named here.")
 
 
 class Budget(Section):
@@ -194,6 +239,7 @@ class SpecBase(Section):
         None, description="Reusable blocks: name -> {params, layers}; used by `- {type: use, block: NAME}` "
                           "entries of layers.")
     data: Data = Field(default_factory=Data, description=Data.__doc__)
+    init: Init = Field(default_factory=Init, description=Init.__doc__)
     train: Train = Field(default_factory=Train, description=Train.__doc__)
     budget: Budget = Field(default_factory=Budget, description=Budget.__doc__)
 

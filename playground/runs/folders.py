@@ -250,28 +250,36 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
     atomic_write(run_dir / CHECKPOINT_FILE, lambda f: f.write(buffer.getbuffer()))
 
 
+def load_safely(path: Path, map_location: Any = "cpu", made_by: str = "") -> Any:
+    """A file torch saved, loaded with weights_only=True (tensors and plain data only: nothing
+    in it can run code); RunError naming the file for anything else. ``made_by``: a sentence on
+    what such a file holds, for the message about a file that holds a Python object."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:   # torch's advice (weights_only=False) is wrong for such a file
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise RunError(f"{path} cannot be loaded safely: it holds the Python object {found.group(1)}, and "
+                           f"loading it could run code, so playground will not load it. {made_by}".rstrip()) \
+                from None
+        raise RunError(f"{path} cannot be loaded safely: it is not a file torch can read as tensors and "
+                       "plain data (damaged, or not saved by torch).") from None
+    except Exception as exc:
+        raise RunError(f"{path} cannot be loaded safely: {type(exc).__name__}: {exc}") from None
+
+
 def load_checkpoint(run_dir: Path, map_location: Any = "cpu") -> dict[str, Any]:
     """The run's checkpoint, loaded safely (weights_only=True: tensors and plain data only)."""
-    import torch
 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not Path(run_dir).is_dir():
         raise RunError(f"{run_dir} is not a folder; give a run folder such as runs/mnist_cnn-20260101-120000.")
     if not path.exists():
         raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: the run stopped before its first checkpoint.")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:   # torch's advice (weights_only=False) is wrong for such a file
-        found = re.search(r"GLOBAL (\S+)", str(exc))
-        if found:
-            raise RunError(f"{path} cannot be loaded safely: it holds the Python object {found.group(1)}, and "
-                           "loading it could run code, so playground will not load it. A checkpoint playground "
-                           "writes holds tensors and plain data only: this file was made elsewhere or "
-                           "changed.") from None
-        raise RunError(f"{path} cannot be loaded safely: it is not a checkpoint torch can read as tensors and "
-                       "plain data (damaged, or not a checkpoint at all).") from None
-    except Exception as exc:
-        raise RunError(f"{path} cannot be loaded safely: {type(exc).__name__}: {exc}") from None
+    payload = load_safely(path, map_location, "A checkpoint playground writes holds tensors and plain data only: "
+                                              "this file was made elsewhere or changed.")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path} is not a playground checkpoint (format {CHECKPOINT_FORMAT}).")
     return payload

@@ -4,6 +4,8 @@
 - ``data``: datasets as normalized tensors, batched augmentation; torchvision's read once into the cache
 - ``cache``: the dataset cache: sealed folders of uint8 splits, made once, mapped by later runs
 - ``imagefolder``: your own pictures: scanning, parallel decoding into the cache
+- ``pretrained``: starting weights (torchvision's, a run's, a file's), read safely and matched onto a model
+- ``finetune``: which parameters train and at what rate (freeze, trainable, unfreeze_epoch, lr_parts)
 - ``devices``: device choice and its settings
 - ``distributed``: torchrun: ranks, each process's share of a batch, the collectives
 - ``inference``: a finished run loaded back, predicting, evaluating

@@ -40,14 +40,18 @@ def parse_args(argv):
     p.add_argument("--device", help="override train.device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--data-dir", help="dataset root (default: $PLAYGROUND_DATA, else ./data)")
-    p.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download; fail if the data (or the starting weights) is missing")
+    p.add_argument("--init", metavar="SOURCE",
+                   help="start from these weights (overrides init.weights): torchvision:<Weights>.<NAME>, "
+                        "e.g. torchvision:ResNet18_Weights.IMAGENET1K_V1, a run folder, or a .pt/.pth state dict")
     p.add_argument("--out", help="run folder to create (default: runs/<spec name>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     p.add_argument("--no-amp", action="store_true",
                    help="train in float32, not in bfloat16 autocast (the default on CUDA and on CPUs with AMX "
                         "or AVX-512 BF16); the same as train.amp: false")
     args = p.parse_args(argv)
-    if args.resume and (args.spec or args.lr or args.batch_size or args.seed is not None or args.out):
+    if args.resume and (args.spec or args.lr or args.batch_size or args.seed is not None or args.out or args.init):
         p.error("--resume continues a run with its own spec; only --epochs, --device and --data-dir apply")
     if not args.resume and not args.spec:
         p.error("give a SPEC to train, or --resume RUN_DIR")
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.resume:
             spec, summary = load_checked(args.spec, data_root=data_root(args.data_dir), overrides={
                 "train.epochs": args.epochs, "train.lr": args.lr, "data.batch_size": args.batch_size,
-                "train.device": args.device, "train.seed": args.seed})
+                "train.device": args.device, "train.seed": args.seed, "init.weights": args.init})
             require_dataset(spec)
     except PlaygroundError as err:
         return report(err, COMMAND_LINE)

@@ -41,7 +41,7 @@ from playground.format.loader import read_spec
 from playground.format.spec import SpecBase
 from playground.runs import folders as runs
 from playground.train import data as datamod
-from playground.train import devices, distributed
+from playground.train import devices, distributed, finetune, pretrained
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
@@ -71,7 +71,7 @@ class RunStarted:
     params: int
     recipe: str = ""      # the optimizer and schedule in words (texts.recipe)
     notes: tuple[str, ...] = ()   # about the data: files skipped, a cache used, batches streamed
-    startup_seconds: float = 0.0  # from the command (clock.process_started), or the Trainer's making, to now
+    startup_seconds: float = 0.0  # from the command (clock.process_started), or the Trainer's making; as in run.json
     startup: tuple[tuple[str, float], ...] = ()   # where they went: (phase, seconds) in order
     at: float = field(default_factory=time.time)   # wall clock: the first step starts now
 
@@ -173,6 +173,7 @@ class Prepared:
     notes: tuple[str, ...]            # about the data: files skipped, a cache used, batches streamed
     fill: torch.Tensor                # a black pixel, normalized: what augmentation pads with
     steps: int                        # per epoch
+    tune: finetune.Plan               # the frozen parameters, and when they thaw
 
     @property
     def device(self) -> torch.device:
@@ -238,8 +239,8 @@ def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate
     """One optimizer step at learning rate ``rate`` on this process's part
     (``xb``, ``yb``) of a global batch of ``share`` images; its loss."""
     t, world = p.spec.train, p.world
-    for group in p.optimizer.param_groups:
-        group["lr"] = rate
+    for group in p.optimizer.param_groups:   # each part's rate follows the schedule (lr_parts: its own scale)
+        group["lr"] = rate * group.get("lr_scale", 1.0)
     p.optimizer.zero_grad(set_to_none=True)
     with p.autocast():
         out = p.forward(xb).float()
@@ -383,7 +384,7 @@ class Trainer:
         try:   # from here on, however the run ends, run.json says how
             yield RunStarted(record.dir, record.info.device, epochs, start.epoch + 1, start.step, p.steps,
                              len(p.train_x), len(p.test_x), self.summary.total_params, texts.recipe(p.spec.train),
-                             record.info.data_notes, self._phases.since_began(), tuple(self._phases.parts))
+                             record.info.data_notes, record.info.startup_seconds, tuple(self._phases.parts))
             for epoch in range(start.epoch, epochs):
                 ran = yield from self._epoch(p, record, running, epoch, start.step if epoch == start.epoch else 0)
                 if ran.stopped_at is not None:
@@ -420,17 +421,38 @@ class Trainer:
         return setup, raw
 
     def _prepare(self) -> Generator[DataProgress, None, Prepared]:
-        """The data read, then the model and its optimizer built and the data put on the device."""
+        """The starting weights read, the data read, then the model and its optimizer built (the weights
+        loaded into it) and the data put on the device."""
+        init = self.spec.init
+        source = None   # read first, so that a missing or unsafe file stops the run before the data is read
+        if init.weights and self._resume is None:   # (a resumed run's weights are in its checkpoint)
+            source = pretrained.read(init.weights, download=self.download)
         setup, raw = yield from self._read_data()
         self._phases.mark("data")
         spec, t, world, device = self.spec, self.spec.train, self.world, setup.device
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
-        model = build(spec, self.summary).to(device)
+        model = build(spec, self.summary)
+        notes = list(raw.notes)
+        if source is not None:
+            finetune.check_names(model, init.skip, "init.skip")
+            notes += pretrained.load_into(model, source, init.skip)
+        model = model.to(device)
         if setup.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        optimizer = OPTIMIZERS[t.optimizer](model.parameters(), t)
+        tune = finetune.plan(model, t)
+        if world.active and tune.frozen and t.unfreeze_epoch is not None:
+            raise finetune.PartError("train.unfreeze_epoch is not supported under torchrun yet (DDP fixes the "
+                                "parameters it averages when it starts).\n  Train on one process, or remove "
+                                "unfreeze_epoch.")
+        finetune.set_epoch(model, tune, self._resume[1]["epoch"] if self._resume else 0)   # before DDP sees it
+        optimizer = OPTIMIZERS[t.optimizer](finetune.param_groups(model, t), t)
         forward = distributed.wrap(model, world, device)   # DDP under torchrun: gradients averaged over ranks
-        notes = list(raw.notes)
+        if tune.frozen:
+            trainable, frozen = finetune.counts(model, tune)
+            notes.append(f"frozen: {frozen:,} of {trainable + frozen:,} parameters"
+                         + (f", until epoch {t.unfreeze_epoch}" if t.unfreeze_epoch else "")
+                         + ("; their batch norms keep their statistics" if tune.norms_in_eval and tune.frozen_modules
+                            else ""))
         size, limit = datamod.held_bytes(raw.train, raw.test), spec.data.memory_limit_mb * 2**20
         hold = size <= limit
         if not hold:
@@ -442,7 +464,7 @@ class Trainer:
         fill = datamod.black(spec.data.mean, spec.data.std, train_x.channels, device)
         self._phases.mark("model")
         return Prepared(spec, setup, world, model, forward, optimizer, train_x, train_y, test_x, test_y,
-                        tuple(raw.classes), tuple(notes), fill, math.ceil(len(train_x) / spec.data.batch_size))
+                        tuple(raw.classes), tuple(notes), fill, math.ceil(len(train_x) / spec.data.batch_size), tune)
 
     def _restore(self, p: Prepared) -> Start:
         """A new run starts at epoch 0, step 0; a resumed one gets the model,
@@ -502,7 +524,9 @@ class Trainer:
         draws = EpochDraws.draw(p, epoch, self.summary.input_shape[1:])
         if first == 0:
             running.zero_()
+        finetune.set_epoch(p.model, p.tune, epoch)
         p.model.train()
+        finetune.hold_norms(p.model, p.tune, epoch)
         began, seen = time.perf_counter(), 0
         for step in range(first, p.steps):
             if self._stop_now(step, p.world, p.device):
