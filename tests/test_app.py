@@ -832,3 +832,35 @@ def test_a_data_value_the_browser_holds_from_the_last_spec_is_not_written_into_t
     assert "mean:" not in _text(app) and "(edited)" not in " ".join(c.value for c in app.sidebar.markdown)
     _data_field(app.text_input, "mean").set_value("0.2").run()    # typed into the widget drawn now: written
     assert "mean: 0.2" in _text(app)
+
+
+def test_freezing_by_picking_layers_writes_the_spec_and_the_table_marks_the_frozen_rows(app):
+    """The Train tab's Start-from panel: picked layers go into train.freeze (the text keeps the
+    rest as it was), the shape table marks the rows they freeze, and a weights source typed
+    there goes into init.weights; clearing the pick removes the key again."""
+    freeze = next(w for w in app.multiselect if (w.key or "").startswith("train_freeze-"))
+    assert "conv1" in freeze.options and "all" in freeze.options
+    before = _text(app)
+    freeze.set_value(["conv1"]).run()
+    _no_exceptions(app)
+    text = _text(app)
+    assert "  freeze: [conv1]\n" in text and text.replace("  freeze: [conv1]\n", "") == before   # all else kept
+    table = _table(app)
+    status = dict(zip(table["name"], table["status"], strict=False))
+    assert status["conv1"] == "ok · frozen" and status["conv2"] == "ok"
+    assert any("parameters frozen" in c.value for c in app.caption)
+    assert any("8,490 parameters (34kB; 8,230 trainable, 260 frozen)" in c.value for c in app.caption)
+    weights = next(w for w in app.text_input if (w.key or "").startswith("init_weights-"))
+    weights.set_value("runs/somewhere").run()
+    assert "init: {weights: runs/somewhere}" in _text(app)
+    next(w for w in app.multiselect if (w.key or "").startswith("train_freeze-")).set_value([]).run()
+    assert "freeze" not in _text(app)
+
+
+def test_a_zoo_spec_starts_from_torchvisions_weights_at_a_click(app):
+    app.selectbox(key="spec_pick").set_value("zoo/resnet18.yaml").run()
+    _button(app.button, "Start from torchvision's weights for resnet18").click().run()
+    _no_exceptions(app)
+    import playground
+
+    assert playground.load_spec(_text(app)).init.weights == "torchvision:ResNet18_Weights.IMAGENET1K_V1"

@@ -609,3 +609,29 @@ def test_two_sessions_on_one_file_never_overwrite_each_other_unasked(server, spe
         assert "Traceback" not in a.content() + b.content()
         browser.close()
     (specs / "lenet5.yaml").write_text(original)
+
+
+def test_freeze_layers_by_picking_them_and_see_the_table_mark_them_then_undo(page):
+    """The Train tab's Start-from panel as a person uses it: open it, pick conv1 in Freeze; the
+    text gets train.freeze (nothing else changes), the Edit tab's table marks conv1 frozen and
+    conv2 not, and Undo takes the edit back."""
+    before = _editor(page).input_value()
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Start from weights").click()
+    freeze = page.get_by_test_id("stMultiSelect").filter(has_text="Freeze (train.freeze)")
+    _expect(freeze).to_be_visible(timeout=30_000)
+    freeze.click()
+    page.get_by_role("option", name="conv1", exact=True).click()
+    page.keyboard.press("Escape")
+    _expect(page.get_by_text("parameters frozen", exact=False)).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="Edit").click()
+    text = _wait_for_yaml(page, lambda t: "freeze: [conv1]" in t)
+    assert text.replace("  freeze: [conv1]\n", "") == before
+    table = page.locator(".pg-table")
+    _expect(table.locator("tr.frozen")).to_have_count(1, timeout=30_000)
+    _expect(table.locator("tr.frozen")).to_contain_text("conv1")
+    _expect(table.locator("tr:has(td:text-is('conv2'))")).not_to_have_class("frozen")
+    page.screenshot(path=str(ARTIFACTS / "app-frozen-rows.png"), full_page=False)
+    page.get_by_role("button", name="↶ Undo").click()
+    assert _wait_for_yaml(page, lambda t: t == before) == before
+    _expect(table.locator("tr.frozen")).to_have_count(0, timeout=30_000)

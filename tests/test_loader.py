@@ -91,7 +91,7 @@ def test_unknown_keys_in_sections_and_layers():
     assert layer.message == "unknown key 'inplace' for relu." and layer.fix == "Valid keys: name, register_before."
     assert layer.label == "relu"
     assert section.message == "unknown key 'datset' for data. Did you mean 'dataset'?"
-    assert section.fix.startswith("Valid keys: dataset, path, resize, memory_limit_mb, batch_size")
+    assert section.fix.startswith("Valid keys: dataset, path, resize, crop, memory_limit_mb, batch_size")
 
 
 def test_one_problem_per_value_even_for_unions():

@@ -273,3 +273,72 @@ def test_the_zoo_table_freezes_blocks_by_their_module_paths():
     assert frozen[layer2.path] == 128 * 64 * 9
     assert sum(frozen.get(r.path, 0) for r in summary.rows) == 147_968 + 73_728
     assert all(frozen.get(p, 0) == 0 for p, r in by_name.items() if r.name in ("conv1", "fc") and r.depth == 0)
+
+
+def test_pictures_from_torchvisions_weights_take_their_preprocessing_and_train_the_head_alone(torch_home, tmp_path):
+    """An image folder on ResNet-18 from torchvision's weights, all but the head frozen: the weights'
+    mean, std and crop become the run's (written in its spec.yaml), the log says where they came
+    from, and every tensor but the head's is torchvision's, bit for bit, after training."""
+    from tinydata import write_image_folder
+
+    write_image_folder(tmp_path / "pictures", n_train=8, n_test=2)
+    document = _resnet18(classes=3).to_dict()
+    document.update(input={"channels": 3, "height": 32, "width": 32},
+                    data={"dataset": "image_folder", "path": str(tmp_path / "pictures"), "batch_size": 8},
+                    init={"weights": IMAGENET}, train={"epochs": 1, "freeze": ["all"], "trainable": ["fc"],
+                                                       "device": "cpu", "lr": 0.05})
+    train(playground.load_spec(document), out=tmp_path / "run", download=False)
+    written = yaml.safe_load((tmp_path / "run" / runs.SPEC_FILE).read_text())["data"]
+    assert (written["mean"], written["std"], written["crop"]) == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 0.875)
+    notes = runs.read_info(tmp_path / "run")["data_notes"]
+    assert ("preprocessing from torchvision's ResNet18_Weights.IMAGENET1K_V1: mean [0.485, 0.456, 0.406], std "
+            "[0.229, 0.224, 0.225], crop 0.875 (data.mean, data.std, data.crop in the spec override it)") in notes
+    assert "torchvision's ResNet18_Weights.IMAGENET1K_V1 were trained on 224x224 crops; the spec's input is 32x32" \
+        in notes
+    assert any(n.startswith("the folder's own statistics differ: mean [") for n in notes)
+    theirs = torch_home.state_dict()
+    for (key, value), their in zip(runs.load_checkpoint(tmp_path / "run")["model"].items(), theirs.values(),
+                                   strict=True):
+        if not key.startswith("fc."):
+            assert torch.equal(value, their), key
+
+
+def test_a_crop_keeps_the_middle_as_torchvisions_resize_then_center_crop_does(tmp_path):
+    import numpy as np
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    from playground.train.imagefolder import decode
+
+    y, x = np.mgrid[0:150, 0:200]
+    pixels = np.stack([x * 255 // 199, y * 255 // 149, (x + y) * 255 // 348], -1).astype(np.uint8)   # smooth
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    ours = decode(str(tmp_path / "wide.png"), 3, 56, 56, "center_crop", crop=56 / 64).astype(int)
+    theirs = np.asarray(TF.center_crop(TF.resize(Image.open(tmp_path / "wide.png"), 64), 56)).astype(int)
+    assert np.abs(ours - theirs).mean() < 1.5 and np.abs(ours - theirs).max() <= 6
+    whole = decode(str(tmp_path / "wide.png"), 3, 56, 56, "center_crop").astype(int)
+    assert np.abs(whole - theirs).mean() > 5   # without the crop, a wider view: not the same pixels
+
+
+@pytest.mark.parametrize("freeze", [["conv", "bn"], ["all"]], ids=["body", "all-but-head"])
+def test_a_frozen_prefix_runs_once_and_training_on_its_outputs_ends_with_the_same_weights(tmp_path, data_dir, freeze,
+                                                                                         request):
+    _train(NET, tmp_path, data_dir, "base")
+    text = NET.replace("epochs: 2", "epochs: 3").replace(
+        "train: {", f"init: {{weights: {tmp_path / 'base'}}}\ntrain: {{freeze: {freeze}, trainable: [head], "
+                    if freeze == ["all"] else f"init: {{weights: {tmp_path / 'base'}}}\ntrain: {{freeze: {freeze}, ")
+    events = []
+    train(playground.load_spec(text), events.append, out=tmp_path / "cached", data_dir=data_dir, download=False)
+    uncached = _train(text, tmp_path, data_dir, "uncached", cache_frozen=False)
+    cached = runs.load_checkpoint(tmp_path / "cached")
+    for key, value in uncached["model"].items():
+        assert torch.equal(value, cached["model"][key]), key
+    notes = runs.read_info(tmp_path / "cached")["data_notes"]
+    last = {"body": "3", "all-but-head": "5"}[request.node.callspec.id]   # before the first layer that trains
+    assert any(n.startswith(f"the frozen layers conv..{last} run once, not every epoch") for n in notes), notes
+    assert not any("run once" in n for n in runs.read_info(tmp_path / "uncached")["data_notes"])
+    progress = [e for e in events if type(e).__name__ == "Progress"]
+    assert {(e.split, e.task) for e in progress} == {("train", "running the frozen layers on"),
+                                                    ("test", "running the frozen layers on")}
+    a, b = (runs.read_metrics(tmp_path / name) for name in ("cached", "uncached"))
+    assert [round(r["test_accuracy"], 6) for r in a] == [round(r["test_accuracy"], 6) for r in b]

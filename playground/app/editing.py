@@ -38,6 +38,20 @@ class Checked:
     def ok(self) -> bool:
         return self.error is None
 
+    @functools.cached_property
+    def frozen(self) -> dict[tuple, int] | str | None:
+        """The parameters ``train.freeze`` freezes, by row path (None: nothing frozen, or no
+        valid spec); a part name that is no layer: its message."""
+        if self.spec is None or self.summary is None or not self.spec.train.freeze:
+            return None
+        from playground.check.parts import frozen_by_row
+        from playground.core.errors import PlaygroundError
+
+        try:
+            return frozen_by_row(self.spec, self.summary)
+        except PlaygroundError as err:
+            return str(err)
+
     @property
     def doc_layers(self) -> list:
         """The document's layer entries as written (possibly invalid), or []."""

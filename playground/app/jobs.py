@@ -112,7 +112,8 @@ class TrainingJob(_Job):
     def _record(self, event) -> None:
         s = self._state
         if isinstance(event, DataProgress):
-            s.preparing = (f"Decoding the {event.split} images: {event.done:,} of {event.total:,} "
+            s.preparing = (f"{event.task[:1].upper()}{event.task[1:]} the {event.split} images: {event.done:,} of "
+                           f"{event.total:,} "
                            f"({event.images_per_s:,.0f} images/s)")
             s.prepared = event.done / max(event.total, 1)
         elif isinstance(event, RunStarted):

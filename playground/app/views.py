@@ -25,10 +25,29 @@ def table_rows(checked: Checked, max_depth: int | None = None) -> list[dict]:
     """One row per layer of the document, the layers of blocks under them down to
     ``max_depth`` (a block's row counts all it holds): shapes where known, a dash
     where the check did not get that far, the failing rows marked."""
+    frozen = checked.frozen if isinstance(checked.frozen, dict) else {}
     return [{"#": v.position, "name": v.name or "", "type": INDENT * v.depth + v.type,
              "output shape": shape_text(v.output_shape), "params": count(v.params), "MACs": count(v.macs),
-             "status": "✗ error" if v.bad else ("ok" if v.output_shape is not None else "not checked")}
+             "status": "✗ error" if v.bad else ("not checked" if v.output_shape is None else
+                                                _frozen_status(frozen.get(v.path, 0), v.params or 0))}
             for v in checked.tree(max_depth)]
+
+
+FROZEN, PART_FROZEN = "ok · frozen", "ok · part frozen"
+
+
+def frozen_total(checked: Checked) -> int | None:
+    """How many parameters train.freeze freezes in all (None: nothing frozen, or the names are wrong)."""
+    if not isinstance(checked.frozen, dict) or checked.summary is None:
+        return None
+    return sum(checked.frozen.get(row.path, 0) for row in checked.summary.rows)
+
+
+def _frozen_status(frozen: int, params: int) -> str:
+    """A checked row's status: frozen whole (train.freeze), in part, or training."""
+    if frozen and frozen == params:
+        return FROZEN
+    return PART_FROZEN if frozen else "ok"
 
 
 NUMERIC = ("params", "MACs")                          # right-aligned, never wrapped
@@ -44,6 +63,7 @@ TABLE_STYLE = """<style>
 .pg-table .whole {white-space: nowrap; overflow-wrap: normal}
 .pg-table .name {overflow-wrap: anywhere}
 .pg-table tr.bad td {background: #f8d7da}
+.pg-table tr.frozen td {color: #5b6b80; background: #eef3f8}
 </style>"""
 
 
@@ -64,7 +84,8 @@ def table_html(rows: list[dict], columns=TABLE_COLUMNS, max_rows: int = 30) -> s
         return f'<td class="{kind}">{text}</td>' if kind else f"<td>{text}</td>"
 
     head = "".join(f'<th class="{"num" if c in NUMERIC else ""}">{escape(c)}</th>' for c in columns)
-    body = "".join(f'<tr class="{"bad" if r.get("status") == "✗ error" else ""}">'
+    marks = {"✗ error": "bad", FROZEN: "frozen"}
+    body = "".join(f'<tr class="{marks.get(r.get("status"), "")}">'
                    + "".join(cell(c, r.get(c, "")) for c in columns) + "</tr>" for r in rows)
     height = f"max-height: {ROW_PX * (max_rows + 1) + 2}px" if len(rows) > max_rows else ""
     return (f'{TABLE_STYLE}<div class="pg-table" style="{height}"><table><thead><tr>{head}</tr></thead>'
@@ -153,3 +174,9 @@ def sweep_rows(rows) -> list[dict]:
 def named_paths(layers: list) -> list[str]:
     """The names a sweep can address in a spec's top-level layers ('layers.conv1'), in order."""
     return [f"layers.{layer['name']}" for layer in layers if isinstance(layer, dict) and layer.get("name")]
+
+
+def top_level_names(summary) -> list[str]:
+    """The model's top-level parts as train.freeze names them: each layer's name, or its position."""
+    return [row.name or str(row.index) for row in summary.rows]
+

@@ -82,6 +82,11 @@ class Data(Section):
         "center_crop", description="image_folder: how images become the input's size: center_crop scales "
                                    "them to cover it and cuts the middle (keeps the aspect); stretch scales "
                                    "each side to fit.")
+    crop: float | None = Field(
+        None, gt=0, le=1,
+        description="image_folder, center_crop: the part of the covering size that is kept, as torchvision's "
+                    "Resize(256) then CenterCrop(224) keeps 224/256 = 0.875. Default 1 (all of it), or the "
+                    "starting weights' own (init.weights from torchvision: their transforms' crop over resize).")
     memory_limit_mb: float = Field(
         4096.0, gt=0, le=2**24,
         description="Largest data held in memory, normalized (4 bytes a value); a larger dataset is read "

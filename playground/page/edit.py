@@ -173,7 +173,10 @@ def show_table(checked: editing.Checked) -> None:
     if checked.summary is not None:
         s = checked.summary
         batch = checked.spec.data.batch_size
-        st.caption(f"**Total**: {texts.count(s.total_params)} parameters ({human(s.total_params * 4)}B), "
+        frozen = views.frozen_total(checked)
+        trains = f"; {texts.count(s.total_params - frozen)} trainable, {texts.count(frozen)} frozen" \
+            if frozen is not None else ""
+        st.caption(f"**Total**: {texts.count(s.total_params)} parameters ({human(s.total_params * 4)}B{trains}), "
                    f"{texts.count(s.total_macs)} MACs per sample; activations {human(s.activation_bytes(batch))}B "
                    f"per batch of {batch}. Input {fmt(s.input_shape)} → output {fmt(s.output_shape)}.")
 

@@ -18,7 +18,7 @@ from playground.app.forms import from_text, to_text
 from playground.core import texts
 from playground.core.errors import SpecError
 from playground.format.datasets import folder_path
-from playground.format.spec import Data
+from playground.format.spec import Data, Init, Train
 from playground.layers.shapes import fmt
 from playground.page.state import KEYS as SHARED
 from playground.page.state import WORDS, Folders, shared
@@ -52,6 +52,9 @@ class Keys:
 
     def data(self, name: str) -> str:
         return f"data_{name}"               # the Data panel's widget for data.<name>
+
+    def field(self, section: str, name: str) -> str:
+        return f"{section}_{name}"          # the widget for <section>.<name> (data_<name>: the Data panel's)
 
 
 KEYS = Keys()
@@ -107,6 +110,9 @@ def render(checked: editing.Checked, folders: Folders) -> None:
     with st.expander("Data", expanded=checked.data_section.get("dataset") == "image_folder"):
         with guard("The data settings"):
             data_panel(checked)
+    with st.expander("Start from weights", expanded=bool(editing.written_section(checked.text, "init"))):
+        with guard("The weights settings"):
+            weights_panel(checked, folders)
     if checked.spec is None:
         st.warning("Fix the spec first (see the Edit tab): only a valid spec can be trained.")
     elif not checked.spec.trainable:
@@ -136,33 +142,84 @@ def render(checked: editing.Checked, folders: Folders) -> None:
 
 # -- the Data panel ---------------------------------------------------------------------
 
-def _on_data_field(name: str, key: str, widget: str, shown) -> None:
-    if _written(name) != shown:   # drawn for an earlier text: its value would undo what came since
+SECTION_FIELDS = {"data": DATA_FIELDS, "init": tuple(Init.model_fields), "train": tuple(Train.model_fields)}
+
+
+def _on_field(section: str, name: str, key: str, widget: str, shown) -> None:
+    if _written(section, name) != shown:   # drawn for an earlier text: its value would undo what came since
         return
     value = _state()[key]
     if widget == "text":
         value = value.strip() or None
     elif widget == "yaml":
         value = from_text(value) if value.strip() else None
-    shared.edit(lambda t: document.set_section_field(t, "data", name, value, DATA_FIELDS), f"set data.{name}")
+    elif widget == "names":
+        value = list(value) or None
+    shared.edit(lambda t: document.set_section_field(t, section, name, value, SECTION_FIELDS[section]),
+                f"set {section}.{name}")
 
 
-def _written(name: str):
-    """data.<name> as the open text writes it now (None: not written, or not readable)."""
-    return editing.written_section(shared.text, "data").get(name)
+def _written(section: str, name: str):
+    """<section>.<name> as the open text writes it now (None: not written, or not readable)."""
+    return editing.written_section(shared.text, section).get(name)
 
 
-def _data_widget(kind, label: str, name: str, current, widget: str, data: dict, **options) -> None:
-    """A widget for data.<name> that shows the text's value and writes changes back to it.
+def _field_widget(kind, label: str, section: str, name: str, current, widget: str, written: dict,
+                  **options) -> None:
+    """A widget for <section>.<name> that shows the text's value and writes changes back to it.
     Its key names the value it shows: a value the browser still holds from an earlier
     text (a spec opened, or the YAML edited, while the page redrew) belongs to a widget
     that is gone and is dropped, instead of being written back over the new text (it
     put mnist_cnn's mean and std into lenet5 when a click came mid-redraw). Its change
     is written only if the text still holds what the widget was drawn from."""
-    shown = data.get(name)
-    key = f"{KEYS.data(name)}-{hashlib.sha1(repr(shown).encode()).hexdigest()[:10]}"
+    shown = written.get(name)
+    key = f"{KEYS.field(section, name)}-{hashlib.sha1(repr(shown).encode()).hexdigest()[:10]}"
     _state()[key] = current   # the text is the source of truth: typed YAML shows here at once
-    kind(label, key=key, on_change=_on_data_field, args=(name, key, widget, shown), **options)
+    kind(label, key=key, on_change=_on_field, args=(section, name, key, widget, shown), **options)
+
+
+def _data_widget(kind, label: str, name: str, current, widget: str, data: dict, **options) -> None:
+    _field_widget(kind, label, "data", name, current, widget, data, **options)
+
+
+def _use_torchvision_weights(builder: str) -> None:
+    from playground.train.pretrained import default_weights
+
+    value = default_weights(builder)
+    if value is not None:
+        shared.edit(lambda t: document.set_section_field(t, "init", "weights", value, SECTION_FIELDS["init"]),
+                    "set init.weights")
+
+
+def weights_panel(checked: editing.Checked, folders: Folders) -> None:
+    """Where the weights start from (init.weights: torchvision's for a zoo spec at a click) and which
+    parts train (train.freeze and trainable, picked from the model's top-level layers), written
+    into the spec's text."""
+    init, train = (editing.written_section(checked.text, s) for s in ("init", "train"))
+    spec = checked.spec
+    if spec is not None and (folders.specs / "zoo" / f"{spec.name}.yaml").is_file():   # a torchvision builder's
+        st.button(f"Start from torchvision's weights for {spec.name}", on_click=_use_torchvision_weights,
+                  args=(spec.name,), help="Its default weights (ImageNet), from torch's hub cache; downloaded "
+                                          "when online.")
+    weights = init.get("weights")
+    cols = st.columns([3, 2, 2])
+    _field_widget(cols[0].text_input, "Start from (init.weights)", "init", "weights",
+                  weights if isinstance(weights, str) else "", "text", init,
+                  placeholder="e.g. torchvision:ResNet18_Weights.IMAGENET1K_V1, runs/NAME-TIME, weights.pt",
+                  help=Init.model_fields["weights"].description)
+    names = ["all", *(views.top_level_names(checked.summary) if checked.summary is not None else [])]
+    for col, name in zip(cols[1:], ("freeze", "trainable"), strict=True):
+        picked = train.get(name)
+        picked = [n for n in picked if isinstance(n, str)] if isinstance(picked, list) else []
+        _field_widget(col.multiselect, f"{name.capitalize()} (train.{name})", "train", name, picked, "names",
+                      train, options=list(dict.fromkeys([*names, *picked])),
+                      help=Train.model_fields[name].description)
+    if isinstance(checked.frozen, str):
+        st.warning(views.error_markdown(checked.frozen))
+    elif checked.frozen is not None:
+        frozen = views.frozen_total(checked)
+        st.caption(f"{frozen:,} of {checked.summary.total_params:,} parameters frozen (the Edit tab's table marks "
+                   "their layers); the rest trains.")
 
 
 def data_panel(checked: editing.Checked) -> None:
@@ -227,7 +284,8 @@ def folder_preview(path: str, spec) -> None:
     for n, (name, file) in enumerate(found.samples[:16]):
         try:
             if shape is not None:   # as the model will see it: converted and resized as the spec says
-                image = imagefolder.decode(file, *shape, spec.data.resize)
+                image = imagefolder.decode(file, *shape, spec.data.resize,
+                                           spec.data.crop if spec.data.crop is not None else 1.0)
                 image = image[..., 0] if shape[0] == 1 else image
             else:
                 image = file

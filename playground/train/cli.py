@@ -75,10 +75,10 @@ class Console:
     def __call__(self, event) -> None:
         from playground.train.engine import DataProgress, EpochDone, RunEnded, RunStarted, StepDone
 
-        if isinstance(event, DataProgress):   # an image folder's first use
-            if self.bar is None or self.bar.desc != f"decoding {event.split}":
+        if isinstance(event, DataProgress):   # an image folder's first use, a frozen part's outputs
+            if self.bar is None or self.bar.desc != f"{event.task} {event.split}":
                 self.close()
-                self.bar = self._bar(event.total, event.done, f"decoding {event.split}", "img")
+                self.bar = self._bar(event.total, event.done, f"{event.task} {event.split}", "img")
             self.bar.update(event.done - self.bar.n)
             self.bar.set_postfix_str(f"{event.images_per_s:,.0f} img/s", refresh=False)
         elif isinstance(event, RunStarted):

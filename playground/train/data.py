@@ -66,7 +66,8 @@ def load(data, input_shape: tuple[int, int, int], root: Path, *,
     folder = folder_path(data.path, root)
     channels, height, width = input_shape
     try:
-        cached = yield from imagefolder.load(folder, channels, height, width, data.resize)
+        cached = yield from imagefolder.load(folder, channels, height, width, data.resize,
+                                             crop=data.crop if data.crop is not None else 1.0)
     except imagefolder.FolderError as exc:
         raise DataError(str(exc)) from None
     stats = tuple(cached.mean), tuple(cached.std)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -154,6 +155,18 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor | datamod.Images, y: torch.
 
 
 @dataclass(frozen=True)
+class Features:
+    """What the first ``layers`` top-level layers of the model, frozen, compute from every image, once:
+    in the training precision for the training images, in the test pass's for the test images. The
+    rest of the model (``head``) trains on them as it would on the images through those layers."""
+
+    layers: int
+    head: torch.nn.Module
+    train: torch.Tensor
+    test: torch.Tensor
+
+
+@dataclass(frozen=True)
 class Prepared:
     """What a run trains, made once before its first step: the spec (with the
     data's statistics filled in), where it runs, the model and its optimizer,
@@ -174,6 +187,10 @@ class Prepared:
     fill: torch.Tensor                # a black pixel, normalized: what augmentation pads with
     steps: int                        # per epoch
     tune: finetune.Plan               # the frozen parameters, and when they thaw
+    cached: Features | None = None    # a frozen prefix's outputs, computed once, while it stays frozen
+
+    def uses_cache(self, epoch: int) -> bool:
+        return self.cached is not None and self.tune.frozen_at(epoch)
 
     @property
     def device(self) -> torch.device:
@@ -204,6 +221,7 @@ class EpochDraws:
     order: torch.Tensor
     plan: tuple[torch.Tensor, torch.Tensor] | None    # crop offsets and flips (data.augment padding, hflip)
     holes: torch.Tensor | None                          # cutout centers (data.augment cutout)
+    epoch: int = 0
 
     @classmethod
     def draw(cls, p: Prepared, epoch: int, image_size: tuple[int, int]) -> EpochDraws:
@@ -212,11 +230,13 @@ class EpochDraws:
         plan = tuple(x.to(p.device) for x in datamod.augment_plan(n, aug.padding, aug.hflip, t.seed, epoch)) \
             if aug.padding or aug.hflip else None
         holes = datamod.cutout_plan(n, *image_size, t.seed, epoch).to(p.device) if aug.cutout else None
-        return cls(order, plan, holes)
+        return cls(order, plan, holes, epoch)
 
     def batch(self, p: Prepared, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The training images at ``idx``, augmented, and their labels."""
         aug = p.spec.data.augment
+        if p.uses_cache(self.epoch):   # (only without augmentation)
+            return p.cached.train.index_select(0, idx), p.train_y.index_select(0, idx)
         xb, yb = p.train_x.take(idx), p.train_y.index_select(0, idx)
         if self.plan is not None:   # per image, by its index: the same draw whatever the batch
             xb = datamod.augment(xb, self.plan[0][idx], self.plan[1][idx], aug.padding, p.fill)
@@ -235,15 +255,17 @@ class EpochSteps:
     seen: int = 0
 
 
-def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate: float) -> torch.Tensor:
+def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate: float,
+               forward: torch.nn.Module | None = None) -> torch.Tensor:
     """One optimizer step at learning rate ``rate`` on this process's part
-    (``xb``, ``yb``) of a global batch of ``share`` images; its loss."""
+    (``xb``, ``yb``) of a global batch of ``share`` images; its loss. ``forward``:
+    what runs on ``xb`` (the model, or the head on a frozen prefix's outputs)."""
     t, world = p.spec.train, p.world
     for group in p.optimizer.param_groups:   # each part's rate follows the schedule (lr_parts: its own scale)
         group["lr"] = rate * group.get("lr_scale", 1.0)
     p.optimizer.zero_grad(set_to_none=True)
     with p.autocast():
-        out = p.forward(xb).float()
+        out = (forward or p.forward)(xb).float()
         if world.active:   # sum / global batch x processes: DDP's average is the global mean
             loss = F.cross_entropy(out, yb, reduction="sum", label_smoothing=t.label_smoothing) \
                 * (world.size / share)
@@ -254,10 +276,13 @@ def train_step(p: Prepared, xb: torch.Tensor, yb: torch.Tensor, share: int, rate
     return loss
 
 
-def score_test_set(p: Prepared) -> tuple[float, float]:
-    """Mean test loss and accuracy (0..1) of the model as it is now; under
+def score_test_set(p: Prepared, epoch: int) -> tuple[float, float]:
+    """Mean test loss and accuracy (0..1) of the model as it is now (in epoch ``epoch``); under
     torchrun each rank tests its part of the test set, and the sums are added up."""
     batch, amp_dtype = p.spec.data.test_batch_size, p.setup.test_dtype
+    if p.uses_cache(epoch):   # the frozen prefix's test outputs, computed as this pass would
+        loss, preds = evaluate(p.cached.head, p.cached.test, p.test_y, batch, amp_dtype)
+        return loss, (preds == p.test_y).float().mean().item()
     if not p.world.active:
         loss, preds = evaluate(p.model, p.test_x, p.test_y, batch, amp_dtype)
         return loss, (preds == p.test_y).float().mean().item()
@@ -329,11 +354,13 @@ class Trainer:
     def __init__(self, spec: SpecBase, *, summary: Summary | None = None, out: str | Path | None = None,
                  runs_base: str | Path = runs.DEFAULT_RUNS, data_dir: str | Path | None = None, download: bool = True,
                  amp: bool = True, progress_every: int = 20, startup: clock.Phases | None = None,
-                 _resume: tuple[Path, dict] | None = None):
+                 cache_frozen: bool = True, _resume: tuple[Path, dict] | None = None):
         """``summary`` is the check's result for ``spec`` under this ``data_dir``
         (``playground.load_checked``); without it the spec is checked here. ``startup``:
         the phases of a command's start so far (RunStarted adds the run's own); without
-        it the start-up is timed from here."""
+        it the start-up is timed from here. ``cache_frozen``: run a frozen prefix of the model
+        once, not every epoch, where its outputs cannot change (False: every epoch, as a check)."""
+        self.cache_frozen = cache_frozen
         self._phases = startup if startup is not None else clock.Phases()
         require_dataset(spec)
         self.world = distributed.from_environment()   # torchrun's processes, or one
@@ -379,6 +406,7 @@ class Trainer:
         StepDone and EpochDone as it trains, and RunEnded."""
         p = yield from self._prepare()
         start = self._restore(p)
+        p = yield from self._cache_features(p, start.epoch)   # from the weights the run starts with
         record = self._open(p, start)
         epochs, running = p.spec.train.epochs, start.running
         try:   # from here on, however the run ends, run.json says how
@@ -425,14 +453,20 @@ class Trainer:
         loaded into it) and the data put on the device."""
         init = self.spec.init
         source = None   # read first, so that a missing or unsafe file stops the run before the data is read
+        followed = []
         if init.weights and self._resume is None:   # (a resumed run's weights are in its checkpoint)
             source = pretrained.read(init.weights, download=self.download)
+            self.spec, followed = pretrained.follow(self.spec, source)   # the run's spec.yaml records them
         setup, raw = yield from self._read_data()
         self._phases.mark("data")
         spec, t, world, device = self.spec, self.spec.train, self.world, setup.device
         torch.manual_seed(t.seed)  # same seed, same initial weights as a hand-written model
         model = build(spec, self.summary)
-        notes = list(raw.notes)
+        notes = list(raw.notes) + followed
+        if followed and raw.statistics is not None and _differ(raw.statistics, (spec.data.mean, spec.data.std)):
+            mean, std = raw.statistics
+            notes.append(f"the folder's own statistics differ: mean {_listed(mean)}, std {_listed(std)} (set "
+                         "data.mean and data.std to normalize by them instead)")
         if source is not None:
             finetune.check_names(model, init.skip, "init.skip")
             notes += pretrained.load_into(model, source, init.skip)
@@ -465,6 +499,43 @@ class Trainer:
         self._phases.mark("model")
         return Prepared(spec, setup, world, model, forward, optimizer, train_x, train_y, test_x, test_y,
                         tuple(raw.classes), tuple(notes), fill, math.ceil(len(train_x) / spec.data.batch_size), tune)
+
+    def _cache_features(self, p: Prepared, epoch: int) -> Generator[DataProgress, None, Prepared]:
+        """``p`` training on a frozen prefix's outputs, computed once (with progress) from the weights
+        as they start ``epoch`` (a resumed run's: its checkpoint's), where the prefix stays frozen,
+        the data is held and not augmented, and its outputs fit in the memory limit; else ``p``."""
+        aug = p.spec.data.augment
+        if not (self.cache_frozen and p.train_x.held is not None and not p.world.active
+                and p.tune.frozen_at(epoch) and not (aug.padding or aug.hflip or aug.cutout)):
+            return p
+        k = finetune.frozen_prefix(p.model, p.tune)
+        if not k:
+            return p
+        children = list(p.model.named_children())   # (a Model's children run in this order)
+        body, head = (torch.nn.Sequential(OrderedDict(part)) for part in (children[:k], children[k:]))
+        spec, limit = p.spec, p.spec.data.memory_limit_mb * 2**20
+        with torch.no_grad():
+            width = body.eval()(p.train_x[:1]).numel()
+        size = 4 * width * (len(p.train_x) + len(p.test_x))
+        if size > limit:
+            return replace(p, notes=(*p.notes, f"the frozen layers' outputs would take {size / 2**20:,.1f} MiB, "
+                                               f"over data.memory_limit_mb: computed every epoch instead"))
+        began, outputs = time.perf_counter(), {}
+        body.eval()
+        for split, images, dtype in (("train", p.train_x, p.setup.amp_dtype), ("test", p.test_x, p.setup.test_dtype)):
+            parts, n, batch = [], len(images), spec.data.test_batch_size
+            yield DataProgress(split, 0, n, 0.0, "running the frozen layers on")
+            with torch.no_grad(), torch.autocast(p.device.type, dtype=dtype, enabled=dtype is not None):
+                for i in range(0, n, batch):
+                    parts.append(body(images[i:i + batch]))
+                    yield DataProgress(split, min(n, i + batch), n, time.perf_counter() - began,
+                                       "running the frozen layers on")
+            outputs[split] = torch.cat(parts)
+        names = [name for name, _ in children]
+        note = (f"the frozen layers {names[0]}..{names[k - 1]} run once, not every epoch: the rest trains on "
+                f"their outputs ({time.perf_counter() - began:.1f} s, {size / 2**20:,.1f} MiB)")
+        self._phases.mark("frozen layers")
+        return replace(p, cached=Features(k, head, outputs["train"], outputs["test"]), notes=(*p.notes, note))
 
     def _restore(self, p: Prepared) -> Start:
         """A new run starts at epoch 0, step 0; a resumed one gets the model,
@@ -527,6 +598,7 @@ class Trainer:
         finetune.set_epoch(p.model, p.tune, epoch)
         p.model.train()
         finetune.hold_norms(p.model, p.tune, epoch)
+        forward = p.cached.head if p.uses_cache(epoch) else None
         began, seen = time.perf_counter(), 0
         for step in range(first, p.steps):
             if self._stop_now(step, p.world, p.device):
@@ -536,7 +608,7 @@ class Trainer:
             idx = distributed.shard(idx, p.world)                # this process's part of it
             xb, yb = draws.batch(p, idx)
             # The learning rate is a function of the step: resume stays exact.
-            running += train_step(p, xb, yb, share, lr_at(t, epoch * p.steps + step, p.steps)).detach()
+            running += train_step(p, xb, yb, share, lr_at(t, epoch * p.steps + step, p.steps), forward).detach()
             seen += len(idx)
             done = step + 1
             if done % self.progress_every == 0 or done == p.steps:
@@ -551,7 +623,7 @@ class Trainer:
                    ran: EpochSteps) -> EpochDone:
         """A finished epoch tested, and recorded: metrics, checkpoint, run.json."""
         eval_began = time.perf_counter()
-        test_loss, accuracy = score_test_set(p)
+        test_loss, accuracy = score_test_set(p, epoch)
         train_loss = distributed.all_sum(running.clone(), p.world).item() / p.world.size / p.steps
         seen = ran.seen * p.world.size
         done = EpochDone(epoch + 1, p.spec.train.epochs, train_loss, test_loss, accuracy,
@@ -565,7 +637,7 @@ class Trainer:
         record.checkpoint(epoch, step, running)
         kept = record.last_accuracy()
         if step > 0:  # the weights moved since the last test: score the ones kept
-            kept = score_test_set(p)[1]
+            kept = score_test_set(p, epoch)[1]
         trained = round(epoch + step / p.steps, 2)
         record.finish("stopped", epochs_done=epoch, epochs_trained=trained, test_accuracy=kept)
         return RunEnded("stopped", epoch, kept, record.dir, trained, record.info.seconds)
@@ -583,6 +655,17 @@ class Trainer:
                 f"(lr={self.spec.train.lr}, optimizer={self.spec.train.optimizer}).\n"
                 f"  The last good checkpoint ({kept}) is kept in {self.run_dir}.\n"
                 f"  Lower the learning rate (--lr), or check the data normalization.")
+
+
+def _listed(v) -> str:
+    return "[" + ", ".join(f"{x:.3f}" for x in (v if isinstance(v, (list, tuple)) else [v])) + "]"
+
+
+def _differ(ours, theirs, tolerance: float = 0.02) -> bool:
+    """Whether two (mean, std) pairs differ by more than ``tolerance`` in any channel."""
+    flat = [[*(v if isinstance(v, (list, tuple)) else [v])] for v in (*ours, *theirs)]
+    return any(abs(a - b) > tolerance for x, y in ((flat[0], flat[2]), (flat[1], flat[3]))
+               for a, b in zip(x, y, strict=False))
 
 
 def lr_at(t, k: int, steps: int) -> float:

@@ -84,3 +84,30 @@ def counts(model: torch.nn.Module, p: Plan, epoch: int = 0) -> tuple[int, int]:
     """(trainable, frozen) parameter counts in ``epoch``."""
     frozen = sum(v.numel() for k, v in model.named_parameters() if p.frozen_at(epoch) and k in p.frozen)
     return sum(v.numel() for v in model.parameters()) - frozen, frozen
+
+
+def _stochastic(module: torch.nn.Module) -> bool:
+    """Whether ``module`` draws at random while training (dropout, stochastic depth, attention dropout)."""
+    from playground.layers.modules import StochasticDepth
+
+    dropout = getattr(module, "dropout", None)
+    return isinstance(module, (torch.nn.modules.dropout._DropoutNd, StochasticDepth)) or (
+        isinstance(dropout, float) and dropout > 0)
+
+
+def frozen_prefix(model: torch.nn.Module, p: Plan) -> int:
+    """How many of ``model``'s top-level layers, from the first, compute the same outputs in every
+    epoch while ``p`` freezes them: every parameter frozen, batch norms held in eval mode, nothing
+    drawn at random. 0 when there is none worth caching (no parameters in it) or the model's
+    children do not run in their registration order."""
+    from playground.check.builder import Model
+
+    if type(model) is not Model or not p.frozen or not p.norms_in_eval:
+        return 0
+    k, weights = 0, 0
+    for name, child in model.named_children():
+        params = [f"{name}.{key}" for key, _ in child.named_parameters()]
+        if any(key not in p.frozen for key in params) or any(_stochastic(m) for m in child.modules()):
+            break
+        k, weights = k + 1, weights + len(params)
+    return k if weights else 0

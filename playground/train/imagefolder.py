@@ -211,17 +211,19 @@ def preview(root: Path, per_class: int = 2) -> Preview:
 
 # -- decoding -----------------------------------------------------------------
 
-def decode(path: str, channels: int, height: int, width: int, resize: str) -> np.ndarray:
+def decode(path: str, channels: int, height: int, width: int, resize: str, crop: float = 1.0) -> np.ndarray:
     """One image file -> H x W x C uint8: converted to grayscale (1 channel) or
     RGB (3), then resized to height x width, either stretched or scaled to
     cover it and center-cropped (torchvision's Resize + CenterCrop, in one
-    antialiased resampling). Raises on a file Pillow cannot decode."""
+    antialiased resampling; ``crop`` < 1 keeps that part of the covering size,
+    as Resize(256) + CenterCrop(224) keeps 0.875). Raises on a file Pillow
+    cannot decode."""
     from PIL import Image
 
     mode = "L" if channels == 1 else "RGB"
     with Image.open(path) as im:
         if resize == "center_crop":
-            scale = max(height / im.height, width / im.width)
+            scale = max(height / im.height, width / im.width) / crop
             need = (max(width, round(im.width * scale)), max(height, round(im.height * scale)))
         else:
             need = (width, height)
@@ -236,6 +238,9 @@ def decode(path: str, channels: int, height: int, width: int, resize: str) -> np
             else:
                 ch = w * height / width
                 box = (0, (h - ch) / 2, w, (h + ch) / 2)
+            if crop < 1:   # the middle part of that region
+                cx, cy, bw, bh = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]
+                box = (cx - bw * crop / 2, cy - bh * crop / 2, cx + bw * crop / 2, cy + bh * crop / 2)
         im = im.resize((width, height), Image.Resampling.BILINEAR, box=box)
         return np.asarray(im, dtype=np.uint8).reshape(height, width, channels)
 
@@ -255,12 +260,12 @@ def _eight_bit(im):
 
 
 def _decode_chunk(images: np.ndarray, start: int, paths: Sequence[str], channels: int, height: int, width: int,
-                  resize: str) -> list[tuple[int, str]]:
+                  resize: str, crop: float = 1.0) -> list[tuple[int, str]]:
     """Decode ``paths`` into rows start.. of ``images``; the failures as (row, reason)."""
     failed = []
     for i, path in enumerate(paths):
         try:
-            images[start + i] = decode(path, channels, height, width, resize)
+            images[start + i] = decode(path, channels, height, width, resize, crop)
         except Exception as exc:   # any file that is not a readable image: skipped, reported
             failed.append((start + i, f"{type(exc).__name__}: {exc}"))
     return failed
@@ -268,12 +273,14 @@ def _decode_chunk(images: np.ndarray, start: int, paths: Sequence[str], channels
 
 @dataclass(frozen=True)
 class Progress:
-    """Decoding progress: ``done`` of ``total`` images of a split."""
+    """Progress of a pass over a split's images before training: ``done`` of ``total``, decoding
+    them (an image folder's first use) or computing a frozen part's outputs (``task``)."""
 
     split: str
     done: int
     total: int
     seconds: float
+    task: str = "decoding"
 
     @property
     def images_per_s(self) -> float:
@@ -308,20 +315,21 @@ class Cached:
         return out
 
 
-def cache_folder(root: Path, channels: int, height: int, width: int, resize: str) -> Path:
-    key = f"{root.resolve()}|{channels}x{height}x{width}|{resize}|v{DECODER_VERSION}"
+def cache_folder(root: Path, channels: int, height: int, width: int, resize: str, crop: float = 1.0) -> Path:
+    cropped = f"|crop{crop!r}" if crop != 1 else ""   # (the caches made before crop existed keep their names)
+    key = f"{root.resolve()}|{channels}x{height}x{width}|{resize}{cropped}|v{DECODER_VERSION}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache.root() / "image_folder" / f"{root.resolve().name}-{channels}x{height}x{width}-{resize}-{digest}"
 
 
 def load(root: Path, channels: int, height: int, width: int, resize: str = "center_crop",
-         workers: int | None = None) -> Generator[Progress, None, Cached]:
+         workers: int | None = None, crop: float = 1.0) -> Generator[Progress, None, Cached]:
     """The image folder at ``root`` decoded to ``channels`` x ``height`` x
     ``width``: from the cache when it matches the folder, else decoded now,
     yielding Progress as it goes (``cached = yield from load(...)``)."""
     found = scan(root)
     fingerprint = found.fingerprint()
-    folder = cache_folder(root, channels, height, width, resize)
+    folder = cache_folder(root, channels, height, width, resize, crop)
     cached = _read(folder, fingerprint)
     if cached is not None:
         return cached
@@ -331,7 +339,7 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
         skipped = {}
         for split, samples in (("train", found.train), (found.test_name, found.test)):
             failures = yield from _decode_split(tmp, "train" if split == "train" else "test", split, samples,
-                                                channels, height, width, resize, workers)
+                                                channels, height, width, resize, crop, workers)
             skipped[split] = [os.path.relpath(samples[row][0], root) for row, _ in failures]
         if len(np.load(tmp / "train.labels.npy")) == 0:
             raise FolderError(f"none of the training images in {root}/train/ could be read "
@@ -339,7 +347,7 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
                               "  The files are not images Pillow can decode (PNG, JPEG, BMP, GIF, WebP, TIFF).")
         mean, std = _statistics(np.load(tmp / "train.npy", mmap_mode="r"))
         meta = {"fingerprint": fingerprint, "source": str(root.resolve()), "classes": list(found.classes),
-                "shape": [height, width, channels], "resize": resize, "mean": mean, "std": std,
+                "shape": [height, width, channels], "resize": resize, "crop": crop, "mean": mean, "std": std,
                 "skipped": skipped, "seconds": round(time.perf_counter() - began, 3), "decoder": DECODER_VERSION}
         cache.seal(tmp, meta)
         cache.publish(tmp, folder)
@@ -351,7 +359,7 @@ def load(root: Path, channels: int, height: int, width: int, resize: str = "cent
 
 
 def _decode_split(tmp: Path, stem: str, split: str, samples, channels: int, height: int, width: int,
-                  resize: str, workers: int | None) -> Generator[Progress, None, list[tuple[int, str]]]:
+                  resize: str, crop: float, workers: int | None) -> Generator[Progress, None, list[tuple[int, str]]]:
     n = len(samples)
     out = tmp / f"{stem}.npy"
     images = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, height, width, channels))
@@ -360,7 +368,7 @@ def _decode_split(tmp: Path, stem: str, split: str, samples, channels: int, heig
     workers = workers if workers is not None else min(os.cpu_count() or 1, len(chunks))
     began, done, failures = time.perf_counter(), 0, []
     yield Progress(split, 0, n, 0.0)
-    args = (channels, height, width, resize)
+    args = (channels, height, width, resize, crop)
     # Threads: Pillow lets go of the GIL while it decodes and resamples, so they run
     # in parallel, with no process to start and nothing to copy back.
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:

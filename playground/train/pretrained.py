@@ -102,6 +102,18 @@ def torchvision_weights(name: str):
                        "(torchvision.models.get_model_weights('resnet18') lists a model's).")
 
 
+def default_weights(builder: str) -> str | None:
+    """torchvision's default weights for its builder ``builder`` (a zoo spec's name), as init.weights
+    names them (``torchvision:ResNet18_Weights.IMAGENET1K_V1``); None where it has none."""
+    from torchvision import models
+
+    try:
+        weights = models.get_model_weights(builder).DEFAULT
+    except (ValueError, KeyError, AttributeError):
+        return None
+    return f"{TORCHVISION}{type(weights).__name__}.{weights.name}"
+
+
 def cached_file(weights) -> Path:
     """Where torch's hub cache keeps ``weights``' file: $TORCH_HOME/hub/checkpoints/<its file name>."""
     from urllib.parse import urlparse
@@ -129,6 +141,46 @@ def _torchvision(name: str, download: bool) -> Source:
     except runs.RunError as exc:
         raise WeightsError(str(exc)) from None
     return Source(words, _tensors(tensors, path), dict(weights.meta, transforms=weights.transforms))
+
+
+def preprocessing(source: Source) -> dict | None:
+    """What torchvision's weights document of their preprocessing (their ``transforms()``): the
+    mean and std, the crop (crop size over resize size: 224/256 = 0.875) and the crop's size;
+    None for weights that document none (a run, a file)."""
+    make = source.meta.get("transforms")
+    if make is None:
+        return None
+    t = make()
+    crop, resize = getattr(t, "crop_size", None), getattr(t, "resize_size", None)
+    return {"mean": [float(v) for v in t.mean], "std": [float(v) for v in t.std],
+            "crop": round(crop[0] / resize[0], 6) if crop and resize else None, "size": crop[0] if crop else None}
+
+
+def follow(spec, source: Source):
+    """``spec`` with the weights' documented preprocessing as its image folder's defaults (the mean,
+    std and crop the spec leaves out), and the notes that say so; other datasets keep their own."""
+    from playground.format.datasets import IMAGE_FOLDER
+
+    pre = preprocessing(source)
+    data = spec.data
+    if pre is None or data.dataset != IMAGE_FOLDER or spec.input is None or spec.input.channels != len(pre["mean"]):
+        return spec, []
+    update = {key: pre[key] for key in ("mean", "std", "crop") if getattr(data, key) is None and pre[key] is not None}
+    notes = []
+    if update:
+        notes.append(f"preprocessing from {source.words}: " + ", ".join(
+            f"{key} {_short(value)}" for key, value in update.items())
+            + " (data." + ", data.".join(update) + " in the spec override it)")
+    if pre["size"] and (spec.input.height, spec.input.width) != (pre["size"], pre["size"]):
+        notes.append(f"{source.words} were trained on {pre['size']}x{pre['size']} crops; the spec's input is "
+                     f"{spec.input.height}x{spec.input.width}")
+    if not update:
+        return spec, notes
+    return spec.model_copy(update={"data": data.model_copy(update=update)}), notes
+
+
+def _short(value) -> str:
+    return f"[{', '.join(f'{v:g}' for v in value)}]" if isinstance(value, list) else f"{value:g}"
 
 
 def head_keys(model: torch.nn.Module) -> list[str]:
