@@ -13,6 +13,7 @@ where the files must go.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,8 +193,6 @@ def _write_cache(raw: RawData, folder: Path, fingerprint: list) -> None:
                          "classes": list(raw.classes), "shape": list(raw.train.images.shape[1:])})
         cache.publish(tmp, folder)
     finally:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from playground.check.parts import inside
 from playground.core.errors import PlaygroundError, did_you_mean
 from playground.layers.shapes import fmt
 from playground.runs import folders as runs
@@ -196,20 +197,15 @@ def head_keys(model: torch.nn.Module) -> list[str]:
     return [key for key, _ in model.named_parameters() if key.startswith(prefix) and "." not in key[len(prefix):]]
 
 
-def under(key: str, name: str) -> bool:
-    """Whether the tensor or module ``key`` is ``name`` or inside it (``layer1`` holds ``layer1.0.conv1.weight``)."""
-    return name == "all" or key == name or key.startswith(name + ".")
-
-
 def match(model: torch.nn.Module, source: Source, skip: list[str] = ()) -> Matched:
     """Pair ``source``'s tensors with ``model``'s state dict by the module's rule; WeightsError naming
     the first tensor that does not fit."""
     ours = model.state_dict()
     theirs = source.tensors
-    missing = [key for key in ours if key not in theirs and not any(under(key, s) for s in skip)]
+    missing = [key for key in ours if key not in theirs and not any(inside(key, s) for s in skip)]
     by_name = not missing
     if by_name:   # every tensor the model takes is named in the source: a playground model's
-        extra = [key for key in theirs if key not in ours and not any(under(key, s) for s in skip)]
+        extra = [key for key in theirs if key not in ours and not any(inside(key, s) for s in skip)]
         if extra:
             raise WeightsError(f"{extra[0]}: in the weights, not in the spec ({source.words}).\n  {_fit_hint(skip)}")
         named = [(key, key, theirs.get(key)) for key in ours if key in theirs]
@@ -222,7 +218,7 @@ def match(model: torch.nn.Module, source: Source, skip: list[str] = ()) -> Match
     head = set(head_keys(model))
     pairs, fresh = {}, {}
     for key, their_key, tensor in named:
-        if any(under(key, s) for s in skip):
+        if any(inside(key, s) for s in skip):
             fresh[key] = "init.skip"
             continue
         mine = ours[key]
