@@ -617,13 +617,25 @@ def test_freeze_layers_by_picking_them_and_see_the_table_mark_them_then_undo(pag
     conv2 not, and Undo takes the edit back."""
     before = _editor(page).input_value()
     page.get_by_role("tab", name="Train").click()
+    _idle(page)
     page.get_by_text("Start from weights").click()
     freeze = page.get_by_test_id("stMultiSelect").filter(has_text="Freeze (train.freeze)")
     _expect(freeze).to_be_visible(timeout=30_000)
-    freeze.click()
-    page.get_by_role("option", name="conv1", exact=True).click()
+    _idle(page)
+    option = page.get_by_role("option", name="conv1", exact=True)
+    for _ in range(5):   # the list opens on a click into its box, once the page has settled
+        freeze.click()
+        try:
+            _expect(option).to_be_visible(timeout=5_000)
+            break
+        except AssertionError:
+            page.keyboard.press("Escape")
+    option.click()
+    try:
+        _expect(page.get_by_text("parameters frozen", exact=False)).to_be_visible(timeout=30_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "app-freeze-picked.png"), full_page=False)
     page.keyboard.press("Escape")
-    _expect(page.get_by_text("parameters frozen", exact=False)).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Edit").click()
     text = _wait_for_yaml(page, lambda t: "freeze: [conv1]" in t)
     assert text.replace("  freeze: [conv1]\n", "") == before
