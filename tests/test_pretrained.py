@@ -342,3 +342,17 @@ def test_a_frozen_prefix_runs_once_and_training_on_its_outputs_ends_with_the_sam
                                                     ("test", "running the frozen layers on")}
     a, b = (runs.read_metrics(tmp_path / name) for name in ("cached", "uncached"))
     assert [round(r["test_accuracy"], 6) for r in a] == [round(r["test_accuracy"], 6) for r in b]
+
+
+def test_a_norm_without_weights_in_a_frozen_part_still_moves_so_the_cache_stops_before_it(tmp_path, data_dir):
+    """batchnorm2d with affine: false has no parameter to freeze; its statistics follow the batches
+    as before, so only the layers before it run once, and the weights still match the uncached run."""
+    text = NET.replace("{type: batchnorm2d, name: bn}", "{type: batchnorm2d, name: bn, affine: false}").replace(
+        "train: {", "train: {freeze: [conv, bn], ")
+    cached = _train(text, tmp_path, data_dir, "cached")
+    uncached = _train(text, tmp_path, data_dir, "uncached", cache_frozen=False)
+    for key, value in uncached["model"].items():   # (to rounding: the cached maps are laid out as index_select
+        assert torch.allclose(value, cached["model"][key], rtol=1e-5, atol=1e-6), key   # leaves them)
+    assert not torch.equal(cached["model"]["bn.running_mean"], torch.zeros(6))   # the statistics moved
+    notes = runs.read_info(tmp_path / "cached")["data_notes"]
+    assert any(n.startswith("the frozen layers conv..conv run once") for n in notes), notes

@@ -104,10 +104,12 @@ def frozen_prefix(model: torch.nn.Module, p: Plan) -> int:
 
     if type(model) is not Model or not p.frozen or not p.norms_in_eval:
         return 0
-    k, weights = 0, 0
+    k, weights, held = 0, 0, set(p.frozen_modules)
     for name, child in model.named_children():
         params = [f"{name}.{key}" for key, _ in child.named_parameters()]
-        if any(key not in p.frozen for key in params) or any(_stochastic(m) for m in child.modules()):
+        norms_move = any(isinstance(m, torch.nn.modules.batchnorm._NormBase) and f"{name}.{key}".rstrip(".") not in held
+                         for key, m in child.named_modules())   # (a norm without weights: its statistics move)
+        if any(key not in p.frozen for key in params) or norms_move or any(_stochastic(m) for m in child.modules()):
             break
         k, weights = k + 1, weights + len(params)
     return k if weights else 0
