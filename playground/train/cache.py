@@ -95,6 +95,13 @@ def read_meta(folder: Path, expect: dict) -> dict | None:
     return meta
 
 
+def class_names(meta: dict) -> list[str] | None:
+    """The class names a cache's meta.json lists, if they are a non-empty list of texts; else None."""
+    classes = meta.get("classes")
+    ok = isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+    return classes if ok else None
+
+
 def read_splits(folder: Path, shape: list, classes: int) -> tuple[tuple[np.ndarray, np.ndarray], ...] | None:
     """The (images, labels) of each split, images memory-mapped copy-on-write, if every one is uint8 of
     ``shape`` per image with as many int64 labels, all below ``classes``; else None."""

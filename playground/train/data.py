@@ -171,9 +171,8 @@ def _from_cache(info: DatasetInfo, root: Path, folder: Path, fingerprint: list) 
     meta = cache.read_meta(folder, {"fingerprint": fingerprint, "reader": READER_VERSION, "dataset": info.name})
     if meta is None:
         return None
-    classes, shape = meta.get("classes"), meta.get("shape")
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
-            and isinstance(shape, list) and all(isinstance(v, int) for v in shape)):
+    classes, shape = cache.class_names(meta), meta.get("shape")
+    if not (classes and isinstance(shape, list) and all(isinstance(v, int) for v in shape)):
         return None
     splits = cache.read_splits(folder, shape, len(classes))
     if splits is None:

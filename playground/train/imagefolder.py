@@ -424,10 +424,9 @@ def _read(folder: Path, fingerprint: str) -> Cached | None:
     if meta is None:
         return None
     try:
-        classes, mean, std, shape = meta["classes"], meta["mean"], meta["std"], meta["shape"]
+        classes, mean, std, shape = cache.class_names(meta), meta["mean"], meta["std"], meta["shape"]
         channels = shape[-1]
-        if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
-                and all(isinstance(v, list) and len(v) == channels
+        if not (classes and all(isinstance(v, list) and len(v) == channels
                         and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) for v in (mean, std))
                 and min(std) >= 0):
             return None
