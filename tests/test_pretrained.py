@@ -331,8 +331,13 @@ def test_a_frozen_prefix_runs_once_and_training_on_its_outputs_ends_with_the_sam
     train(playground.load_spec(text), events.append, out=tmp_path / "cached", data_dir=data_dir, download=False)
     uncached = _train(text, tmp_path, data_dir, "uncached", cache_frozen=False)
     cached = runs.load_checkpoint(tmp_path / "cached")
+    base = runs.load_checkpoint(tmp_path / "base")["model"]
     for key, value in uncached["model"].items():
-        assert torch.equal(value, cached["model"][key]), key
+        # The frozen layers run on batches of 40 (cached) or 32 (every epoch): equal here bit for bit, but a
+        # CPU whose kernels block by batch size may round differently, so what trains is compared to rounding.
+        assert torch.allclose(value, cached["model"][key], rtol=1e-5, atol=1e-6), key
+        if key.startswith(("conv.", "bn.")):   # frozen: untouched in both, exactly
+            assert torch.equal(value, base[key]) and torch.equal(cached["model"][key], base[key]), key
     notes = runs.read_info(tmp_path / "cached")["data_notes"]
     last = {"body": "3", "all-but-head": "5"}[request.node.callspec.id]   # before the first layer that trains
     assert any(n.startswith(f"the frozen layers conv..{last} run once, not every epoch") for n in notes), notes
