@@ -16,7 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
-from playground.app import document, editing, views
+from playground.app import editing, views
+from playground.format import edits
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS_MS = {"mnist_cnn (8 layers)": 50.0, "resnet18 (blocks)": 100.0, "200 layers": 200.0}
@@ -49,7 +50,7 @@ def main() -> None:
         text_edit = timings(lambda text=text: views.table_rows(editing.check_text(text), 1))
 
         def widget_edit(text=text):
-            views.table_rows(editing.check_text(document.set_field(text, 0, "out_channels", 12)), 1)
+            views.table_rows(editing.check_text(edits.set_field(text, 0, "out_channels", 12)), 1)
 
         widget = timings(widget_edit)
         goal = GOALS_MS[name]

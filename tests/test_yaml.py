@@ -250,10 +250,10 @@ def test_a_number_written_without_a_dot_is_a_number():
 
 def test_a_small_float_set_from_the_page_loads_back_as_that_float():
     import playground
-    from playground.app import document
+    from playground.format import edits
 
     text = ("name: t\ndata: {dataset: none}\ninput: {channels: 4, height: 8, width: 8}\n"
             "layers:\n  - {type: batchnorm2d, name: bn}\n")
-    edited = document.set_field(text, 0, "eps", 1e-6)
+    edited = edits.set_field(text, 0, "eps", 1e-6)
     assert "1e-06" in edited   # how ruamel.yaml writes it
     assert playground.load_spec(edited).layers[0].eps == 1e-6

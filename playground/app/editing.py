@@ -4,7 +4,7 @@ and its live check. Pure functions over YAML text and plain dicts; no UI.
 The YAML text is the one source of truth. ``check_text`` turns it into
 whatever can be known (parsed document, spec, summary, located error and the
 rows worked out before the error). The layer operations live in
-``playground.app.document`` (text in, text out, the user's YAML kept as written).
+``playground.format.edits`` (text in, text out, the user's YAML kept as written).
 """
 
 from __future__ import annotations

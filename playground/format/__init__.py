@@ -9,6 +9,8 @@
   document before validation), ``validate``; the shape check is ``playground.check``'s
 - ``paths``: the one path grammar (``layers.conv1.out_channels``) of sweeps, diffs and the page
 - ``schema``: the JSON Schema of the format
+- ``edits``: edits of a spec's text that keep everything else as written (the layer editor's, a
+  sweep's best values, the fixes problems carry)
 
 Imports only ``playground.core`` and ``playground.layers``; the check is above it.
 """

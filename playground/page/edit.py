@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from playground.app import document, editing, views
+from playground.app import editing, views
 from playground.app.forms import FieldForm, field_forms, from_text, to_text
 from playground.check.report import diagram, human, tree_diagram
 from playground.core import texts
+from playground.format import edits
 from playground.format.templates import Use
 from playground.layers.registry import get_registry
 from playground.layers.shapes import fmt
@@ -89,14 +90,14 @@ def _shift_open(mapping: dict[int, int | None]) -> None:
 
 
 def _on_move(index: int, delta: int, count: int) -> None:
-    if shared.edit(lambda t: document.move_layer(t, index, delta), f"moved layer {index}"):
+    if shared.edit(lambda t: edits.move_layer(t, index, delta), f"moved layer {index}"):
         mapping = {i: i for i in range(count)}
         mapping[index], mapping[index + delta] = index + delta, index
         _shift_open(mapping)
 
 
 def _on_delete(index: int, count: int) -> None:
-    if shared.edit(lambda t: document.delete_layer(t, index), f"deleted layer {index}"):
+    if shared.edit(lambda t: edits.delete_layer(t, index), f"deleted layer {index}"):
         _shift_open({i: None if i == index else (i - 1 if i > index else i) for i in range(count)})
 
 
@@ -104,14 +105,14 @@ def _on_add(count: int) -> None:
     state = _state()
     index = max(0, min(int(state.get(KEYS.add_pos, count)), count))
     kind = state[KEYS.add_type]
-    if shared.edit(lambda t: document.add_layer(t, index, kind), f"added a {kind} layer"):
+    if shared.edit(lambda t: edits.add_layer(t, index, kind), f"added a {kind} layer"):
         _shift_open({i: i + 1 if i >= index else i for i in range(count)})
         state[KEYS.open(index)] = True   # a new layer opens, ready to edit
 
 
 def _on_block_layers(name: str, key: str) -> None:
     value = from_text(_state()[key])
-    shared.edit(lambda t: document.set_paths(t, {f"blocks.{name}.layers": value}), f"edited block {name}")
+    shared.edit(lambda t: edits.set_paths(t, {f"blocks.{name}.layers": value}), f"edited block {name}")
 
 
 def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
@@ -120,7 +121,7 @@ def _on_field(index: int, form: FieldForm, key: str, widget: str) -> None:
         value = from_text(value)
     elif widget == "text":
         value = value.strip() or None
-    if shared.edit(lambda t: document.set_field(t, index, form.name, value), f"set layers[{index}].{form.name}"):
+    if shared.edit(lambda t: edits.set_field(t, index, form.name, value), f"set layers[{index}].{form.name}"):
         _state()[KEYS.open(index)] = True
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import streamlit as st
 
-from playground.app import document, editing, views
+from playground.app import editing, views
 from playground.core import texts
 from playground.core.errors import SpecError
+from playground.format import edits
 from playground.page.state import WORDS, Folders, shared
 from playground.page.widgets import LIVE_EVERY_S, fitted_columns
 
@@ -82,7 +83,7 @@ def _continue_sweep() -> None:
 
 
 def _on_apply_best(values: dict, study: str) -> None:
-    if shared.edit(lambda t: document.set_paths(t, values), f"applied the best values of sweep {study}"):
+    if shared.edit(lambda t: edits.set_paths(t, values), f"applied the best values of sweep {study}"):
         shared.say("success", "The best trial's values are in the spec: "
                    + views.values_text(values) + ". Undo takes them back.")
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from playground.app import document, editing, views
+from playground.app import editing, views
 from playground.app.forms import from_text, to_text
 from playground.core import texts
 from playground.core.errors import SpecError
+from playground.format import edits
 from playground.format.datasets import folder_path
 from playground.format.spec import Data, Init, Train
 from playground.layers.shapes import fmt
@@ -155,7 +156,7 @@ def _on_field(section: str, name: str, key: str, widget: str, shown) -> None:
         value = from_text(value) if value.strip() else None
     elif widget == "names":
         value = list(value) or None
-    shared.edit(lambda t: document.set_section_field(t, section, name, value, SECTION_FIELDS[section]),
+    shared.edit(lambda t: edits.set_section_field(t, section, name, value, SECTION_FIELDS[section]),
                 f"set {section}.{name}")
 
 
@@ -187,7 +188,7 @@ def _use_torchvision_weights(builder: str) -> None:
 
     value = default_weights(builder)
     if value is not None:
-        shared.edit(lambda t: document.set_section_field(t, "init", "weights", value, SECTION_FIELDS["init"]),
+        shared.edit(lambda t: edits.set_section_field(t, "init", "weights", value, SECTION_FIELDS["init"]),
                     "set init.weights")
 
 

@@ -8,9 +8,9 @@ import difflib
 
 import pytest
 
-from playground.app import document
 from playground.app.editing import check_text
 from playground.core.errors import SpecError
+from playground.format import edits
 
 BLOCKY = """\
 # my notes on this net
@@ -35,37 +35,37 @@ def _changed_lines(before: str, after: str) -> list[str]:
 
 
 def test_setting_a_field_changes_only_its_line(mnist_text):
-    after = document.set_field(mnist_text, 0, "out_channels", 12)
+    after = edits.set_field(mnist_text, 0, "out_channels", 12)
     assert _changed_lines(mnist_text, after) == [
         "- " + "  - {type: conv2d, name: conv1, out_channels: 10, kernel_size: 5}",
         "+ " + "  - {type: conv2d, name: conv1, out_channels: 12, kernel_size: 5}"]
 
 
 def test_setting_the_same_value_changes_nothing(mnist_text):
-    assert document.set_field(mnist_text, 0, "out_channels", 10) == mnist_text
+    assert edits.set_field(mnist_text, 0, "out_channels", 10) == mnist_text
 
 
 def test_none_removes_the_key(mnist_text):
-    after = document.set_field(mnist_text, 7, "in_features", None)
+    after = edits.set_field(mnist_text, 7, "in_features", None)
     assert "  - {type: linear, name: fc, out_features: 10}\n" in after
     assert check_text(after).ok
-    assert document.set_field(after, 7, "in_features", None) == after  # already gone
+    assert edits.set_field(after, 7, "in_features", None) == after  # already gone
 
 
 def test_a_pair_is_written_in_flow_style(mnist_text):
-    after = document.set_field(mnist_text, 0, "kernel_size", [3, 5])
+    after = edits.set_field(mnist_text, 0, "kernel_size", [3, 5])
     assert "{type: conv2d, name: conv1, out_channels: 10, kernel_size: [3, 5]}" in after
 
 
 def test_block_style_comments_and_indentation_survive_every_operation():
-    text = document.set_field(BLOCKY, 0, "out_channels", 16)
+    text = edits.set_field(BLOCKY, 0, "out_channels", 16)
     assert _changed_lines(BLOCKY, text) == ["-   out_channels: 8", "+   out_channels: 16"]
-    text = document.add_layer(text, 1, "dropout")
+    text = edits.add_layer(text, 1, "dropout")
     assert "- type: conv2d       # first conv\n  out_channels: 16\n  kernel_size: 3\n- type: dropout\n  p: 0.25\n" \
         in text  # the new layer takes its neighbours' block style
-    text = document.move_layer(text, 0, 1)
+    text = edits.move_layer(text, 0, 1)
     assert text.index("- type: dropout") < text.index("- type: conv2d       # first conv")
-    text = document.delete_layer(text, 2)  # the relu
+    text = edits.delete_layer(text, 2)  # the relu
     for kept in ("# my notes on this net\n", "name: blocky   # trailing comment\n",
                  "- {type: linear, out_features: 10}  # head\n\ndata:\n",
                  "    dataset: mnist     # four-space mapping\n", "train: {epochs: 1, lr: 0.05}\n"):
@@ -76,26 +76,26 @@ def test_block_style_comments_and_indentation_survive_every_operation():
 
 
 def test_new_layers_follow_flow_style_and_take_the_plugin_example(mnist_text):
-    after = document.add_layer(mnist_text, 8, "dropout")
+    after = edits.add_layer(mnist_text, 8, "dropout")
     assert _changed_lines(mnist_text, after) == ["+   - {type: dropout, p: 0.25}"]
-    first = document.add_layer(mnist_text, 0, "relu")
+    first = edits.add_layer(mnist_text, 0, "relu")
     assert first.splitlines()[5] == "  - {type: relu}"
-    assert document.add_layer(mnist_text, 99, "relu").count("{type: relu}") == 3  # clamped to the end
+    assert edits.add_layer(mnist_text, 99, "relu").count("{type: relu}") == 3  # clamped to the end
 
 
 def test_moving_carries_a_line_comment_with_its_layer():
     text = "name: n\nlayers:\n  - {type: relu}  # A\n  - {type: tanh}  # B\n  - {type: flatten}\n"
-    moved = document.move_layer(text, 0, 1)
+    moved = edits.move_layer(text, 0, 1)
     assert moved == "name: n\nlayers:\n  - {type: tanh}  # B\n  - {type: relu}  # A\n  - {type: flatten}\n"
 
 
 def test_a_spec_without_layers_gets_a_list():
-    assert "layers:\n- {type: relu}" in document.add_layer("name: empty\n", 0, "relu")
+    assert "layers:\n- {type: relu}" in edits.add_layer("name: empty\n", 0, "relu")
 
 
 @pytest.mark.parametrize("op", [
-    lambda t: document.delete_layer(t, 8), lambda t: document.move_layer(t, 7, 1),
-    lambda t: document.set_field(t, -1, "p", 1), lambda t: document.move_layer(t, 0, -1)])
+    lambda t: edits.delete_layer(t, 8), lambda t: edits.move_layer(t, 7, 1),
+    lambda t: edits.set_field(t, -1, "p", 1), lambda t: edits.move_layer(t, 0, -1)])
 def test_out_of_range_is_a_located_error(mnist_text, op):
     with pytest.raises(SpecError, match="there is no layer"):
         op(mnist_text)
@@ -107,12 +107,12 @@ ALIAS_FLOOD = "name: n\nx: &a [1]\n" + "".join(f"k{i}: *a\n" for i in range(150)
 @pytest.mark.parametrize("text", ["name: [", "- a list\n", "name: !!python/object:os.system x\n", ALIAS_FLOOD])
 def test_text_the_safe_reader_refuses_is_never_edited(text):
     with pytest.raises(SpecError):
-        document.add_layer(text, 0, "relu")
+        edits.add_layer(text, 0, "relu")
 
 
 def test_a_layer_that_is_not_a_mapping_cannot_take_fields():
     with pytest.raises(SpecError, match="not a mapping"):
-        document.set_field("name: n\nlayers: [relu]\n", 0, "p", 0.1)
+        edits.set_field("name: n\nlayers: [relu]\n", 0, "p", 0.1)
 
 
 # -- the line-splicing fast path against the whole-document round trip and plain data --
@@ -140,8 +140,8 @@ def _dict_op(data: dict, op: tuple) -> dict:
 
 def _text_op(text: str, op: tuple) -> str:
     kind, index, *args = op
-    return {"set": document.set_field, "delete": document.delete_layer, "move": document.move_layer,
-            "add": lambda t, i: document.add_layer(t, i, "dropout")}[kind](text, index, *args)
+    return {"set": edits.set_field, "delete": edits.delete_layer, "move": edits.move_layer,
+            "add": lambda t, i: edits.add_layer(t, i, "dropout")}[kind](text, index, *args)
 
 
 class _NoFastPath:
@@ -188,7 +188,7 @@ def _wraps_a_flow(text: str) -> bool:
 
 
 def _comment_follows_block_layer(text: str, index: int) -> bool:
-    lines = document._Lines(text)
+    lines = edits._Lines(text)
     if not lines.ok:
         return False
     node, _, last = lines.items[index]
