@@ -211,7 +211,7 @@ def test_every_edit_does_what_the_plain_data_edit_does_and_both_paths_agree(name
         fast = _text_op(text, op)
         assert parse(fast).data == _dict_op(parse(text).data, op)
         with monkeypatch.context() as m:
-            m.setattr(document, "_Lines", _NoFastPath)
+            m.setattr(edits, "_Lines", _NoFastPath)
             whole = _text_op(text, op)
         assert parse(whole).data == parse(fast).data
         if op[0] == "set" and not _comment_follows_block_layer(text, op[1]) and not _wraps_a_flow(text):
